@@ -1,0 +1,89 @@
+#include "hv_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+static __thread struct hv_error last_error;
+
+int hv_err_set_at(const char *file, const char *func, int line, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	last_error.code = code;
+	last_error.file = file;
+	last_error.func = func;
+	last_error.line = line;
+	va_start(ap, fmt);
+	vsnprintf(last_error.msg, sizeof(last_error.msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int hv_err_prefix(const char *fmt, ...)
+{
+	char prefix[512];
+	char old[sizeof(last_error.msg)];
+	va_list ap;
+
+	if (last_error.code == HV_OK)
+		return hv_err(HV_E_INTERNAL, "an operation failed without recording why");
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, last_error.msg, sizeof(old));
+	/* Truncation is acceptable: the message stays NUL-terminated. */
+	if (snprintf(last_error.msg, sizeof(last_error.msg), "%s: %s", prefix, old) < 0)
+		last_error.msg[0] = 0;
+	return last_error.code;
+}
+
+const struct hv_error *hv_err_last(void)
+{
+	return &last_error;
+}
+
+void hv_err_clear(void)
+{
+	memset(&last_error, 0, sizeof(last_error));
+}
+
+const char *hv_strerror(int code)
+{
+	switch (code) {
+	case HV_OK:
+		return "success";
+	case HV_E_NOMEM:
+		return "out of memory";
+	case HV_E_INVAL:
+		return "invalid argument";
+	case HV_E_IO:
+		return "I/O error";
+	case HV_E_RANGE:
+		return "out of range";
+	case HV_E_FORMAT:
+		return "malformed data";
+	case HV_E_NOTFOUND:
+		return "not found";
+	case HV_E_UNSUPPORTED:
+		return "unsupported";
+	case HV_E_PERM:
+		return "permission denied";
+	case HV_E_TIMEOUT:
+		return "timed out";
+	case HV_E_STATE:
+		return "wrong state";
+	case HV_E_PROTO:
+		return "protocol error";
+	case HV_E_BUSY:
+		return "busy";
+	case HV_E_VERIFY:
+		return "verification failed";
+	case HV_E_INTERNAL:
+		return "internal error";
+	default:
+		return "unknown error";
+	}
+}

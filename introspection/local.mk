@@ -1,0 +1,7 @@
+# libhvi: introspection of a guest kernel from its memory.  No libvirt, no
+# QEMU: memory arrives through a read callback, so everything here is
+# unit-testable over synthetic images and fuzzable.
+noinst_LIBRARIES += introspection/libhvi.a
+introspection_libhvi_a_SOURCES = \
+	introspection/hv_error.c introspection/hv_error.h \
+	introspection/hv_buf.c introspection/hv_buf.h

@@ -1,0 +1,26 @@
+# Unit tests (make check): no VM, no root.  Check-based C tests plus shell
+# tests of the command-line tools.
+HV_CHECK_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+HV_CHECK_LIBS = introspection/libhvi.a $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test_common
+tests_unit_test_common_SOURCES = tests/unit/test_common.c
+tests_unit_test_common_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_common_LDADD = $(HV_CHECK_LIBS)
+
+TESTS += tests/unit/test_common tests/unit/test_cli.sh
+EXTRA_DIST += tests/unit/test_cli.sh
+
+# Live-guest tests: need root, libvirt and QEMU (tests/setup-host.sh prepares
+# a machine).  They build the test guests first (cached downloads).
+EXTRA_DIST += tests/integration tests/guest tests/setup-host.sh
+check-integration: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		$(SHELL) $(abs_top_srcdir)/tests/integration/run.sh $(INTEGRATION_TESTS)
+
+# Guest images for the pinned kernel builds (tests/guest/kernels.list).
+test-guests: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		$(SHELL) $(abs_top_srcdir)/tests/guest/build-guests.sh
+
+.PHONY: check-integration test-guests
