@@ -12,3 +12,6 @@ bin_PROGRAMS += hvpatch/hvpatch
 hvpatch_hvpatch_SOURCES = hvpatch/main.c
 hvpatch_hvpatch_CFLAGS = $(AM_CFLAGS) $(LIBVIRT_CFLAGS) $(JANSSON_CFLAGS)
 hvpatch_hvpatch_LDADD = $(HV_HOST_LIBS)
+
+include hvpatch/access/local.mk
+include hvpatch/bundle/local.mk

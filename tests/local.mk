@@ -24,3 +24,7 @@ test-guests: all
 		$(SHELL) $(abs_top_srcdir)/tests/guest/build-guests.sh
 
 .PHONY: check-integration test-guests
+
+include tests/unit/introspection.mk
+include tests/unit/access.mk
+include tests/unit/bundle.mk

@@ -1,0 +1,84 @@
+#!/bin/sh
+# fetch-kernel.sh ABI
+#
+# Download linux-image-ABI-cloud-amd64 from Debian's registry (once; cached),
+# unpack it and extract what the tests need:
+#   $HVPATCH_CACHE/kernels/ABI/vmlinuz      the bzImage QEMU boots
+#   $HVPATCH_CACHE/kernels/ABI/vmlinux      the ELF inside it (GNU build-id note)
+#   $HVPATCH_CACHE/kernels/ABI/build-id     that build-id, hex
+#   $HVPATCH_CACHE/kernels/ABI/release      the kernel release string
+#   $HVPATCH_CACHE/kernels/ABI/modules/     the virtio modules, in load order
+#                                           (modules/order lists them)
+# Prints the directory.  A second run is offline.
+set -eu
+
+abi=${1:?usage: fetch-kernel.sh ABI (e.g. 6.1.0-56)}
+case "$abi" in
+*[!0-9.-]* | "") echo "fetch-kernel.sh: '$abi' is not a kernel ABI like 6.1.0-56" >&2; exit 2 ;;
+esac
+cache=${HVPATCH_CACHE:-/var/cache/hvpatch}
+pkg="linux-image-$abi-cloud-amd64"
+release="$abi-cloud-amd64"
+dir="$cache/kernels/$abi"
+# Modules the guest needs for the agent channel, in dependency order.
+modules="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console"
+
+if [ -f "$dir/.complete" ]; then
+	echo "$dir"
+	exit 0
+fi
+mkdir -p "$cache/debs" "$dir"
+for tool in apt-get dpkg-deb lz4 readelf; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "fetch-kernel.sh: '$tool' is missing: run tests/setup-host.sh (it installs lz4 and binutils)" >&2
+		exit 1
+	}
+done
+
+deb=$(ls "$cache/debs/${pkg}"_*.deb 2>/dev/null | head -n 1 || true)
+if [ -z "$deb" ]; then
+	echo "fetch-kernel.sh: downloading $pkg" >&2
+	(cd "$cache/debs" && apt-get download -q "$pkg" >&2) || {
+		echo "fetch-kernel.sh: cannot download $pkg; run 'apt-get update' and check that Debian still has it (tests/guest/kernels.list pins it)" >&2
+		exit 1
+	}
+	deb=$(ls "$cache/debs/${pkg}"_*.deb | head -n 1)
+fi
+
+tmp=$(mktemp -d "$cache/unpack.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+dpkg-deb -x "$deb" "$tmp"
+cp "$tmp/boot/vmlinuz-$release" "$dir/vmlinuz"
+
+# The bzImage payload is LZ4 (legacy frame, magic 02 21 4c 18).
+off=$(grep -obUaP '\x02\x21\x4c\x18' "$dir/vmlinuz" | head -n 1 | cut -d: -f1)
+[ -n "$off" ] || { echo "fetch-kernel.sh: no LZ4 payload in $dir/vmlinuz" >&2; exit 1; }
+# lz4 complains about the bytes after the payload; the ELF check below is the real test.
+tail -c "+$((off + 1))" "$dir/vmlinuz" | lz4 -dc > "$dir/vmlinux.tmp" 2>/dev/null || true
+readelf -h "$dir/vmlinux.tmp" >/dev/null 2>&1 || {
+	echo "fetch-kernel.sh: the payload of $dir/vmlinuz did not decompress to an ELF" >&2
+	exit 1
+}
+mv "$dir/vmlinux.tmp" "$dir/vmlinux"
+readelf -n "$dir/vmlinux" | awk '/Build ID:/ { print $3; exit }' > "$dir/build-id"
+[ -s "$dir/build-id" ] || { echo "fetch-kernel.sh: no GNU build-id note in $dir/vmlinux" >&2; exit 1; }
+echo "$release" > "$dir/release"
+
+rm -rf "$dir/modules"
+mkdir -p "$dir/modules"
+: > "$dir/modules/order"
+for m in $modules; do
+	f=$(find "$tmp/lib/modules/$release" -name "$m.ko*" | head -n 1)
+	if [ -z "$f" ]; then
+		# Built into this kernel: nothing to load.
+		continue
+	fi
+	case "$f" in
+	*.ko.xz) xz -dc "$f" > "$dir/modules/$m.ko" ;;
+	*.ko.zst) zstd -qdc "$f" > "$dir/modules/$m.ko" ;;
+	*) cp "$f" "$dir/modules/$m.ko" ;;
+	esac
+	echo "$m.ko" >> "$dir/modules/order"
+done
+touch "$dir/.complete"
+echo "$dir"
