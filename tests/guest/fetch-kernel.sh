@@ -28,9 +28,9 @@ if [ -f "$dir/.complete" ]; then
 	exit 0
 fi
 mkdir -p "$cache/debs" "$dir"
-for tool in apt-get dpkg-deb lz4 readelf; do
+for tool in apt-get dpkg-deb lz4 readelf modinfo; do
 	command -v "$tool" >/dev/null 2>&1 || {
-		echo "fetch-kernel.sh: '$tool' is missing: run tests/setup-host.sh (it installs lz4 and binutils)" >&2
+		echo "fetch-kernel.sh: '$tool' is missing: run tests/setup-host.sh (it installs lz4, binutils and kmod)" >&2
 		exit 1
 	}
 done
@@ -66,7 +66,6 @@ echo "$release" > "$dir/release"
 
 rm -rf "$dir/modules"
 mkdir -p "$dir/modules"
-: > "$dir/modules/order"
 for m in $modules; do
 	f=$(find "$tmp/lib/modules/$release" -name "$m.ko*" | head -n 1)
 	if [ -z "$f" ]; then
@@ -78,7 +77,27 @@ for m in $modules; do
 	*.ko.zst) zstd -qdc "$f" > "$dir/modules/$m.ko" ;;
 	*) cp "$f" "$dir/modules/$m.ko" ;;
 	esac
-	echo "$m.ko" >> "$dir/modules/order"
+done
+# Load order: a module after everything it depends on (modinfo's "depends").
+: > "$dir/modules/order"
+left=$(cd "$dir/modules" && ls *.ko | sed 's/\.ko$//')
+while [ -n "$left" ]; do
+	progress=0 next=""
+	for m in $left; do
+		ready=1
+		for d in $(modinfo -F depends "$dir/modules/$m.ko" | tr ',' ' '); do
+			[ -f "$dir/modules/$d.ko" ] || { echo "fetch-kernel.sh: $m needs $d, which is not extracted" >&2; exit 1; }
+			grep -qx "$d.ko" "$dir/modules/order" || ready=0
+		done
+		if [ $ready = 1 ]; then
+			echo "$m.ko" >> "$dir/modules/order"
+			progress=1
+		else
+			next="$next $m"
+		fi
+	done
+	[ $progress = 1 ] || { echo "fetch-kernel.sh: module dependency loop among:$next" >&2; exit 1; }
+	left=$next
 done
 touch "$dir/.complete"
 echo "$dir"

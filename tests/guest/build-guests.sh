@@ -1,0 +1,46 @@
+#!/bin/sh
+# build-guests.sh [ABI...]
+#
+# Build the test guests: for each pinned kernel build (tests/guest/kernels.list,
+# or the ABIs given), fetch the kernel (cached) and write
+#   $HVPATCH_CACHE/guests/ABI/vmlinuz        kernel QEMU boots
+#   $HVPATCH_CACHE/guests/ABI/initramfs.img  busybox userland: loads the virtio
+#                                            modules, starts hvpatch-agent when
+#                                            built, prints HVP-* markers
+# The initramfs is rebuilt every time (about a second) so it always carries
+# the current agent and probes.  Prints one line per guest.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top_builddir=${top_builddir:-$(cd "$here/../.." && pwd)}
+cache=${HVPATCH_CACHE:-/var/cache/hvpatch}
+busybox=${BUSYBOX:-/bin/busybox}
+file "$busybox" 2>/dev/null | grep -q 'statically linked' || {
+	echo "build-guests.sh: $busybox is not a static busybox: apt-get install busybox-static (tests/setup-host.sh does)" >&2
+	exit 1
+}
+abis="$*"
+[ -n "$abis" ] || abis=$(grep -v '^#' "$here/kernels.list" | grep .)
+
+for abi in $abis; do
+	kdir=$(sh "$here/fetch-kernel.sh" "$abi")
+	gdir="$cache/guests/$abi"
+	stage=$(mktemp -d)
+	mkdir -p "$gdir" "$stage/bin" "$stage/sbin" "$stage/lib/modules" "$stage/etc/hvp" \
+		"$stage/proc" "$stage/sys" "$stage/dev" "$stage/run" "$stage/tmp" "$stage/probes"
+	cp "$busybox" "$stage/bin/busybox"
+	cp "$here/init" "$stage/init"
+	chmod 755 "$stage/init"
+	cp "$kdir"/modules/*.ko "$kdir/modules/order" "$stage/lib/modules/"
+	cp "$here/ksyms.list" "$stage/etc/hvp/ksyms.list"
+	cp "$here"/probes/*.sh "$stage/probes/" 2>/dev/null || true
+	agent="$top_builddir/guest-agent/hvpatch-agent"
+	if [ -x "$agent" ]; then
+		cp "$agent" "$stage/sbin/hvpatch-agent"
+	fi
+	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) > "$gdir/initramfs.img.tmp"
+	mv "$gdir/initramfs.img.tmp" "$gdir/initramfs.img"
+	cp "$kdir/vmlinuz" "$gdir/vmlinuz"
+	cp "$kdir/release" "$kdir/build-id" "$gdir/"
+	rm -rf "$stage"
+	echo "guest $abi: $gdir (release $(cat "$gdir/release"), agent: $([ -x "$agent" ] && echo yes || echo no))"
+done

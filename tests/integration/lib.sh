@@ -1,0 +1,187 @@
+# lib.sh: helpers for live-guest tests.  Source it from a test script:
+#   . "$top_srcdir/tests/integration/lib.sh"
+#   hv_guest_start 6.1.0-56
+#   hv_wait_console '^HVP-READY' 120 || hv_fail "guest did not boot"
+#
+# Every guest is a transient libvirt domain of type 'qemu' (TCG) with memfd
+# shared RAM, a serial console written to a file, the hvpatch agent channel
+# and an ivshmem patch area.  An EXIT/INT/TERM trap destroys every domain the
+# test started, also when the test fails or is interrupted.
+# Test exit codes: 0 pass, 1 fail, 77 skip.
+
+: "${top_srcdir:?top_srcdir must be set (run through tests/integration/run.sh)}"
+: "${top_builddir:=$top_srcdir}"
+HV_URI=${HV_URI:-qemu:///system}
+HV_CACHE=${HVPATCH_CACHE:-/var/cache/hvpatch}
+HV_RUNDIR=${HV_RUNDIR:-/var/lib/hvpatch-test}
+HV_TEST=${HV_TEST:-$(basename "$0" .sh)}
+HV_DOMS=""
+HV_FILES=""
+HV_CONSOLES=""
+
+hv_log() { echo "[$HV_TEST] $*" >&2; }
+hv_fail() { echo "FAIL [$HV_TEST]: $*" >&2; exit 1; }
+hv_skip() { echo "SKIP [$HV_TEST]: $*" >&2; exit 77; }
+
+# Needing root or libvirt is a skip on a developer's machine, a failure in CI.
+hv_require_live() {
+	why=""
+	[ "$(id -u)" -eq 0 ] || why="needs root"
+	[ -n "$why" ] || command -v virsh >/dev/null 2>&1 || why="virsh is missing"
+	[ -n "$why" ] || virsh -c "$HV_URI" version >/dev/null 2>&1 || why="libvirtd does not answer on $HV_URI"
+	[ -n "$why" ] || return 0
+	if [ -n "${CI:-}" ]; then
+		hv_fail "$why: run tests/setup-host.sh as root first"
+	fi
+	hv_skip "$why (run tests/setup-host.sh as root to prepare this machine)"
+}
+
+hv_cleanup() {
+	rc=$?
+	for d in $HV_DOMS; do
+		virsh -c "$HV_URI" destroy "$d" >/dev/null 2>&1 || true
+		virsh -c "$HV_URI" undefine "$d" >/dev/null 2>&1 || true
+	done
+	for f in $HV_FILES; do
+		rm -f "$f"
+	done
+	# Console logs stay for a failed test (to read what the guest printed).
+	for c in $HV_CONSOLES; do
+		if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then
+			rm -f "$c"
+		else
+			hv_log "guest console log kept: $c"
+		fi
+	done
+	exit "$rc"
+}
+trap hv_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# hv_guest_start ABI [--vcpus N] [--cpu qemu64|maximum] [--mem MIB] [--name NAME]
+hv_guest_start() {
+	abi=$1
+	shift
+	vcpus=2 cpu=qemu64 mem=512 name=""
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--vcpus) vcpus=$2; shift 2 ;;
+		--cpu) cpu=$2; shift 2 ;;
+		--mem) mem=$2; shift 2 ;;
+		--name) name=$2; shift 2 ;;
+		*) hv_fail "hv_guest_start: unknown option $1" ;;
+		esac
+	done
+	hv_require_live
+	gdir="$HV_CACHE/guests/$abi"
+	[ -f "$gdir/initramfs.img" ] ||
+		hv_fail "no test guest for $abi in $gdir: run 'make test-guests' (tests/guest/build-guests.sh)"
+	[ -n "$name" ] || name="hvt-$HV_TEST-$abi-$$"
+	mkdir -p "$HV_RUNDIR"
+	HV_DOM=$name
+	HV_CONSOLE="$HV_RUNDIR/$name.console"
+	HV_AGENT_SOCK="$HV_RUNDIR/$name.agent"
+	HV_SHM_NAME="$name"
+	HV_KDIR="$HV_CACHE/kernels/$abi"
+	HV_GDIR=$gdir
+	HV_RELEASE=$(cat "$gdir/release")
+	HV_BUILD_ID=$(cat "$gdir/build-id")
+	: > "$HV_CONSOLE"
+	rm -f "$HV_AGENT_SOCK"
+	case "$cpu" in
+	maximum) cpuxml="<cpu mode='maximum' check='none'/>" ;;
+	*) cpuxml="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$cpu</model></cpu>" ;;
+	esac
+	xml="$HV_RUNDIR/$name.xml"
+	cat > "$xml" <<XML
+<domain type='qemu'>
+  <name>$name</name>
+  <memory unit='MiB'>$mem</memory>
+  <vcpu>$vcpus</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$gdir/vmlinuz</kernel>
+    <initrd>$gdir/initramfs.img</initrd>
+    <cmdline>console=ttyS0 hvp_guest=1 panic=-1</cmdline>
+  </os>
+  $cpuxml
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
+  <memoryBacking>
+    <source type='memfd'/>
+    <access mode='shared'/>
+  </memoryBacking>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <controller type='usb' model='none'/>
+    <serial type='file'>
+      <source path='$HV_CONSOLE'/>
+      <target port='0'/>
+    </serial>
+    <channel type='unix'>
+      <source mode='bind' path='$HV_AGENT_SOCK'/>
+      <target type='virtio' name='org.hvpatch.agent.0'/>
+    </channel>
+    <shmem name='$HV_SHM_NAME'>
+      <model type='ivshmem-plain'/>
+      <size unit='M'>4</size>
+    </shmem>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+	HV_DOMS="$HV_DOMS $name"
+	HV_CONSOLES="$HV_CONSOLES $HV_CONSOLE"
+	HV_FILES="$HV_FILES $xml $HV_AGENT_SOCK /dev/shm/$HV_SHM_NAME"
+	out=$(virsh -c "$HV_URI" create "$xml" 2>&1) || hv_fail "cannot start domain $name: $out"
+	hv_log "started $name ($HV_RELEASE, $vcpus vCPUs, cpu $cpu)"
+}
+
+# Number of lines the console has printed so far.
+hv_console_lines() {
+	wc -l < "$HV_CONSOLE" | tr -d ' '
+}
+
+# hv_wait_console REGEX [TIMEOUT_S] [FROM_LINE]: print the first console line
+# after FROM_LINE that matches REGEX (extended); non-zero after TIMEOUT_S.
+hv_wait_console() {
+	re=$1 timeout=${2:-120} from=${3:-0}
+	end=$(($(date +%s) + timeout))
+	while :; do
+		line=$(tail -n "+$((from + 1))" "$HV_CONSOLE" | tr -d '\r' | grep -E -m 1 -e "$re") && {
+			printf '%s\n' "$line"
+			return 0
+		}
+		if grep -qE 'Kernel panic|BUG: |Oops' "$HV_CONSOLE"; then
+			hv_log "the guest kernel failed:"
+			grep -E -A 20 'Kernel panic|BUG: |Oops' "$HV_CONSOLE" | head -n 40 >&2
+			return 1
+		fi
+		if [ "$(date +%s)" -ge "$end" ]; then
+			hv_log "no console line matching '$re' within ${timeout}s; last lines:"
+			tail -n 15 "$HV_CONSOLE" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# hv_hmp CMD...: run an HMP monitor command on the current guest.
+hv_hmp() {
+	virsh -c "$HV_URI" qemu-monitor-command --hmp "$HV_DOM" "$*"
+}
+
+# hv_domstate: the libvirt state of the current guest (running, paused, ...).
+hv_domstate() {
+	virsh -c "$HV_URI" domstate "$HV_DOM" 2>/dev/null | head -n 1
+}
+
+# hv_abis: the pinned kernel builds, one per line.
+hv_abis() {
+	grep -v '^#' "$top_srcdir/tests/guest/kernels.list" | grep .
+}

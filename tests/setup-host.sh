@@ -1,0 +1,63 @@
+#!/bin/sh
+# setup-host.sh: prepare a fresh Debian 12 machine (root, no systemd) to build
+# hvpatch and run its live-guest tests.  Idempotent: run it as often as you
+# like; it installs what is missing, configures libvirt for fast domain
+# starts and starts virtlogd and libvirtd when they are not running.
+#
+#   sh tests/setup-host.sh            packages + libvirt daemons
+#   sh tests/setup-host.sh --packages packages only (build and unit tests)
+set -eu
+
+say() { echo "setup-host: $*" >&2; }
+[ "$(id -u)" -eq 0 ] || { say "must run as root (it installs packages and starts libvirtd)"; exit 1; }
+
+# Build, unit tests, fuzzing, test guests, and the live-guest stack.
+packages="build-essential autoconf automake libtool pkg-config
+	libvirt-dev libxml2-dev libssl-dev libjansson-dev libsqlite3-dev libevent-dev check
+	clang libclang-rt-14-dev clang-format cppcheck file
+	qemu-system-x86 libvirt-daemon-system libvirt-clients
+	busybox-static cpio lz4 zstd xz-utils kmod binutils gzip ca-certificates"
+# Kernel headers of every pinned test kernel (for building patches against them).
+here=$(cd "$(dirname "$0")" && pwd)
+for abi in $(grep -v '^#' "$here/guest/kernels.list"); do
+	packages="$packages linux-headers-$abi-cloud-amd64"
+done
+
+missing=""
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	say "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >&2
+	# shellcheck disable=SC2086
+	apt-get install -y -q -o Dpkg::Options::=--force-confnew -o Dpkg::Options::=--force-confdef $missing >&2
+fi
+[ "${1:-}" = "--packages" ] && exit 0
+
+# Without user/group root, libvirt re-probes QEMU on every domain start
+# (about a minute each on these machines).
+conf=/etc/libvirt/qemu.conf
+if ! grep -q '^user = "root"' "$conf"; then
+	printf '\n# hvpatch tests: run QEMU as root so domain starts are fast\nuser = "root"\ngroup = "root"\n' >> "$conf"
+	restart=1
+fi
+mkdir -p /var/log/libvirt /var/lib/hvpatch-test /var/cache/hvpatch
+
+running() { pgrep -x "$1" >/dev/null 2>&1; }
+if [ "${restart:-0}" = 1 ] && running libvirtd; then
+	say "restarting libvirtd to pick up $conf"
+	pkill -x libvirtd || true
+	sleep 1
+fi
+running virtlogd || { say "starting virtlogd"; virtlogd -d; }
+running libvirtd || { say "starting libvirtd"; libvirtd -d; }
+
+i=0
+until virsh -c qemu:///system version >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 60 ] || { say "libvirtd did not answer on qemu:///system within 30 s; see /var/log/libvirt/libvirtd.log"; exit 1; }
+	sleep 0.5
+done
+say "libvirt is ready ($(virsh -c qemu:///system version --daemon 2>/dev/null | sed -n 's/^Running hypervisor: //p'))"
