@@ -15,6 +15,9 @@ HV_URI=${HV_URI:-qemu:///system}
 HV_CACHE=${HVPATCH_CACHE:-/var/cache/hvpatch}
 HV_RUNDIR=${HV_RUNDIR:-/var/lib/hvpatch-test}
 HV_TEST=${HV_TEST:-$(basename "$0" .sh)}
+# Domains are named hvt-RUN-...; run.sh sets one RUN per suite run so it can
+# find the domains its own tests leaked without touching anyone else's.
+HV_RUN_ID=${HV_RUN_ID:-$$}
 HV_DOMS=""
 HV_FILES=""
 HV_CONSOLES=""
@@ -77,7 +80,7 @@ hv_guest_start() {
 	gdir="$HV_CACHE/guests/$abi"
 	[ -f "$gdir/initramfs.img" ] ||
 		hv_fail "no test guest for $abi in $gdir: run 'make test-guests' (tests/guest/build-guests.sh)"
-	[ -n "$name" ] || name="hvt-$HV_TEST-$abi-$$"
+	[ -n "$name" ] || name="hvt-$HV_RUN_ID-$HV_TEST-$abi-$$"
 	mkdir -p "$HV_RUNDIR"
 	HV_DOM=$name
 	HV_CONSOLE="$HV_RUNDIR/$name.console"

@@ -6,7 +6,8 @@
 set -u
 : "${top_srcdir:?}"
 : "${top_builddir:=$top_srcdir}"
-export top_srcdir top_builddir
+HV_RUN_ID=r$$
+export top_srcdir top_builddir HV_RUN_ID
 uri=${HV_URI:-qemu:///system}
 logdir=${HV_TEST_LOGDIR:-$top_builddir/tests/integration/results}
 mkdir -p "$logdir"
@@ -33,7 +34,7 @@ for t in $tests; do
 done
 
 if command -v virsh >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-	left=$(virsh -c "$uri" list --all --name 2>/dev/null | grep '^hvt-' || true)
+	left=$(virsh -c "$uri" list --all --name 2>/dev/null | grep "^hvt-$HV_RUN_ID-" || true)
 	if [ -n "$left" ]; then
 		echo "FAIL: test domains left behind: $left"
 		for d in $left; do virsh -c "$uri" destroy "$d" >/dev/null 2>&1; virsh -c "$uri" undefine "$d" >/dev/null 2>&1; done
