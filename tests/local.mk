@@ -28,3 +28,10 @@ test-guests: all
 include tests/unit/introspection.mk
 include tests/unit/access.mk
 include tests/unit/bundle.mk
+
+check_PROGRAMS += tests/unit/test_ledger
+tests_unit_test_ledger_SOURCES = tests/unit/test_ledger.c
+tests_unit_test_ledger_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/ledger
+tests_unit_test_ledger_CFLAGS = $(HV_CHECK_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_ledger_LDADD = hvpatch/libhvpatch.a $(HV_CHECK_LIBS) $(SQLITE_LIBS)
+TESTS += tests/unit/test_ledger

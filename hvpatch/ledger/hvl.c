@@ -1,0 +1,547 @@
+#include "hvl.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct hvl_ledger {
+	sqlite3 *db;
+	char path[512];
+};
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=FULL;"
+	"PRAGMA foreign_keys=ON;"
+	"CREATE TABLE IF NOT EXISTS boots("
+	"  uuid TEXT NOT NULL, boot_key TEXT NOT NULL, first_seen_us INTEGER NOT NULL,"
+	"  PRIMARY KEY(uuid, boot_key));"
+	"CREATE TABLE IF NOT EXISTS ops("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL, boot_key TEXT NOT NULL,"
+	"  kind TEXT NOT NULL, from_level TEXT NOT NULL, to_level TEXT NOT NULL,"
+	"  bundle_sha256 TEXT NOT NULL, state INTEGER NOT NULL,"
+	"  started_us INTEGER NOT NULL, finished_us INTEGER NOT NULL DEFAULT 0,"
+	"  pause_us INTEGER NOT NULL DEFAULT 0, bytes_written INTEGER NOT NULL DEFAULT 0,"
+	"  sites_changed INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX IF NOT EXISTS ops_open ON ops(uuid, state);"
+	"CREATE TABLE IF NOT EXISTS op_writes("
+	"  op_id INTEGER NOT NULL REFERENCES ops(id), seq INTEGER NOT NULL,"
+	"  gpa INTEGER NOT NULL, old BLOB NOT NULL, new BLOB NOT NULL, what TEXT NOT NULL,"
+	"  PRIMARY KEY(op_id, seq));"
+	"CREATE TABLE IF NOT EXISTS levels("
+	"  uuid TEXT NOT NULL, boot_key TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  level TEXT NOT NULL, bundle_sha256 TEXT NOT NULL, op_id INTEGER NOT NULL,"
+	"  PRIMARY KEY(uuid, boot_key, seq));"
+	"CREATE TABLE IF NOT EXISTS bundles(sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);";
+
+static int64_t now_unix_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int db_err(struct hvl_ledger *l, const char *what)
+{
+	return hv_err(HV_E_IO, "ledger %s: %s failed: %s", l->path, what, sqlite3_errmsg(l->db));
+}
+
+static void copy_text(char *dst, size_t n, const unsigned char *src)
+{
+	snprintf(dst, n, "%s", src ? (const char *)src : "");
+}
+
+const char *hvl_state_name(enum hvl_state s)
+{
+	switch (s) {
+	case HVL_INTENT:
+		return "intent";
+	case HVL_WRITING:
+		return "writing";
+	case HVL_DONE:
+		return "done";
+	case HVL_ROLLED_BACK:
+		return "rolled_back";
+	case HVL_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+int hvl_open(const char *path, struct hvl_ledger **out)
+{
+	struct hvl_ledger *l = NULL;
+	char *msg = NULL;
+	int r = 0;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return hv_err(HV_E_NOMEM, "cannot allocate the ledger handle for %s", path);
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		r = hv_err(HV_E_IO, "cannot open the ledger %s: %s", path,
+			   l->db ? sqlite3_errmsg(l->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(l->db, 5000);
+	if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		r = hv_err(HV_E_IO, "cannot set up the ledger schema in %s: %s", path,
+			   msg ? msg : "unknown error");
+		goto out;
+	}
+	*out = l;
+	l = NULL;
+out:
+	sqlite3_free(msg);
+	hvl_close(l);
+	return r;
+}
+
+void hvl_close(struct hvl_ledger *l)
+{
+	if (!l)
+		return;
+	sqlite3_close(l->db);
+	free(l);
+}
+
+static int exec(struct hvl_ledger *l, const char *sql)
+{
+	if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(l, sql);
+	return 0;
+}
+
+static int prepare(struct hvl_ledger *l, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(l->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_err(l, "preparing a query");
+	return 0;
+}
+
+static void fill_op(sqlite3_stmt *st, struct hvl_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	op->id = sqlite3_column_int64(st, 0);
+	copy_text(op->domain_uuid, sizeof(op->domain_uuid), sqlite3_column_text(st, 1));
+	copy_text(op->boot_key, sizeof(op->boot_key), sqlite3_column_text(st, 2));
+	copy_text(op->kind, sizeof(op->kind), sqlite3_column_text(st, 3));
+	copy_text(op->from_level, sizeof(op->from_level), sqlite3_column_text(st, 4));
+	copy_text(op->to_level, sizeof(op->to_level), sqlite3_column_text(st, 5));
+	copy_text(op->bundle_sha256, sizeof(op->bundle_sha256), sqlite3_column_text(st, 6));
+	op->state = (enum hvl_state)sqlite3_column_int(st, 7);
+	op->started_unix_us = sqlite3_column_int64(st, 8);
+	op->finished_unix_us = sqlite3_column_int64(st, 9);
+	op->pause_us = sqlite3_column_int64(st, 10);
+	op->bytes_written = (uint64_t)sqlite3_column_int64(st, 11);
+	op->sites_changed = (uint32_t)sqlite3_column_int64(st, 12);
+	copy_text(op->detail, sizeof(op->detail), sqlite3_column_text(st, 13));
+}
+
+#define OP_COLUMNS                                                                           \
+	"id, uuid, boot_key, kind, from_level, to_level, bundle_sha256, state, started_us, " \
+	"finished_us, pause_us, bytes_written, sites_changed, detail"
+
+int hvl_op_open_for(struct hvl_ledger *l, const char *uuid, struct hvl_op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = prepare(l,
+		    "SELECT " OP_COLUMNS " FROM ops WHERE uuid = ?1 AND state IN (0, 1)"
+		    " ORDER BY id LIMIT 1",
+		    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		fill_op(st, op);
+		r = 1;
+		break;
+	case SQLITE_DONE:
+		r = 0;
+		break;
+	default:
+		r = db_err(l, "looking up open operations");
+	}
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_op_get(struct hvl_ledger *l, int64_t id, struct hvl_op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = prepare(l, "SELECT " OP_COLUMNS " FROM ops WHERE id = ?1", &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		fill_op(st, op);
+		r = 0;
+		break;
+	case SQLITE_DONE:
+		r = hv_err(HV_E_NOTFOUND, "ledger %s has no operation %lld", l->path,
+			   (long long)id);
+		break;
+	default:
+		r = db_err(l, "reading an operation");
+	}
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_op_begin(struct hvl_ledger *l, const struct hvl_op *op, int64_t *id)
+{
+	sqlite3_stmt *st = NULL;
+	struct hvl_op open_op;
+	int64_t now = now_unix_us();
+	int r;
+
+	if (strlen(op->domain_uuid) != HVL_UUID_LEN)
+		return hv_err(HV_E_INVAL, "ledger: domain UUID '%s' is not a 36-character UUID",
+			      op->domain_uuid);
+	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = hvl_op_open_for(l, op->domain_uuid, &open_op);
+	if (r < 0)
+		goto out;
+	if (r == 1) {
+		r = hv_err(HV_E_BUSY,
+			   "domain %s already has operation %lld (%s to level '%s') in state %s; "
+			   "it must be reconciled first",
+			   op->domain_uuid, (long long)open_op.id, open_op.kind, open_op.to_level,
+			   hvl_state_name(open_op.state));
+		goto out;
+	}
+	r = prepare(l,
+		    "INSERT OR IGNORE INTO boots(uuid, boot_key, first_seen_us) VALUES(?1,?2,?3)",
+		    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, op->domain_uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->boot_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_err(l, "recording the guest boot");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	r = prepare(l,
+		    "INSERT INTO ops(uuid, boot_key, kind, from_level, to_level, bundle_sha256, "
+		    "state, started_us, detail) VALUES(?1,?2,?3,?4,?5,?6,0,?7,?8)",
+		    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, op->domain_uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->boot_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, op->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->from_level, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, op->to_level, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, op->bundle_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	sqlite3_bind_text(st, 8, op->detail, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_err(l, "recording a new operation");
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(l->db);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	if (r < 0)
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	else
+		r = exec(l, "COMMIT");
+	return r;
+}
+
+int hvl_op_add_write(struct hvl_ledger *l, int64_t id, const struct hvl_write *w)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = prepare(l,
+		    "INSERT INTO op_writes(op_id, seq, gpa, old, new, what) VALUES(?1,"
+		    " (SELECT COUNT(*) FROM op_writes WHERE op_id = ?1), ?2, ?3, ?4, ?5)",
+		    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)w->gpa);
+	sqlite3_bind_blob(st, 3, w->old_bytes, (int)w->len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, w->new_bytes, (int)w->len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, w->what ? w->what : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_err(l, "recording a guest write");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	r = prepare(l, "UPDATE ops SET state = 1 WHERE id = ?1 AND state IN (0, 1)", &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_err(l, "marking an operation as writing");
+		goto out;
+	}
+	if (sqlite3_changes(l->db) != 1)
+		r = hv_err(HV_E_STATE, "ledger %s: operation %lld is not open", l->path,
+			   (long long)id);
+out:
+	sqlite3_finalize(st);
+	if (r < 0)
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	else
+		r = exec(l, "COMMIT");
+	return r;
+}
+
+static int level_push_pop(struct hvl_ledger *l, const struct hvl_op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (!strcmp(op->kind, "revert"))
+		r = prepare(l,
+			    "DELETE FROM levels WHERE uuid = ?1 AND boot_key = ?2 AND seq = "
+			    "(SELECT MAX(seq) FROM levels WHERE uuid = ?1 AND boot_key = ?2)",
+			    &st);
+	else
+		r = prepare(l,
+			    "INSERT INTO levels(uuid, boot_key, seq, level, bundle_sha256, op_id) "
+			    "VALUES(?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM levels"
+			    " WHERE uuid = ?1 AND boot_key = ?2), ?3, ?4, ?5)",
+			    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, op->domain_uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->boot_key, -1, SQLITE_STATIC);
+	if (strcmp(op->kind, "revert")) {
+		sqlite3_bind_text(st, 3, op->to_level, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, op->bundle_sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, op->id);
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		r = db_err(l, "updating the domain's level");
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_op_finish(struct hvl_ledger *l, int64_t id, enum hvl_state state, int64_t pause_us,
+		  uint64_t bytes_written, uint32_t sites_changed, const char *detail)
+{
+	sqlite3_stmt *st = NULL;
+	struct hvl_op op;
+	int r;
+
+	if (state != HVL_DONE && state != HVL_ROLLED_BACK && state != HVL_FAILED)
+		return hv_err(HV_E_INVAL, "ledger: operation %lld cannot be closed as %s",
+			      (long long)id, hvl_state_name(state));
+	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = hvl_op_get(l, id, &op);
+	if (r < 0)
+		goto out;
+	if (op.state != HVL_INTENT && op.state != HVL_WRITING) {
+		r = hv_err(HV_E_STATE, "ledger %s: operation %lld is already %s", l->path,
+			   (long long)id, hvl_state_name(op.state));
+		goto out;
+	}
+	r = prepare(
+		l,
+		"UPDATE ops SET state = ?2, finished_us = ?3, pause_us = ?4, bytes_written = ?5,"
+		" sites_changed = ?6, detail = ?7 WHERE id = ?1",
+		&st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, (int)state);
+	sqlite3_bind_int64(st, 3, now_unix_us());
+	sqlite3_bind_int64(st, 4, pause_us);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)bytes_written);
+	sqlite3_bind_int64(st, 6, sites_changed);
+	sqlite3_bind_text(st, 7, detail ? detail : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_err(l, "closing an operation");
+		goto out;
+	}
+	if (state == HVL_DONE)
+		r = level_push_pop(l, &op);
+out:
+	sqlite3_finalize(st);
+	if (r < 0)
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	else
+		r = exec(l, "COMMIT");
+	return r;
+}
+
+int hvl_op_each_write(struct hvl_ledger *l, int64_t id, int reverse,
+		      int (*fn)(void *opaque, const struct hvl_write *w), void *opaque)
+{
+	sqlite3_stmt *st = NULL;
+	int r, s;
+
+	r = prepare(
+		l,
+		reverse ? "SELECT gpa, old, new, what FROM op_writes WHERE op_id = ?1 ORDER BY seq "
+			  "DESC"
+			: "SELECT gpa, old, new, what FROM op_writes WHERE op_id = ?1 ORDER BY seq",
+		&st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct hvl_write w;
+		int olen = sqlite3_column_bytes(st, 1);
+		int nlen = sqlite3_column_bytes(st, 2);
+
+		if (olen != nlen) {
+			r = hv_err(
+				HV_E_FORMAT,
+				"ledger %s: a write of operation %lld has %d old and %d new bytes",
+				l->path, (long long)id, olen, nlen);
+			goto out;
+		}
+		w.gpa = (uint64_t)sqlite3_column_int64(st, 0);
+		w.old_bytes = sqlite3_column_blob(st, 1);
+		w.new_bytes = sqlite3_column_blob(st, 2);
+		w.len = (uint32_t)olen;
+		w.what = (const char *)sqlite3_column_text(st, 3);
+		r = fn(opaque, &w);
+		if (r < 0)
+			goto out;
+	}
+	if (s != SQLITE_DONE)
+		r = db_err(l, "reading recorded writes");
+	else
+		r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_level_get(struct hvl_ledger *l, const char *uuid, const char *boot_key, char *level,
+		  size_t level_len)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = prepare(l,
+		    "SELECT (SELECT COUNT(*) FROM boots WHERE uuid = ?1 AND boot_key = ?2),"
+		    " COALESCE((SELECT level FROM levels WHERE uuid = ?1 AND boot_key = ?2"
+		    " ORDER BY seq DESC LIMIT 1), '')",
+		    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, boot_key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = db_err(l, "reading the domain's level");
+		goto out;
+	}
+	copy_text(level, level_len, sqlite3_column_text(st, 1));
+	r = sqlite3_column_int(st, 0) > 0 ? 1 : 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_level_history(struct hvl_ledger *l, const char *uuid, const char *boot_key,
+		      int (*cb)(void *opaque, const char *level, const char *bundle_sha256),
+		      void *opaque)
+{
+	sqlite3_stmt *st = NULL;
+	int r, s, n = 0;
+
+	r = prepare(l,
+		    "SELECT level, bundle_sha256 FROM levels WHERE uuid = ?1 AND boot_key = ?2"
+		    " ORDER BY seq",
+		    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, boot_key, -1, SQLITE_STATIC);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cb) {
+			r = cb(opaque, (const char *)sqlite3_column_text(st, 0),
+			       (const char *)sqlite3_column_text(st, 1));
+			if (r < 0)
+				goto out;
+		}
+		n++;
+	}
+	r = s == SQLITE_DONE ? n : db_err(l, "reading the level history");
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_bundle_put(struct hvl_ledger *l, const char *sha256, const uint8_t *data, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (len > 64u * 1024 * 1024)
+		return hv_err(HV_E_RANGE, "ledger: bundle %s is %zu bytes, more than 64 MiB",
+			      sha256, len);
+	r = prepare(l, "INSERT OR IGNORE INTO bundles(sha256, data) VALUES(?1, ?2)", &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, data, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		r = db_err(l, "storing a bundle");
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_bundle_get(struct hvl_ledger *l, const char *sha256, uint8_t **data, size_t *len)
+{
+	sqlite3_stmt *st = NULL;
+	int r, n;
+
+	*data = NULL;
+	*len = 0;
+	r = prepare(l, "SELECT data FROM bundles WHERE sha256 = ?1", &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = hv_err(HV_E_NOTFOUND, "ledger %s holds no bundle with SHA-256 %s", l->path,
+			   sha256);
+		goto out;
+	}
+	n = sqlite3_column_bytes(st, 0);
+	*data = malloc(n > 0 ? (size_t)n : 1);
+	if (!*data) {
+		r = hv_err(HV_E_NOMEM, "cannot allocate %d bytes for bundle %s", n, sha256);
+		goto out;
+	}
+	if (n > 0)
+		memcpy(*data, sqlite3_column_blob(st, 0), (size_t)n);
+	*len = (size_t)n;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
