@@ -63,16 +63,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # hv_guest_start ABI [--vcpus N] [--cpu qemu64|maximum] [--mem MIB] [--name NAME]
+#                   [--cmdline 'hvp_spin=1 hvp_stress=1 ...']
 hv_guest_start() {
 	abi=$1
 	shift
-	vcpus=2 cpu=qemu64 mem=512 name=""
+	vcpus=2 cpu=qemu64 mem=512 name="" extra=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--vcpus) vcpus=$2; shift 2 ;;
 		--cpu) cpu=$2; shift 2 ;;
 		--mem) mem=$2; shift 2 ;;
 		--name) name=$2; shift 2 ;;
+		--cmdline) extra=$2; shift 2 ;;
 		*) hv_fail "hv_guest_start: unknown option $1" ;;
 		esac
 	done
@@ -106,7 +108,7 @@ hv_guest_start() {
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>$gdir/vmlinuz</kernel>
     <initrd>$gdir/initramfs.img</initrd>
-    <cmdline>console=ttyS0 hvp_guest=1 panic=-1</cmdline>
+    <cmdline>console=ttyS0 hvp_guest=1 panic=-1 $extra</cmdline>
   </os>
   $cpuxml
   <features>
