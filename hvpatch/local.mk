@@ -16,3 +16,4 @@ hvpatch_hvpatch_LDADD = $(HV_HOST_LIBS)
 include hvpatch/access/local.mk
 include hvpatch/bundle/local.mk
 include hvpatch/ledger/local.mk
+include hvpatch/apply/local.mk

@@ -35,3 +35,10 @@ tests_unit_test_ledger_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/ledger
 tests_unit_test_ledger_CFLAGS = $(HV_CHECK_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_ledger_LDADD = hvpatch/libhvpatch.a $(HV_CHECK_LIBS) $(SQLITE_LIBS)
 TESTS += tests/unit/test_ledger
+
+check_PROGRAMS += tests/unit/test_area
+tests_unit_test_area_SOURCES = tests/unit/test_area.c
+tests_unit_test_area_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/apply
+tests_unit_test_area_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_area_LDADD = hvpatch/libhvpatch.a $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_area
