@@ -17,3 +17,4 @@ include hvpatch/access/local.mk
 include hvpatch/bundle/local.mk
 include hvpatch/ledger/local.mk
 include hvpatch/apply/local.mk
+include hvpatch/enroll/local.mk

@@ -11,11 +11,13 @@
 #include <libvirt/libvirt.h>
 
 #include "cli.h"
+#include "enroll/enroll_cli.h"
 #include "hv_error.h"
 
 static int cmd_version(int argc, char **argv);
 
 const struct cli_command cli_commands[] = {
+	{ "enroll", cmd_enroll, "prepare a libvirt domain's definition for patching" },
 	{ "version", cmd_version, "print the versions of hvpatch and the libraries it uses" },
 	{ NULL, NULL, NULL },
 };

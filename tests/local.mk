@@ -42,3 +42,10 @@ tests_unit_test_area_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/apply
 tests_unit_test_area_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_area_LDADD = hvpatch/libhvpatch.a $(HV_CHECK_LIBS)
 TESTS += tests/unit/test_area
+
+check_PROGRAMS += tests/unit/test_enroll
+tests_unit_test_enroll_SOURCES = tests/unit/test_enroll.c
+tests_unit_test_enroll_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/enroll
+tests_unit_test_enroll_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBXML_CFLAGS)
+tests_unit_test_enroll_LDADD = hvpatch/libhvpatch.a $(HV_CHECK_LIBS) $(LIBXML_LIBS)
+TESTS += tests/unit/test_enroll

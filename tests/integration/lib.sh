@@ -62,12 +62,16 @@ trap hv_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# hv_guest_start ABI [--vcpus N] [--cpu qemu64|maximum] [--mem MIB] [--name NAME]
-#                   [--cmdline 'hvp_spin=1 hvp_stress=1 ...']
-hv_guest_start() {
+# hv_guest_xml ABI [--vcpus N] [--cpu qemu64|maximum] [--mem MIB] [--name NAME]
+#              [--cmdline 'hvp_spin=1 hvp_stress=1 ...'] [--plain]
+# Write the domain XML of a test guest to "$HV_XML" and set HV_DOM,
+# HV_CONSOLE, HV_AGENT_SOCK, HV_SHM_NAME, HV_KDIR, HV_GDIR, HV_RELEASE,
+# HV_BUILD_ID.  --plain leaves out what enrollment adds (memfd RAM, patch
+# area, agent channel).
+hv_guest_xml() {
 	abi=$1
 	shift
-	vcpus=2 cpu=qemu64 mem=512 name="" extra=""
+	vcpus=2 cpu=qemu64 mem=512 name="" extra="" plain=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--vcpus) vcpus=$2; shift 2 ;;
@@ -75,7 +79,8 @@ hv_guest_start() {
 		--mem) mem=$2; shift 2 ;;
 		--name) name=$2; shift 2 ;;
 		--cmdline) extra=$2; shift 2 ;;
-		*) hv_fail "hv_guest_start: unknown option $1" ;;
+		--plain) plain=1; shift ;;
+		*) hv_fail "hv_guest_xml: unknown option $1" ;;
 		esac
 	done
 	hv_require_live
@@ -92,14 +97,27 @@ hv_guest_start() {
 	HV_GDIR=$gdir
 	HV_RELEASE=$(cat "$gdir/release")
 	HV_BUILD_ID=$(cat "$gdir/build-id")
+	HV_XML="$HV_RUNDIR/$name.xml"
 	: > "$HV_CONSOLE"
 	rm -f "$HV_AGENT_SOCK"
 	case "$cpu" in
 	maximum) cpuxml="<cpu mode='maximum' check='none'/>" ;;
 	*) cpuxml="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$cpu</model></cpu>" ;;
 	esac
-	xml="$HV_RUNDIR/$name.xml"
-	cat > "$xml" <<XML
+	if [ $plain = 1 ]; then
+		membacking="" enrolled=""
+	else
+		membacking="<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
+		enrolled="<channel type='unix'>
+      <source mode='bind' path='$HV_AGENT_SOCK'/>
+      <target type='virtio' name='org.hvpatch.agent.0'/>
+    </channel>
+    <shmem name='$HV_SHM_NAME'>
+      <model type='ivshmem-plain'/>
+      <size unit='M'>4</size>
+    </shmem>"
+	fi
+	cat > "$HV_XML" <<XML
 <domain type='qemu'>
   <name>$name</name>
   <memory unit='MiB'>$mem</memory>
@@ -115,10 +133,7 @@ hv_guest_start() {
     <acpi/>
     <apic/>
   </features>
-  <memoryBacking>
-    <source type='memfd'/>
-    <access mode='shared'/>
-  </memoryBacking>
+  $membacking
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
@@ -128,23 +143,30 @@ hv_guest_start() {
       <source path='$HV_CONSOLE'/>
       <target port='0'/>
     </serial>
-    <channel type='unix'>
-      <source mode='bind' path='$HV_AGENT_SOCK'/>
-      <target type='virtio' name='org.hvpatch.agent.0'/>
-    </channel>
-    <shmem name='$HV_SHM_NAME'>
-      <model type='ivshmem-plain'/>
-      <size unit='M'>4</size>
-    </shmem>
+    $enrolled
     <memballoon model='none'/>
   </devices>
 </domain>
 XML
 	HV_DOMS="$HV_DOMS $name"
 	HV_CONSOLES="$HV_CONSOLES $HV_CONSOLE"
-	HV_FILES="$HV_FILES $xml $HV_AGENT_SOCK /dev/shm/$HV_SHM_NAME"
-	out=$(virsh -c "$HV_URI" create "$xml" 2>&1) || hv_fail "cannot start domain $name: $out"
-	hv_log "started $name ($HV_RELEASE, $vcpus vCPUs, cpu $cpu)"
+	HV_FILES="$HV_FILES $HV_XML $HV_AGENT_SOCK /dev/shm/$HV_SHM_NAME"
+}
+
+# hv_guest_start ABI [hv_guest_xml options]: start a transient, enrolled
+# test guest (see hv_guest_xml for the variables it sets).
+hv_guest_start() {
+	hv_guest_xml "$@"
+	out=$(virsh -c "$HV_URI" create "$HV_XML" 2>&1) || hv_fail "cannot start domain $HV_DOM: $out"
+	hv_log "started $HV_DOM ($HV_RELEASE, $vcpus vCPUs, cpu $cpu)"
+}
+
+# hv_guest_define ABI [hv_guest_xml options]: define a persistent test guest
+# without starting it (destroyed and undefined at exit like the others).
+hv_guest_define() {
+	hv_guest_xml "$@"
+	out=$(virsh -c "$HV_URI" define "$HV_XML" 2>&1) || hv_fail "cannot define domain $HV_DOM: $out"
+	hv_log "defined $HV_DOM ($HV_RELEASE)"
 }
 
 # Number of lines the console has printed so far.
