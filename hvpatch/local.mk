@@ -18,3 +18,5 @@ include hvpatch/bundle/local.mk
 include hvpatch/ledger/local.mk
 include hvpatch/apply/local.mk
 include hvpatch/enroll/local.mk
+include hvpatch/inspect/local.mk
+include hvpatch/agentchan/local.mk

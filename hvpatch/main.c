@@ -16,8 +16,26 @@
 
 static int cmd_version(int argc, char **argv);
 
+/*
+ * Each part of hvpatch lists its commands in its own commands.inc, so parts
+ * can grow without touching this file.
+ */
+#define HV_CMD(name, fn, summary) int fn(int argc, char **argv);
+#include "access/commands.inc"
+#include "inspect/commands.inc"
+#include "bundle/commands.inc"
+#include "apply/commands.inc"
+#include "agentchan/commands.inc"
+#undef HV_CMD
+
+#define HV_CMD(name, fn, summary) { name, fn, summary },
 const struct cli_command cli_commands[] = {
 	{ "enroll", cmd_enroll, "prepare a libvirt domain's definition for patching" },
+#include "access/commands.inc"
+#include "inspect/commands.inc"
+#include "bundle/commands.inc"
+#include "apply/commands.inc"
+#include "agentchan/commands.inc"
 	{ "version", cmd_version, "print the versions of hvpatch and the libraries it uses" },
 	{ NULL, NULL, NULL },
 };

@@ -28,6 +28,7 @@ test-guests: all
 include tests/unit/introspection.mk
 include tests/unit/access.mk
 include tests/unit/bundle.mk
+include tests/unit/agent.mk
 
 check_PROGRAMS += tests/unit/test_ledger
 tests_unit_test_ledger_SOURCES = tests/unit/test_ledger.c

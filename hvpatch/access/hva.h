@@ -1,0 +1,164 @@
+/*
+ * hva: hypervisor access.  Everything hvpatch does to a guest goes through
+ * one struct hva handle: pause/resume with a deadline, vCPU registers,
+ * guest-physical reads and writes that the running guest sees, and a
+ * description of the guest.
+ *
+ * Backends (libvirt, a bare QEMU QMP socket) fill a struct hva_ops; callers
+ * only use the hva_* wrappers below, which return HV_E_UNSUPPORTED (with a
+ * sentence naming the backend and the operation) when a backend lacks one.
+ * Every function returns 0 or a negative HV_E_* code and records the reason
+ * with hv_err().
+ */
+#ifndef HVA_H
+#define HVA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hv_error.h"
+
+#define HVA_MAX_VCPUS		      64
+#define HVA_MAX_REGIONS		      8
+#define HVA_DEFAULT_PAUSE_DEADLINE_MS 200
+
+enum hva_accel {
+	HVA_ACCEL_UNKNOWN = 0,
+	HVA_ACCEL_TCG,
+	HVA_ACCEL_KVM,
+};
+
+/* How a write reached guest memory. */
+enum hva_write_path {
+	HVA_WRITE_NONE = 0,
+	HVA_WRITE_GDBSTUB, /* QEMU gdbstub M packets: invalidates TCG translations */
+	HVA_WRITE_RAM,	   /* the shared RAM mapping (correct under KVM only) */
+	HVA_WRITE_AREA,	   /* the patch-area backing file (never-executed memory) */
+};
+
+/* One vCPU's state as introspection needs it. */
+struct hva_regs {
+	uint64_t rip, rsp;
+	uint64_t cr0, cr2, cr3, cr4, efer;
+	uint64_t gs_base, kernel_gs_base, fs_base;
+	uint64_t idtr_base;
+	uint32_t idtr_limit;
+	uint32_t cs;
+	unsigned cpl; /* cs & 3 */
+	bool idtr_valid;
+};
+
+/* A block of guest RAM: guest-physical range and what backs it. */
+struct hva_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t offset; /* offset of gpa in the backing memfd */
+	char name[64];
+};
+
+struct hva_info {
+	char name[256];
+	char uuid[37];
+	enum hva_accel accel;
+	uint64_t mem_bytes;
+	unsigned nvcpus;
+	unsigned nregions;
+	struct hva_region regions[HVA_MAX_REGIONS];
+	/* Patch area (ivshmem-plain shmem device), if the domain has one. */
+	bool has_area;
+	uint64_t area_gpa;  /* BAR2 guest-physical address (0 if not found) */
+	uint64_t area_size; /* bytes */
+	char area_shm[256]; /* shmem name: the host file is /dev/shm/<name> */
+	/* Agent channel socket on the host, if the domain has one. */
+	char agent_socket[256];
+	int qemu_pid; /* 0 if not known */
+};
+
+struct hva;
+
+struct hva_ops {
+	const char *name; /* "libvirt", "qmp" */
+	int (*describe)(struct hva *h, struct hva_info *out);
+	int (*pause)(struct hva *h);
+	int (*resume)(struct hva *h);
+	int (*read_regs)(struct hva *h, unsigned cpu, struct hva_regs *out);
+	int (*read_phys)(struct hva *h, uint64_t gpa, void *buf, size_t len);
+	int (*write_phys)(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+			  enum hva_write_path *used);
+	int (*hmp)(struct hva *h, const char *cmd, char **reply);
+	void (*close)(struct hva *h);
+};
+
+/* Options for opening a guest. */
+struct hva_open_opts {
+	const char *uri;	    /* libvirt URI; NULL means qemu:///system */
+	const char *qmp_socket;	    /* when set, use the bare-QEMU backend */
+	unsigned pause_deadline_ms; /* 0 means HVA_DEFAULT_PAUSE_DEADLINE_MS */
+	const char *gdb_dir;	    /* directory for the gdbstub socket; NULL = default */
+};
+
+/*
+ * Attach to a running guest by libvirt name or UUID (or, with
+ * opts->qmp_socket, to a bare QEMU; @domain is then only a label).
+ * On success *out owns the session; free it with hva_close().
+ * Errors: HV_E_NOTFOUND (no such domain), HV_E_STATE (not running),
+ * HV_E_PERM, HV_E_UNSUPPORTED (QEMU too old, RAM not shareable), HV_E_IO.
+ */
+int hva_open(const char *domain, const struct hva_open_opts *opts, struct hva **out) HV_WUR;
+
+/*
+ * Resume the guest if this session paused it, stop the gdbstub this session
+ * started, and free everything.  Accepts NULL.
+ */
+void hva_close(struct hva *h);
+
+/* Fill @out; the description is cached after the first call. */
+int hva_describe(struct hva *h, struct hva_info *out) HV_WUR;
+
+/*
+ * Pause all vCPUs.  A watchdog resumes the guest if hva_resume() is not
+ * called within the deadline; the next hva_* call on the session then fails
+ * with HV_E_TIMEOUT.  Pausing a paused session is HV_E_STATE.
+ */
+int hva_pause(struct hva *h) HV_WUR;
+
+/*
+ * Resume the guest.  When @paused_us is not NULL it receives how long the
+ * guest was paused (monotonic, microseconds, from just before the pause
+ * request to just after the resume returned).
+ */
+int hva_resume(struct hva *h, uint64_t *paused_us) HV_WUR;
+
+/* True while this session holds the guest paused. */
+bool hva_is_paused(const struct hva *h);
+
+/*
+ * Read vCPU @cpu's registers.  Needs the guest paused (the registers of a
+ * running vCPU are meaningless); HV_E_STATE otherwise.
+ */
+int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out) HV_WUR;
+
+/* Read @len bytes of guest-physical memory at @gpa. */
+int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len) HV_WUR;
+
+/*
+ * Write guest-physical memory so the running guest executes what was
+ * written: through the gdbstub under TCG, through the RAM mapping under
+ * KVM.  Needs the guest paused.  *used (may be NULL) says which path.
+ */
+int hva_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+		   enum hva_write_path *used) HV_WUR;
+
+/*
+ * Run a human-monitor command; *reply (caller frees) is its text output.
+ * Used by tests and diagnostics.
+ */
+int hva_hmp(struct hva *h, const char *cmd, char **reply) HV_WUR;
+
+/* "tcg", "kvm" or "unknown". */
+const char *hva_accel_name(enum hva_accel a);
+/* "gdbstub", "ram", "patch-area file" or "none". */
+const char *hva_write_path_name(enum hva_write_path p);
+
+#endif
