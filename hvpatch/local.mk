@@ -1,7 +1,7 @@
 # The host side: the hvpatch CLI (and later the hvpatchd service).
 noinst_LIBRARIES += hvpatch/libhvpatch.a
 hvpatch_libhvpatch_a_SOURCES = \
-	hvpatch/cli.c hvpatch/cli.h
+	hvpatch/cli.c hvpatch/cli.h hvpatch/commands.h
 hvpatch_libhvpatch_a_CFLAGS = $(AM_CFLAGS) $(LIBVIRT_CFLAGS) $(LIBXML_CFLAGS) \
 	$(LIBCRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 

@@ -20,13 +20,7 @@ static int cmd_version(int argc, char **argv);
  * Each part of hvpatch lists its commands in its own commands.inc, so parts
  * can grow without touching this file.
  */
-#define HV_CMD(name, fn, summary) int fn(int argc, char **argv);
-#include "access/commands.inc"
-#include "inspect/commands.inc"
-#include "bundle/commands.inc"
-#include "apply/commands.inc"
-#include "agentchan/commands.inc"
-#undef HV_CMD
+#include "commands.h"
 
 #define HV_CMD(name, fn, summary) { name, fn, summary },
 const struct cli_command cli_commands[] = {

@@ -1,0 +1,294 @@
+/*
+ * The hva_* wrappers: argument checks, the "unsupported" answer for
+ * operations a backend lacks, and the pause deadline.
+ *
+ * The deadline: hva_pause() starts a watchdog thread that resumes the guest
+ * when hva_resume() has not come within the deadline.  Operations hold the
+ * session lock while they touch the guest, so the watchdog never resumes it
+ * in the middle of a write; after it fired, every operation fails with
+ * HV_E_TIMEOUT until the caller resumes (which reports the timeout).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hva_impl.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *hva_accel_name(enum hva_accel a)
+{
+	switch (a) {
+	case HVA_ACCEL_TCG:
+		return "tcg";
+	case HVA_ACCEL_KVM:
+		return "kvm";
+	default:
+		return "unknown";
+	}
+}
+
+const char *hva_write_path_name(enum hva_write_path p)
+{
+	switch (p) {
+	case HVA_WRITE_GDBSTUB:
+		return "gdbstub";
+	case HVA_WRITE_RAM:
+		return "ram";
+	case HVA_WRITE_AREA:
+		return "patch-area file";
+	default:
+		return "none";
+	}
+}
+
+static int unsupported(struct hva *h, const char *what)
+{
+	return hv_err(HV_E_UNSUPPORTED, "the %s backend cannot %s", h->ops->name, what);
+}
+
+int hva_open(const char *domain, const struct hva_open_opts *opts, struct hva **out)
+{
+	*out = NULL;
+	if (!domain || !*domain)
+		return hv_err(HV_E_INVAL, "no domain given");
+	if (opts && opts->qmp_socket)
+		return hva_qmpsock_open(domain, opts, out);
+	return hva_libvirt_open(domain, opts, out);
+}
+
+static void stop_watchdog(struct hva *h)
+{
+	if (h->watchdog_running) {
+		pthread_cond_broadcast(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->watchdog, NULL);
+		pthread_mutex_lock(&h->lock);
+		h->watchdog_running = false;
+	}
+}
+
+void hva_close(struct hva *h)
+{
+	uint64_t us;
+
+	if (!h)
+		return;
+	if (h->paused) {
+		/* Never leave the guest paused, whatever the caller forgot. */
+		if (hva_resume(h, &us) < 0)
+			hv_err_clear();
+	}
+	pthread_mutex_lock(&h->lock);
+	stop_watchdog(h);
+	pthread_mutex_unlock(&h->lock);
+	if (h->ops->close)
+		h->ops->close(h);
+	else
+		hva_session_free(h);
+}
+
+int hva_describe(struct hva *h, struct hva_info *out)
+{
+	int r = 0;
+
+	if (!h->ops->describe)
+		return unsupported(h, "describe the guest");
+	if (!h->info_valid) {
+		r = h->ops->describe(h, &h->info);
+		if (r < 0)
+			return r;
+		h->info_valid = true;
+	}
+	*out = h->info;
+	return r;
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct hva *h = arg;
+	uint64_t deadline = h->pause_start_ns + (uint64_t)h->deadline_ms * 1000000ull;
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC for the wait too: the condvar is set up for it. */
+	ts.tv_sec = (time_t)(deadline / 1000000000ull);
+	ts.tv_nsec = (long)(deadline % 1000000000ull);
+	pthread_mutex_lock(&h->lock);
+	while (h->paused && !h->expired) {
+		int r = pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+
+		if (r == ETIMEDOUT && h->paused) {
+			if (h->ops->resume(h) < 0)
+				hv_err_clear(); /* reported when the caller resumes */
+			h->expired_pause_us = (now_ns() - h->pause_start_ns) / 1000u;
+			h->expired = true;
+			h->paused = false;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+int hva_pause(struct hva *h)
+{
+	sigset_t all, old;
+	int r;
+
+	if (!h->ops->pause || !h->ops->resume)
+		return unsupported(h, "pause and resume the guest");
+	pthread_mutex_lock(&h->lock);
+	stop_watchdog(h);
+	if (h->paused) {
+		r = hv_err(HV_E_STATE, "%s is already paused by this session", h->label);
+		goto out;
+	}
+	h->expired = false;
+	h->pause_start_ns = now_ns();
+	r = h->ops->pause(h);
+	if (r < 0)
+		goto out;
+	h->paused = true;
+	/* The watchdog must not take the caller's signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		(void)h->ops->resume(h);
+		h->paused = false;
+		r = hv_err(HV_E_NOMEM, "cannot start the pause watchdog for %s", h->label);
+		goto out;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	h->watchdog_running = true;
+out:
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+int hva_resume(struct hva *h, uint64_t *paused_us)
+{
+	int r = 0;
+
+	if (paused_us)
+		*paused_us = 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->expired) {
+		if (paused_us)
+			*paused_us = h->expired_pause_us;
+		h->expired = false;
+		r = hv_err(HV_E_TIMEOUT,
+			   "the pause of %s passed its deadline of %u ms; hvpatch resumed the "
+			   "guest after %llu us",
+			   h->label, h->deadline_ms, (unsigned long long)h->expired_pause_us);
+		goto out;
+	}
+	if (!h->paused) {
+		r = hv_err(HV_E_STATE, "%s is not paused by this session", h->label);
+		goto out;
+	}
+	r = h->ops->resume(h);
+	if (r < 0)
+		goto out;
+	h->paused = false;
+	if (paused_us)
+		*paused_us = (now_ns() - h->pause_start_ns) / 1000u;
+out:
+	stop_watchdog(h);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+bool hva_is_paused(const struct hva *h)
+{
+	return h->paused;
+}
+
+/* Called with the lock held: is the guest still paused by us? */
+static int check_paused(struct hva *h, const char *what)
+{
+	if (h->expired)
+		return hv_err(HV_E_TIMEOUT,
+			      "cannot %s: the pause of %s passed its %u ms deadline and the guest "
+			      "was resumed",
+			      what, h->label, h->deadline_ms);
+	if (!h->paused)
+		return hv_err(HV_E_STATE, "cannot %s: %s must be paused first", what, h->label);
+	return 0;
+}
+
+int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
+{
+	int r;
+
+	if (!h->ops->read_regs)
+		return unsupported(h, "read vCPU registers");
+	pthread_mutex_lock(&h->lock);
+	r = check_paused(h, "read vCPU registers");
+	if (r == 0)
+		r = h->ops->read_regs(h, cpu, out);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
+{
+	int r;
+
+	if (!h->ops->read_phys)
+		return unsupported(h, "read guest memory");
+	if (gpa + len < gpa)
+		return hv_err(HV_E_RANGE, "guest-physical range 0x%llx+%zu wraps around",
+			      (unsigned long long)gpa, len);
+	pthread_mutex_lock(&h->lock);
+	r = h->expired ? check_paused(h, "read guest memory") : 0;
+	if (r == 0)
+		r = h->ops->read_phys(h, gpa, buf, len);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+int hva_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+		   enum hva_write_path *used)
+{
+	enum hva_write_path dummy;
+	int r;
+
+	if (!used)
+		used = &dummy;
+	*used = HVA_WRITE_NONE;
+	if (!h->ops->write_phys)
+		return unsupported(h, "write guest memory");
+	if (gpa + len < gpa)
+		return hv_err(HV_E_RANGE, "guest-physical range 0x%llx+%zu wraps around",
+			      (unsigned long long)gpa, len);
+	pthread_mutex_lock(&h->lock);
+	r = check_paused(h, "write guest memory");
+	if (r == 0)
+		r = h->ops->write_phys(h, gpa, buf, len, used);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+int hva_hmp(struct hva *h, const char *cmd, char **reply)
+{
+	int r;
+
+	*reply = NULL;
+	if (!h->ops->hmp)
+		return unsupported(h, "run monitor commands");
+	pthread_mutex_lock(&h->lock);
+	r = h->ops->hmp(h, cmd, reply);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}

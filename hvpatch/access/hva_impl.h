@@ -1,0 +1,98 @@
+/*
+ * Private to hvpatch/access: the session structure the backends share, and
+ * the QEMU-level helpers (monitor, gdbstub, RAM mapping) both backends use.
+ * Callers outside hvpatch/access use hva.h only.
+ */
+#ifndef HVA_IMPL_H
+#define HVA_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "gdb.h"
+#include "hva.h"
+
+struct hva {
+	const struct hva_ops *ops;
+	void *be; /* backend's own state */
+	/* Send one QMP command (JSON text), get the reply line (caller frees). */
+	int (*qmp)(struct hva *h, const char *cmd, char **reply);
+	char label[256]; /* domain name, for messages */
+
+	struct hva_info info;
+	bool info_valid;
+	pid_t qemu_pid;
+
+	/* The gdbstub this session started and its connection. */
+	struct hva_gdb *gdb;
+	char gdb_dir[128];
+	char gdb_path[320];
+	bool gdb_started;
+
+	/* Guest RAM (memfd) and patch area (shm file) mapped into hvpatch. */
+	uint8_t *ram;
+	size_t ram_bytes;
+	uint8_t *area;
+	size_t area_bytes;
+
+	/* Pause state, shared with the deadline watchdog thread. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t watchdog;
+	bool watchdog_running;
+	bool paused;
+	bool expired; /* the watchdog resumed the guest */
+	uint64_t pause_start_ns;
+	uint64_t expired_pause_us;
+	unsigned deadline_ms;
+};
+
+/* Backends. */
+int hva_libvirt_open(const char *domain, const struct hva_open_opts *opts, struct hva **out) HV_WUR;
+int hva_qmpsock_open(const char *label, const struct hva_open_opts *opts, struct hva **out) HV_WUR;
+
+/* Allocate a session with the shared fields initialised. */
+struct hva *hva_session_new(const struct hva_ops *ops, const struct hva_open_opts *opts,
+			    const char *label);
+/* Free what hva_session_new() and the shared helpers set up (not ->be). */
+void hva_session_free(struct hva *h);
+
+/*
+ * Run QMP command @execute with @args (may be NULL; borrowed) and return its
+ * "return" member in *ret (new reference, caller json_decref()s).  A QMP
+ * error becomes HV_E_IO with QEMU's description.
+ */
+int hva_qemu_exec(struct hva *h, const char *execute, json_t *args, json_t **ret) HV_WUR;
+
+/* HMP command through QMP human-monitor-command (cpu_index < 0: default). */
+int hva_qemu_hmp(struct hva *h, const char *cmd, int cpu_index, char **text) HV_WUR;
+
+/*
+ * Fill accel, mem_bytes, nvcpus, regions and (with @shm_alias, or the only
+ * ivshmem device) area_gpa/area_size from QEMU.
+ */
+int hva_qemu_probe(struct hva *h, struct hva_info *info, const char *shm_alias) HV_WUR;
+
+/*
+ * Map guest RAM from the QEMU process's memfd (needs root and memfd
+ * backing) and the patch area from /dev/shm/<info->area_shm>.  A missing
+ * memfd is not an error: h->ram stays NULL and reads use the gdbstub.
+ */
+int hva_qemu_map_memory(struct hva *h) HV_WUR;
+
+/* Start the gdbstub on a root-only socket and connect (guest must be paused). */
+int hva_qemu_gdb_ensure(struct hva *h) HV_WUR;
+/* Close the connection and stop the gdbstub this session started. */
+void hva_qemu_gdb_stop(struct hva *h);
+
+/* The shared implementations of the memory/register operations. */
+int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out);
+int hva_qemu_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len);
+int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+			enum hva_write_path *used);
+int hva_qemu_hmp_op(struct hva *h, const char *cmd, char **reply);
+
+#endif

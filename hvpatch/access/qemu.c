@@ -1,0 +1,570 @@
+/*
+ * What both backends share once they can send QMP commands: QEMU probes,
+ * the gdbstub's lifetime, guest RAM mapping, and the memory/register
+ * operations built on them.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hva_impl.h"
+
+#define HVA_GDB_DIR_DEFAULT "/run/hvpatch/gdb"
+
+struct hva *hva_session_new(const struct hva_ops *ops, const struct hva_open_opts *opts,
+			    const char *label)
+{
+	struct hva *h = calloc(1, sizeof(*h));
+	pthread_condattr_t ca;
+
+	if (!h)
+		return NULL;
+	h->ops = ops;
+	snprintf(h->label, sizeof(h->label), "%s", label ? label : "guest");
+	snprintf(h->gdb_dir, sizeof(h->gdb_dir), "%s",
+		 opts && opts->gdb_dir ? opts->gdb_dir : HVA_GDB_DIR_DEFAULT);
+	h->deadline_ms = opts && opts->pause_deadline_ms ? opts->pause_deadline_ms
+							 : HVA_DEFAULT_PAUSE_DEADLINE_MS;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return h;
+}
+
+void hva_session_free(struct hva *h)
+{
+	if (!h)
+		return;
+	hva_qemu_gdb_stop(h);
+	if (h->ram)
+		munmap(h->ram, h->ram_bytes);
+	if (h->area)
+		munmap(h->area, h->area_bytes);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}
+
+int hva_qemu_exec(struct hva *h, const char *execute, json_t *args, json_t **ret)
+{
+	json_t *cmd = NULL, *reply = NULL, *err;
+	char *text = NULL, *out = NULL;
+	int r;
+
+	*ret = NULL;
+	cmd = json_pack("{s:s}", "execute", execute);
+	if (!cmd || (args && json_object_set(cmd, "arguments", args) < 0)) {
+		r = hv_err(HV_E_NOMEM, "out of memory for a QMP command");
+		goto out;
+	}
+	text = json_dumps(cmd, JSON_COMPACT);
+	if (!text) {
+		r = hv_err(HV_E_NOMEM, "out of memory for a QMP command");
+		goto out;
+	}
+	r = h->qmp(h, text, &out);
+	if (r < 0) {
+		r = hv_err_prefix("QMP command %s on %s", execute, h->label);
+		goto out;
+	}
+	reply = json_loads(out, 0, NULL);
+	if (!json_is_object(reply)) {
+		r = hv_err(HV_E_PROTO, "QEMU's reply to %s is not a JSON object", execute);
+		goto out;
+	}
+	err = json_object_get(reply, "error");
+	if (err) {
+		const char *desc = json_string_value(json_object_get(err, "desc"));
+		const char *cls = json_string_value(json_object_get(err, "class"));
+
+		r = hv_err(cls && !strcmp(cls, "CommandNotFound") ? HV_E_UNSUPPORTED : HV_E_IO,
+			   "QEMU refused %s on %s: %s", execute, h->label,
+			   desc ? desc : "(no reason)");
+		goto out;
+	}
+	*ret = json_incref(json_object_get(reply, "return"));
+	if (!*ret) {
+		r = hv_err(HV_E_PROTO, "QEMU's reply to %s has no return value", execute);
+		goto out;
+	}
+	r = 0;
+out:
+	json_decref(cmd);
+	json_decref(reply);
+	free(text);
+	free(out);
+	return r;
+}
+
+int hva_qemu_hmp(struct hva *h, const char *cmd, int cpu_index, char **text)
+{
+	json_t *args, *ret = NULL;
+	int r;
+
+	*text = NULL;
+	args = cpu_index >= 0 ? json_pack("{s:s,s:i}", "command-line", cmd, "cpu-index", cpu_index)
+			      : json_pack("{s:s}", "command-line", cmd);
+	if (!args)
+		return hv_err(HV_E_NOMEM, "out of memory for an HMP command");
+	r = hva_qemu_exec(h, "human-monitor-command", args, &ret);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	if (!json_is_string(ret)) {
+		json_decref(ret);
+		return hv_err(HV_E_PROTO, "QEMU's answer to HMP '%s' is not text", cmd);
+	}
+	*text = strdup(json_string_value(ret));
+	json_decref(ret);
+	if (!*text)
+		return hv_err(HV_E_NOMEM, "out of memory for an HMP reply");
+	return 0;
+}
+
+int hva_qemu_hmp_op(struct hva *h, const char *cmd, char **reply)
+{
+	return hva_qemu_hmp(h, cmd, -1, reply);
+}
+
+static int qom_u64(struct hva *h, const char *path, const char *prop, uint64_t *v)
+{
+	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop), *ret = NULL;
+	int r;
+
+	if (!args)
+		return hv_err(HV_E_NOMEM, "out of memory for a QMP command");
+	r = hva_qemu_exec(h, "qom-get", args, &ret);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	if (!json_is_integer(ret) || json_integer_value(ret) < 0) {
+		json_decref(ret);
+		return hv_err(HV_E_PROTO, "QOM property %s of %s is not a size", prop, path);
+	}
+	*v = (uint64_t)json_integer_value(ret);
+	json_decref(ret);
+	return 0;
+}
+
+/* Find "BAR2: ... memory at 0xADDR [0xEND]." of the device with id @alias
+ * (or the first 1af4:1110 device) in HMP "info pci" text. */
+static int parse_pci_bar2(const char *text, const char *alias, uint64_t *gpa, uint64_t *size)
+{
+	const char *dev = text, *next, *bar;
+	char want[160];
+
+	snprintf(want, sizeof(want), "id \"%s\"", alias ? alias : "");
+	while ((dev = strstr(dev, "  Bus ")) != NULL) {
+		unsigned long long a, e;
+		size_t n;
+
+		next = strstr(dev + 1, "  Bus ");
+		n = next ? (size_t)(next - dev) : strlen(dev);
+		if ((alias && memmem(dev, n, want, strlen(want))) ||
+		    (!alias && memmem(dev, n, "1af4:1110", 9))) {
+			bar = memmem(dev, n, "BAR2:", 5);
+			if (!bar)
+				return hv_err(HV_E_STATE,
+					      "the patch-area device has no BAR2 yet (the guest "
+					      "firmware has not assigned it)");
+			bar = strstr(bar, " at 0x");
+			if (!bar || sscanf(bar, " at 0x%llx [0x%llx]", &a, &e) != 2 || e < a)
+				return hv_err(HV_E_PROTO, "cannot read BAR2 in QEMU's 'info pci'");
+			if (a == 0xffffffffffffffffULL || a == 0)
+				return hv_err(
+					HV_E_STATE,
+					"the patch-area BAR2 is not mapped by the guest (address "
+					"0x%llx)",
+					a);
+			*gpa = a;
+			*size = e - a + 1;
+			return 0;
+		}
+		dev = next;
+		if (!dev)
+			break;
+	}
+	return hv_err(HV_E_NOTFOUND, "QEMU lists no patch-area device%s%s",
+		      alias ? " with id " : "", alias ? alias : "");
+}
+
+int hva_qemu_probe(struct hva *h, struct hva_info *info, const char *shm_alias)
+{
+	json_t *ret = NULL, *v;
+	char *text = NULL;
+	uint64_t below = 0, above = 0;
+	int r;
+
+	r = hva_qemu_exec(h, "query-kvm", NULL, &ret);
+	if (r < 0)
+		goto out;
+	info->accel = json_is_true(json_object_get(ret, "enabled")) ? HVA_ACCEL_KVM : HVA_ACCEL_TCG;
+	json_decref(ret);
+	ret = NULL;
+
+	r = hva_qemu_exec(h, "query-memory-size-summary", NULL, &ret);
+	if (r < 0)
+		goto out;
+	v = json_object_get(ret, "base-memory");
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+		r = hv_err(HV_E_PROTO, "QEMU reports no base memory size for %s", h->label);
+		goto out;
+	}
+	info->mem_bytes = (uint64_t)json_integer_value(v);
+	json_decref(ret);
+	ret = NULL;
+
+	r = hva_qemu_exec(h, "query-cpus-fast", NULL, &ret);
+	if (r < 0)
+		goto out;
+	if (!json_is_array(ret) || json_array_size(ret) == 0 ||
+	    json_array_size(ret) > HVA_MAX_VCPUS) {
+		r = hv_err(HV_E_UNSUPPORTED, "%s has %zu vCPUs; hvpatch handles 1 to %d", h->label,
+			   json_is_array(ret) ? json_array_size(ret) : 0, HVA_MAX_VCPUS);
+		goto out;
+	}
+	info->nvcpus = (unsigned)json_array_size(ret);
+	json_decref(ret);
+	ret = NULL;
+
+	/* Low RAM sits at 0; what does not fit below the PCI hole at 4 GiB. */
+	if (qom_u64(h, "/machine/i440fx", "below-4g-mem-size", &below) < 0 &&
+	    qom_u64(h, "/machine/q35", "below-4g-mem-size", &below) < 0) {
+		if (info->mem_bytes > 0x80000000ull) {
+			r = hv_err(
+				HV_E_UNSUPPORTED,
+				"cannot learn where %s's RAM above 2 GiB is mapped (no i440fx or "
+				"q35 host bridge)",
+				h->label);
+			goto out;
+		}
+		below = info->mem_bytes;
+	}
+	hv_err_clear();
+	if (below > info->mem_bytes)
+		below = info->mem_bytes;
+	above = info->mem_bytes - below;
+	info->nregions = 1;
+	info->regions[0] = (struct hva_region){ .gpa = 0, .size = below, .offset = 0 };
+	snprintf(info->regions[0].name, sizeof(info->regions[0].name), "ram-below-4g");
+	if (above) {
+		info->nregions = 2;
+		info->regions[1] = (struct hva_region){ .gpa = 0x100000000ull,
+							.size = above,
+							.offset = below };
+		snprintf(info->regions[1].name, sizeof(info->regions[1].name), "ram-above-4g");
+	}
+
+	if (info->has_area || shm_alias) {
+		r = hva_qemu_hmp(h, "info pci", -1, &text);
+		if (r < 0)
+			goto out;
+		r = parse_pci_bar2(text, shm_alias, &info->area_gpa, &info->area_size);
+		if (r < 0) {
+			r = hv_err_prefix("patch area of %s", h->label);
+			goto out;
+		}
+		info->has_area = true;
+	}
+	r = 0;
+out:
+	json_decref(ret);
+	free(text);
+	return r;
+}
+
+static void *map_fd(int fd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int hva_qemu_map_memory(struct hva *h)
+{
+	char dir[64], path[PATH_MAX], link[PATH_MAX];
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd = -1, r = 0;
+	struct stat st;
+
+	if (h->qemu_pid > 0 && !h->ram) {
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)h->qemu_pid);
+		d = opendir(dir);
+		if (!d) {
+			r = hv_err(errno == EACCES ? HV_E_PERM : HV_E_IO,
+				   "cannot list the QEMU process's files (%s) to map %s's RAM: %s; "
+				   "hvpatch must run as root on the host",
+				   dir, h->label, strerror(errno));
+			goto out;
+		}
+		while ((de = readdir(d)) != NULL) {
+			ssize_t n;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (strncmp(link, "/memfd:memory-backend-memfd", 27) != 0)
+				continue;
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == h->info.mem_bytes) {
+				h->ram = map_fd(fd, (size_t)st.st_size);
+				if (h->ram)
+					h->ram_bytes = (size_t)st.st_size;
+			}
+			close(fd);
+			fd = -1;
+			if (h->ram)
+				break;
+		}
+	}
+	if (h->info.has_area && h->info.area_shm[0] && !h->area) {
+		snprintf(path, sizeof(path), "/dev/shm/%s", h->info.area_shm);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			r = hv_err(errno == EACCES ? HV_E_PERM : HV_E_IO,
+				   "cannot open the patch-area file %s of %s: %s", path, h->label,
+				   strerror(errno));
+			goto out;
+		}
+		if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < h->info.area_size) {
+			r = hv_err(
+				HV_E_STATE,
+				"the patch-area file %s is smaller than the device's BAR (%" PRIu64
+				" bytes)",
+				path, h->info.area_size);
+			goto out;
+		}
+		h->area = map_fd(fd, (size_t)h->info.area_size);
+		if (!h->area) {
+			r = hv_err(HV_E_IO, "cannot map the patch-area file %s: %s", path,
+				   strerror(errno));
+			goto out;
+		}
+		h->area_bytes = (size_t)h->info.area_size;
+	}
+out:
+	if (d)
+		closedir(d);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int hva_qemu_gdb_ensure(struct hva *h)
+{
+	char cmd[400], *text = NULL, *reply = NULL;
+	struct stat st;
+	int r;
+
+	if (h->gdb)
+		return 0;
+	if (mkdir(h->gdb_dir, 0700) < 0 && errno != EEXIST) {
+		/* The parent may be missing too. */
+		char parent[128];
+		char *slash;
+
+		snprintf(parent, sizeof(parent), "%s", h->gdb_dir);
+		slash = strrchr(parent, '/');
+		if (slash && slash != parent) {
+			*slash = '\0';
+			(void)mkdir(parent, 0755);
+		}
+		if (mkdir(h->gdb_dir, 0700) < 0 && errno != EEXIST)
+			return hv_err(HV_E_IO, "cannot create the gdbstub directory %s: %s",
+				      h->gdb_dir, strerror(errno));
+	}
+	if (lstat(h->gdb_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077))
+		return hv_err(HV_E_PERM,
+			      "the gdbstub directory %s must be a directory owned by this user "
+			      "with mode 0700, so no one else can reach the guest through it",
+			      h->gdb_dir);
+	snprintf(h->gdb_path, sizeof(h->gdb_path), "%s/%s.%d.sock", h->gdb_dir,
+		 h->info.uuid[0] ? h->info.uuid : "guest", (int)getpid());
+
+	/* Someone else's gdbstub would be replaced by ours: refuse instead. */
+	r = hva_qemu_hmp(h, "info chardev", -1, &text);
+	if (r < 0)
+		goto out;
+	{
+		const char *p = strstr(text, "\ngdb: ");
+
+		if (!p && !strncmp(text, "gdb: ", 5))
+			p = text - 1;
+		if (p && !strstr(p, h->gdb_path)) {
+			const char *e = strchr(p + 1, '\n');
+
+			r = hv_err(HV_E_BUSY,
+				   "%s already has a gdbstub (%.*s); stop it with the HMP command "
+				   "'gdbserver none' or wait for its user to finish",
+				   h->label, e ? (int)(e - p - 1) : 60, p + 1);
+			goto out;
+		}
+	}
+	unlink(h->gdb_path);
+	snprintf(cmd, sizeof(cmd), "gdbserver unix:%s,server=on,wait=off", h->gdb_path);
+	r = hva_qemu_hmp(h, cmd, -1, &reply);
+	if (r < 0)
+		goto out;
+	if (!strstr(reply, "Waiting for gdb")) {
+		r = hv_err(HV_E_IO, "QEMU could not start a gdbstub for %s: %.200s", h->label,
+			   reply);
+		goto out;
+	}
+	h->gdb_started = true;
+	r = hva_gdb_connect(h->gdb_path, 2000, &h->gdb);
+	if (r < 0)
+		r = hv_err_prefix("gdbstub of %s", h->label);
+out:
+	free(text);
+	free(reply);
+	return r;
+}
+
+void hva_qemu_gdb_stop(struct hva *h)
+{
+	char *reply = NULL;
+
+	hva_gdb_close(h->gdb);
+	h->gdb = NULL;
+	if (h->gdb_started) {
+		if (hva_qemu_hmp(h, "gdbserver none", -1, &reply) < 0)
+			hv_err_clear();
+		free(reply);
+		unlink(h->gdb_path);
+		h->gdb_started = false;
+	}
+}
+
+/* Where [gpa, gpa+len) lies in mapped memory, or NULL. */
+static uint8_t *mapped(struct hva *h, uint64_t gpa, size_t len, bool *is_area)
+{
+	unsigned i;
+
+	*is_area = false;
+	if (len == 0 || gpa + len < gpa)
+		return NULL;
+	if (h->ram) {
+		for (i = 0; i < h->info.nregions; i++) {
+			const struct hva_region *rg = &h->info.regions[i];
+
+			if (gpa >= rg->gpa && gpa + len <= rg->gpa + rg->size &&
+			    rg->offset + (gpa - rg->gpa) + len <= h->ram_bytes)
+				return h->ram + rg->offset + (gpa - rg->gpa);
+		}
+	}
+	if (h->area && gpa >= h->info.area_gpa && gpa + len <= h->info.area_gpa + h->area_bytes) {
+		*is_area = true;
+		return h->area + (gpa - h->info.area_gpa);
+	}
+	return NULL;
+}
+
+int hva_qemu_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
+{
+	bool is_area;
+	uint8_t *p = mapped(h, gpa, len, &is_area);
+	int r;
+
+	if (p) {
+		memcpy(buf, p, len);
+		return 0;
+	}
+	if (!h->paused)
+		return hv_err(HV_E_UNSUPPORTED,
+			      "guest-physical 0x%" PRIx64 "+%zu of %s is not in shared RAM%s, and "
+			      "the gdbstub can read it only while the guest is paused",
+			      gpa, len, h->label,
+			      h->ram ? ""
+				     : " (no memfd RAM: run 'hvpatch enroll' and restart the "
+				       "domain)");
+	r = hva_qemu_gdb_ensure(h);
+	if (r < 0)
+		return r;
+	return hva_gdb_read_phys(h->gdb, gpa, buf, len);
+}
+
+int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+			enum hva_write_path *used)
+{
+	bool is_area;
+	uint8_t *p;
+	int r;
+
+	*used = HVA_WRITE_NONE;
+	if (h->info.accel == HVA_ACCEL_KVM) {
+		/* KVM runs guest code from RAM itself: no translation cache. */
+		p = mapped(h, gpa, len, &is_area);
+		if (p) {
+			memcpy(p, buf, len);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			*used = is_area ? HVA_WRITE_AREA : HVA_WRITE_RAM;
+			return 0;
+		}
+	}
+	/* TCG caches translations of guest code; only gdbstub writes
+	 * invalidate them. */
+	r = hva_qemu_gdb_ensure(h);
+	if (r < 0)
+		return r;
+	r = hva_gdb_write_phys(h->gdb, gpa, buf, len);
+	if (r == 0)
+		*used = HVA_WRITE_GDBSTUB;
+	return r;
+}
+
+/* "IDT=     fffffe0000000000 00000fff" in HMP "info registers". */
+static int parse_idt(const char *text, struct hva_regs *out)
+{
+	const char *p = strstr(text, "IDT=");
+	unsigned long long base;
+	unsigned limit;
+
+	if (!p || sscanf(p + 4, " %llx %x", &base, &limit) != 2)
+		return hv_err(HV_E_PROTO, "QEMU's 'info registers' has no IDT line");
+	out->idtr_base = base;
+	out->idtr_limit = limit;
+	out->idtr_valid = true;
+	return 0;
+}
+
+int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
+{
+	char *text = NULL;
+	int r;
+
+	if (cpu >= h->info.nvcpus)
+		return hv_err(HV_E_NOTFOUND, "%s has no vCPU %u (it has %u)", h->label, cpu,
+			      h->info.nvcpus);
+	r = hva_qemu_gdb_ensure(h);
+	if (r < 0)
+		return r;
+	r = hva_gdb_read_regs(h->gdb, cpu, out);
+	if (r < 0)
+		return r;
+	r = hva_qemu_hmp(h, "info registers", (int)cpu, &text);
+	if (r == 0)
+		r = parse_idt(text, out);
+	free(text);
+	return r;
+}

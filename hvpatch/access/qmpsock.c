@@ -1,0 +1,161 @@
+/*
+ * The bare-QEMU backend: a QMP unix socket (QEMU started with
+ * "-qmp unix:PATH,server=on,wait=off"), for hosts that run QEMU without
+ * libvirt.  Pause and resume are QMP stop/cont; the QEMU process id comes
+ * from the socket's peer credentials.  It shares the QEMU-level code (probes,
+ * gdbstub, RAM mapping) with the libvirt backend.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hva_impl.h"
+#include "qmp.h"
+
+struct qs {
+	struct hva_qmp *qmp;
+	pthread_mutex_t lock; /* the watchdog thread may send "cont" */
+};
+
+static int qs_qmp(struct hva *h, const char *cmd, char **reply)
+{
+	struct qs *qs = h->be;
+	int r;
+
+	pthread_mutex_lock(&qs->lock);
+	r = hva_qmp_command(qs->qmp, cmd, reply);
+	pthread_mutex_unlock(&qs->lock);
+	return r;
+}
+
+static int qs_simple(struct hva *h, const char *execute)
+{
+	json_t *ret = NULL;
+	int r = hva_qemu_exec(h, execute, NULL, &ret);
+
+	json_decref(ret);
+	return r;
+}
+
+static int qs_pause(struct hva *h)
+{
+	return qs_simple(h, "stop");
+}
+
+static int qs_resume(struct hva *h)
+{
+	return qs_simple(h, "cont");
+}
+
+static int qs_describe(struct hva *h, struct hva_info *info)
+{
+	struct qs *qs = h->be;
+	json_t *ret = NULL;
+	const char *s;
+	int r;
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", h->label);
+	r = hva_qemu_exec(h, "query-uuid", NULL, &ret);
+	if (r < 0)
+		return r;
+	s = json_string_value(json_object_get(ret, "UUID"));
+	snprintf(info->uuid, sizeof(info->uuid), "%s", s ? s : "");
+	json_decref(ret);
+	ret = NULL;
+	r = hva_qemu_exec(h, "query-name", NULL, &ret);
+	if (r == 0) {
+		s = json_string_value(json_object_get(ret, "name"));
+		if (s && *s)
+			snprintf(info->name, sizeof(info->name), "%s", s);
+	}
+	json_decref(ret);
+	hv_err_clear();
+	/* A bare QEMU has no definition to name its patch area: use the only
+	 * ivshmem device if there is one. */
+	info->has_area = true;
+	r = hva_qemu_probe(h, info, NULL);
+	if (r == HV_E_NOTFOUND) {
+		info->has_area = false;
+		r = hva_qemu_probe(h, info, NULL);
+	}
+	if (r < 0)
+		return r;
+	h->qemu_pid = hva_qmp_peer_pid(qs->qmp);
+	info->qemu_pid = (int)h->qemu_pid;
+	return 0;
+}
+
+static void qs_close(struct hva *h)
+{
+	struct qs *qs = h->be;
+
+	hva_qemu_gdb_stop(h);
+	if (qs) {
+		hva_qmp_close(qs->qmp);
+		pthread_mutex_destroy(&qs->lock);
+		free(qs);
+	}
+	hva_session_free(h);
+}
+
+static const struct hva_ops qs_ops = {
+	.name = "qmp",
+	.describe = qs_describe,
+	.pause = qs_pause,
+	.resume = qs_resume,
+	.read_regs = hva_qemu_read_regs,
+	.read_phys = hva_qemu_read_phys,
+	.write_phys = hva_qemu_write_phys,
+	.hmp = hva_qemu_hmp_op,
+	.close = qs_close,
+};
+
+int hva_qmpsock_open(const char *label, const struct hva_open_opts *opts, struct hva **out)
+{
+	struct hva *h;
+	struct qs *qs;
+	json_t *ret = NULL;
+	int r;
+
+	*out = NULL;
+	h = hva_session_new(&qs_ops, opts, label);
+	qs = calloc(1, sizeof(*qs));
+	if (!h || !qs) {
+		free(qs);
+		hva_session_free(h);
+		return hv_err(HV_E_NOMEM, "out of memory opening %s", label);
+	}
+	pthread_mutex_init(&qs->lock, NULL);
+	h->be = qs;
+	h->qmp = qs_qmp;
+	r = hva_qmp_connect(opts->qmp_socket, 5000, &qs->qmp);
+	if (r < 0)
+		goto out;
+	r = hva_qemu_exec(h, "query-status", NULL, &ret);
+	if (r < 0)
+		goto out;
+	if (!json_is_true(json_object_get(ret, "running"))) {
+		const char *st = json_string_value(json_object_get(ret, "status"));
+
+		r = hv_err(HV_E_STATE, "the QEMU at %s is not running (status %s); resume it first",
+			   opts->qmp_socket, st ? st : "unknown");
+		goto out;
+	}
+	r = hva_describe(h, &h->info);
+	if (r < 0)
+		goto out;
+	r = hva_qemu_map_memory(h);
+	if (r < 0)
+		goto out;
+	*out = h;
+	h = NULL;
+out:
+	json_decref(ret);
+	if (h)
+		qs_close(h);
+	return r;
+}
