@@ -1,32 +1,24 @@
-/*
- * hvpatch-agent: runs inside the guest.  It tells the host which kernel runs
- * here and shows the tenant which patch level the host says is installed.
- * Static binary, no run-time dependencies.
- */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
+/*
+ * hvpatch-agent: runs inside the guest.  It tells the host which kernel runs
+ * here, shows the tenant which patch level the host says is installed, and
+ * checks the patched sites for itself.  Static binary, no run-time
+ * dependencies.
+ */
+#include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <syslog.h>
-#include <unistd.h>
+#include <time.h>
 
-#include "hv_error.h"
+#include "agent.h"
+#include "agent_json.h"
 
-#define AGENT_PORT_DEFAULT  "/dev/virtio-ports/org.hvpatch.agent.0"
-#define AGENT_STATUS_FILE   "/run/hvpatch/status.json"
-#define AGENT_PROTO_VERSION 1
-/* A host line longer than this is dropped whole: the host is not trusted to be sane either. */
-#define AGENT_LINE_MAX 65536
-
-static volatile sig_atomic_t stop_requested;
-static int use_syslog;
+static volatile int stop_requested;
 
 static void on_signal(int sig)
 {
@@ -34,249 +26,282 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logmsg(int prio, const char *fmt, ...)
-{
-	va_list ap;
+static const char usage_text[] =
+	"Usage: hvpatch-agent COMMAND [OPTIONS]\n"
+	"\n"
+	"The guest side of hvpatch.  The host patches this kernel from outside the\n"
+	"VM; this agent reports the kernel to the host, records the patch level the\n"
+	"host installed, and checks the patched code for itself.\n"
+	"\n"
+	"Commands:\n"
+	"  status [--json]   show the installed patch level, when it was applied, each\n"
+	"                    patched function and the last self-check; works without\n"
+	"                    the host (shows the last known state and its age)\n"
+	"  verify [--json]   check each patched function now: its address in\n"
+	"                    /proc/kallsyms and the bytes at its site in /proc/kcore\n"
+	"                    (needs root)\n"
+	"  daemon [--port PATH] [--syslog] [--interval S]\n"
+	"                    talk to the host over the virtio-serial port\n"
+	"                    " AGT_PORT_DEFAULT "\n"
+	"                    reconnecting whenever it goes away; checks every S seconds\n"
+	"                    (default 60, 0 = only after each status)\n"
+	"  hello             print the hello message this agent sends to the host\n"
+	"  --version         print the version\n"
+	"  --help            show this help\n"
+	"\n"
+	"Options for every command:\n"
+	"  --state PATH      state file (default " AGT_STATE_DEFAULT ",\n"
+	"                    or $HVPATCH_AGENT_STATE)\n"
+	"  --kallsyms PATH   symbol list (default " AGT_KALLSYMS_DEFAULT
+	", or $HVPATCH_AGENT_KALLSYMS)\n"
+	"  --kcore PATH      kernel core file (default " AGT_KCORE_DEFAULT
+	", or $HVPATCH_AGENT_KCORE)\n"
+	"\n"
+	"Exit status: 0 success (verify: every site present), 1 failure (verify: a\n"
+	"site holds other bytes or could not be read), 2 bad usage.\n"
+	"The protocol is described in docs/AGENT-PROTOCOL.md, the tenant's view in\n"
+	"docs/TENANT-GUIDE.md.\n";
 
-	va_start(ap, fmt);
-	if (use_syslog) {
-		vsyslog(prio, fmt, ap);
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : dflt;
+}
+
+static int fail(const char *cmd)
+{
+	fprintf(stderr, "hvpatch-agent %s: error: %s\n", cmd, hv_err_last()->msg);
+	return 1;
+}
+
+static int usage_error(const char *cmd, const char *what)
+{
+	fprintf(stderr, "hvpatch-agent %s: %s\nTry 'hvpatch-agent --help'.\n", cmd, what);
+	return 2;
+}
+
+static int load_known(const char *path, struct agt_state *st)
+{
+	int r = agt_state_load(path, st);
+
+	if (r == HV_E_NOTFOUND) {
+		agt_state_clear(st);
+		return 0;
+	}
+	return r;
+}
+
+static int cmd_status(const struct agt_config *cfg, int json)
+{
+	struct agt_state st;
+	int64_t now = (int64_t)time(NULL);
+	char *text;
+	int rc = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (load_known(cfg->state_path, &st) < 0)
+		return fail("status");
+	if (json) {
+		text = agt_state_json(&st, now);
+		if (!text) {
+			agt_state_clear(&st);
+			fprintf(stderr, "hvpatch-agent status: error: out of memory\n");
+			return 1;
+		}
+		printf("%s\n", text);
+		free(text);
 	} else {
-		fputs("hvpatch-agent: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		agt_state_print(stdout, &st, now);
 	}
-	va_end(ap);
+	agt_state_clear(&st);
+	return rc;
 }
 
-/* Write a JSON string literal of @s (escaping what JSON requires). */
-static void json_str(FILE *f, const char *s)
+static int cmd_verify(const struct agt_config *cfg, int json)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	struct agt_state st;
+	struct agt_verify v;
+	char hex[2 * AGT_BYTES_MAX + 1];
+	int rc = 1;
+	size_t i;
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
+	memset(&st, 0, sizeof(st));
+	memset(&v, 0, sizeof(v));
+	if (load_known(cfg->state_path, &st) < 0)
+		return fail("verify");
+	if (agt_verify_run(&st.status, cfg->kallsyms, cfg->kcore, "request", &v) < 0) {
+		rc = fail("verify");
+		goto out;
 	}
-	fputc('"', f);
-}
+	if (json) {
+		json_t *o = agt_verify_to_json(&v);
+		char *s = NULL;
 
-static int hello_line(char *out, size_t outlen)
-{
-	struct utsname u;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
-	int r = 0;
-
-	if (uname(&u) < 0)
-		return hv_err(HV_E_IO, "cannot read the kernel release (uname): %s",
-			      strerror(errno));
-	f = open_memstream(&buf, &len);
-	if (!f)
-		return hv_err(HV_E_NOMEM, "cannot build the hello message: out of memory");
-	fprintf(f, "{\"type\":\"hello\",\"proto\":%d,\"agent_version\":", AGENT_PROTO_VERSION);
-	json_str(f, PACKAGE_VERSION);
-	fputs(",\"kernel_release\":", f);
-	json_str(f, u.release);
-	fputs("}\n", f);
-	fclose(f);
-	if (len + 1 > outlen)
-		r = hv_err(HV_E_RANGE, "the hello message (%zu bytes) exceeds its buffer", len);
-	else
-		memcpy(out, buf, len + 1);
-	free(buf);
-	return r;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return hv_err(HV_E_IO, "cannot write to the host channel: %s",
-				      w < 0 ? strerror(errno) : "short write");
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/*
- * One connection to the host: send hello, then read newline-delimited
- * messages until the port fails.  Lines are logged only for now.
- */
-static int serve_port(const char *port)
-{
-	static char line[AGENT_LINE_MAX];
-	char hello[1024];
-	size_t used = 0;
-	int dropping = 0;
-	int fd, r;
-
-	fd = open(port, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return hv_err(errno == ENOENT ? HV_E_NOTFOUND : HV_E_IO,
-			      "cannot open the host channel %s: %s", port, strerror(errno));
-	r = hello_line(hello, sizeof(hello));
-	if (r == 0)
-		r = write_all(fd, hello, strlen(hello));
-	while (r == 0 && !stop_requested) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		char chunk[4096];
-		ssize_t n;
-		ssize_t i;
-
-		if (poll(&p, 1, 1000) <= 0)
-			continue;
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* virtio-serial reads 0 while the host side is closed: retry later. */
-			r = hv_err(HV_E_IO, "the host channel %s closed", port);
-			break;
+		if (o && !json_object_set_new(o, "known", json_boolean(st.status.known)) &&
+		    !json_object_set_new(o, "level", json_string(st.status.level)))
+			s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		if (!s) {
+			fprintf(stderr, "hvpatch-agent verify: error: out of memory\n");
+			goto out;
 		}
-		for (i = 0; i < n; i++) {
-			if (chunk[i] == '\n') {
-				if (!dropping) {
-					line[used] = 0;
-					logmsg(LOG_INFO, "host message (%zu bytes)", used);
-				}
-				used = 0;
-				dropping = 0;
-			} else if (!dropping && used < sizeof(line) - 1) {
-				line[used++] = chunk[i];
-			} else if (!dropping) {
-				logmsg(LOG_WARNING, "dropping a host message longer than %d bytes",
-				       AGENT_LINE_MAX);
-				dropping = 1;
+		printf("%s\n", s);
+		free(s);
+	} else if (!st.status.known) {
+		printf("Nothing to verify: the host has not reported a patch level since boot.\n");
+	} else {
+		printf("Patch level %s: %zu functions, %u present, %u mismatch, %u unreadable\n",
+		       st.status.level[0] ? st.status.level : "none", v.n, v.npresent, v.nmismatch,
+		       v.nunreadable);
+		for (i = 0; i < v.n; i++) {
+			const struct agt_check *c = &v.checks[i];
+
+			printf("  %-32s 0x%016llx  %s", c->name, (unsigned long long)c->site,
+			       agt_result_name(c->result));
+			if (c->result == AGT_MISMATCH) {
+				agt_hex(hex, c->found, c->found_len);
+				agt_hex(hex, c->found, c->found_len);
+				printf(" (found %s, expected ", hex);
+				agt_hex(hex, st.status.funcs[i].expected,
+					st.status.funcs[i].expected_len);
+				printf("%s)", hex);
 			}
+			printf("; kallsyms %s", agt_sym_name(c->sym));
+			if (c->sym == AGT_SYM_DIFFERS)
+				printf(" (0x%016llx)", (unsigned long long)c->sym_addr);
+			if (c->reason[0])
+				printf("\n      %s", c->reason);
+			printf("\n");
 		}
 	}
-	close(fd);
-	return r;
-}
-
-static int cmd_daemon(int argc, char **argv)
-{
-	const char *port = AGENT_PORT_DEFAULT;
-	unsigned backoff_s = 1;
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = argv[++i];
-		} else if (!strcmp(argv[i], "--syslog")) {
-			use_syslog = 1;
-		} else {
-			fprintf(stderr, "hvpatch-agent daemon: unexpected argument '%s'\n",
-				argv[i]);
-			return 2;
-		}
-	}
-	if (use_syslog)
-		openlog("hvpatch-agent", LOG_PID, LOG_DAEMON);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	logmsg(LOG_INFO, "version %s, host channel %s", PACKAGE_VERSION, port);
-	while (!stop_requested) {
-		if (serve_port(port) < 0)
-			logmsg(LOG_WARNING, "%s; retrying in %u s", hv_err_last()->msg, backoff_s);
-		else
-			backoff_s = 1;
-		if (stop_requested)
-			break;
-		sleep(backoff_s);
-		if (backoff_s < 30)
-			backoff_s *= 2;
-	}
-	return 0;
+	rc = v.nmismatch || v.nunreadable ? 1 : 0;
+out:
+	agt_verify_clear(&v);
+	agt_state_clear(&st);
+	return rc;
 }
 
 static int cmd_hello(void)
 {
-	char hello[1024];
+	struct utsname u;
+	char *line;
 
-	if (hello_line(hello, sizeof(hello)) < 0) {
-		fprintf(stderr, "hvpatch-agent: error: %s\n", hv_err_last()->msg);
+	if (uname(&u) < 0) {
+		fprintf(stderr, "hvpatch-agent hello: error: cannot read the kernel release\n");
 		return 1;
 	}
-	fputs(hello, stdout);
+	line = agt_hello_line("hello", 0, u.release, "unknown", NULL);
+	if (!line) {
+		fprintf(stderr, "hvpatch-agent hello: error: out of memory\n");
+		return 1;
+	}
+	fputs(line, stdout);
+	free(line);
 	return 0;
 }
 
-static int cmd_status(void)
+static int cmd_daemon(const struct agt_config *cfg, int use_syslog)
 {
-	char buf[4096];
-	size_t n;
-	FILE *f = fopen(AGENT_STATUS_FILE, "r");
+	struct sigaction sa;
 
-	if (!f) {
-		if (errno == ENOENT) {
-			printf("No patch level is known: the host has not reported one since "
-			       "boot.\n");
-			return 0;
-		}
-		fprintf(stderr, "hvpatch-agent: error: cannot read %s: %s\n", AGENT_STATUS_FILE,
-			strerror(errno));
-		return 1;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stdout);
-	fclose(f);
-	return 0;
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f, "Usage: hvpatch-agent COMMAND [OPTIONS]\n"
-		   "\n"
-		   "The guest side of hvpatch: it reports this kernel to the host and shows\n"
-		   "which patch level the host installed.\n"
-		   "\n"
-		   "Commands:\n"
-		   "  daemon [--port PATH] [--syslog]\n"
-		   "              talk to the host over the virtio-serial port (default\n"
-		   "              " AGENT_PORT_DEFAULT "),\n"
-		   "              reconnecting whenever the port goes away\n"
-		   "  status      show the patch level last reported by the host\n"
-		   "  hello       print the hello message this agent sends to the host\n"
-		   "  --version   print the version\n"
-		   "  --help      show this help\n");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (use_syslog)
+		agt_log_to_syslog();
+	return agt_daemon(cfg, &stop_requested) < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "syslog", no_argument, NULL, 's' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "kallsyms", required_argument, NULL, 'K' },
+		{ "kcore", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agt_config cfg = {
+		.port = AGT_PORT_DEFAULT,
+		.state_path = env_or("HVPATCH_AGENT_STATE", AGT_STATE_DEFAULT),
+		.kallsyms = env_or("HVPATCH_AGENT_KALLSYMS", AGT_KALLSYMS_DEFAULT),
+		.kcore = env_or("HVPATCH_AGENT_KCORE", AGT_KCORE_DEFAULT),
+		.verify_interval_s = 60,
+		.poll_ms = 250,
+	};
+	const char *cmd;
+	int json = 0, use_syslog = 0, c;
+	char *end;
+	unsigned long v;
+
 	if (argc < 2) {
-		usage(stderr);
+		fputs(usage_text, stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(stdout);
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("hvpatch-agent %s\n", PACKAGE_VERSION);
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("hvpatch-agent %s (protocol version %d)\n", PACKAGE_VERSION,
+		       AGT_PROTO_VERSION);
 		return 0;
 	}
-	if (!strcmp(argv[1], "daemon"))
-		return cmd_daemon(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "status"))
-		return cmd_status();
-	if (!strcmp(argv[1], "hello"))
+	if (strcmp(cmd, "status") && strcmp(cmd, "verify") && strcmp(cmd, "daemon") &&
+	    strcmp(cmd, "hello")) {
+		fprintf(stderr,
+			"hvpatch-agent: unknown command '%s'\nTry 'hvpatch-agent --help'.\n", cmd);
+		return 2;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'p':
+			cfg.port = optarg;
+			break;
+		case 's':
+			use_syslog = 1;
+			break;
+		case 'i':
+			v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v > 86400)
+				return usage_error(cmd, "--interval must be 0 to 86400 seconds");
+			cfg.verify_interval_s = (unsigned)v;
+			break;
+		case 'S':
+			cfg.state_path = optarg;
+			break;
+		case 'K':
+			cfg.kallsyms = optarg;
+			break;
+		case 'C':
+			cfg.kcore = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			return usage_error(cmd, "unknown option");
+		}
+	}
+	if (optind != argc)
+		return usage_error(cmd, "unexpected argument");
+	if (!strcmp(cmd, "status"))
+		return cmd_status(&cfg, json);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(&cfg, json);
+	if (!strcmp(cmd, "hello"))
 		return cmd_hello();
-	fprintf(stderr, "hvpatch-agent: unknown command '%s'\nTry 'hvpatch-agent --help'.\n",
-		argv[1]);
-	return 2;
+	return cmd_daemon(&cfg, use_syslog);
 }

@@ -1,0 +1,272 @@
+/*
+ * hvpatch-agent internals (prefix agt_): the protocol messages the agent
+ * reads and writes (docs/AGENT-PROTOCOL.md), the tenant's state file, and
+ * the agent's own verification of patched sites through /proc/kallsyms and
+ * /proc/kcore.
+ *
+ * Everything the host sends is untrusted: every line is bounded
+ * (AGT_LINE_MAX), every string, count and address is checked before use,
+ * and a malformed message is an error (answered with an "error" message),
+ * never a crash.  Functions return 0 or a negative HV_E_* code with one
+ * sentence recorded by hv_err().
+ */
+#ifndef AGT_AGENT_H
+#define AGT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hv_error.h"
+
+#define AGT_PROTO_VERSION    1
+#define AGT_PORT_DEFAULT     "/dev/virtio-ports/org.hvpatch.agent.0"
+#define AGT_STATE_DEFAULT    "/run/hvpatch/status.json"
+#define AGT_KALLSYMS_DEFAULT "/proc/kallsyms"
+#define AGT_KCORE_DEFAULT    "/proc/kcore"
+
+/* Limits, the same on both sides of the channel (docs/AGENT-PROTOCOL.md). */
+#define AGT_LINE_MAX   65536		   /* bytes per message, newline included */
+#define AGT_MAX_FUNCS  256		   /* patched functions in one status */
+#define AGT_NAME_MAX   255		   /* characters of a function name */
+#define AGT_LEVEL_MAX  127		   /* characters of a level name */
+#define AGT_BYTES_MAX  16		   /* expected bytes per site */
+#define AGT_REASON_MAX 255		   /* characters of an error or reason text */
+#define AGT_ID_MAX     9007199254740991ULL /* 2^53 - 1: exact in every JSON reader */
+#define AGT_STATE_MAX  (1024 * 1024)	   /* bytes of the state file */
+#define AGT_OUTQ_MAX   (256 * 1024)	   /* bytes queued for the host */
+
+/* One patched function as the host describes it. */
+struct agt_func {
+	char name[AGT_NAME_MAX + 1];
+	uint64_t site;	 /* kernel virtual address of the redirect site */
+	uint32_t offset; /* site minus the function's entry (4 after endbr64) */
+	uint8_t expected[AGT_BYTES_MAX];
+	size_t expected_len;
+};
+
+/* The patch level the host last reported. */
+struct agt_status {
+	bool known;
+	uint64_t id;				/* the host's message id */
+	char level[AGT_LEVEL_MAX + 1];		/* "" when no patch is installed */
+	char previous_level[AGT_LEVEL_MAX + 1]; /* "" when none */
+	char op[16];				/* "apply", "revert" or "" */
+	int64_t applied_at;			/* unix seconds (host clock); 0 unknown */
+	int64_t received_at;			/* unix seconds (guest clock) */
+	size_t nfuncs;
+	struct agt_func *funcs; /* owned; agt_status_clear() frees */
+};
+
+enum agt_result {
+	AGT_PRESENT = 0, /* the site holds the expected bytes */
+	AGT_MISMATCH,	 /* the site holds other bytes (found[]) */
+	AGT_UNREADABLE,	 /* the site could not be read (reason) */
+};
+
+enum agt_sym {
+	AGT_SYM_AGREES = 0, /* kallsyms has the function at site - offset */
+	AGT_SYM_DIFFERS,    /* kallsyms has it elsewhere (sym_addr) */
+	AGT_SYM_MISSING,    /* kallsyms does not list it */
+	AGT_SYM_UNREADABLE, /* kallsyms could not be read */
+};
+
+struct agt_check {
+	char name[AGT_NAME_MAX + 1];
+	uint64_t site;
+	enum agt_result result;
+	uint8_t found[AGT_BYTES_MAX];
+	size_t found_len;
+	char reason[AGT_REASON_MAX + 1];
+	enum agt_sym sym;
+	uint64_t sym_addr; /* when AGT_SYM_AGREES or AGT_SYM_DIFFERS */
+};
+
+/* The agent's own verification of a status. */
+struct agt_verify {
+	int64_t at; /* unix seconds; 0 = never run */
+	char trigger[16];
+	size_t n;
+	struct agt_check *checks; /* owned; agt_verify_clear() frees */
+	unsigned npresent, nmismatch, nunreadable;
+};
+
+/* What the agent keeps in its state file. */
+struct agt_state {
+	struct agt_status status;
+	struct agt_verify verify;
+	bool host_connected;
+	int64_t host_last_seen; /* unix seconds; 0 never */
+};
+
+/* ---- agent_proto.c: host -> guest messages in, guest -> host messages out */
+
+enum agt_msg_type {
+	AGT_MSG_STATUS = 1,
+	AGT_MSG_PING,
+	AGT_MSG_VERIFY,
+};
+
+struct agt_msg {
+	enum agt_msg_type type;
+	uint64_t id;
+	struct agt_status status; /* AGT_MSG_STATUS only */
+};
+
+/*
+ * Parse one host message (@len bytes, no newline).  On success *@out is
+ * filled (free with agt_msg_clear()).  On failure returns HV_E_FORMAT
+ * (malformed JSON, wrong types, out-of-range values), HV_E_UNSUPPORTED
+ * (other protocol version) or HV_E_PROTO (unknown message type), and sets
+ * *@id_out to the message's id when one could be read (else 0), so the
+ * answer can name it.
+ */
+int agt_msg_parse(const char *line, size_t len, struct agt_msg *out, uint64_t *id_out) HV_WUR;
+void agt_msg_clear(struct agt_msg *m);
+
+/*
+ * Builders of guest -> host messages.  Each returns a malloc'ed,
+ * NUL-terminated line ending in "\n" (caller frees), or NULL when out of
+ * memory.  An @id of 0 is sent as null.
+ */
+char *agt_hello_line(const char *type, uint64_t id, const char *release, const char *boot_id,
+		     const struct agt_status *st);
+char *agt_ack_line(uint64_t id, bool ok, const char *error);
+char *agt_error_line(uint64_t id, const char *reason);
+char *agt_verify_line(uint64_t id, const struct agt_status *st, const struct agt_verify *v);
+
+/* ---- agent_state.c: the state file and the tenant's view */
+
+void agt_status_clear(struct agt_status *st);
+void agt_verify_clear(struct agt_verify *v);
+void agt_state_clear(struct agt_state *s);
+/* Deep copy; *@dst is cleared first.  HV_E_NOMEM. */
+int agt_status_copy(struct agt_status *dst, const struct agt_status *src) HV_WUR;
+
+/*
+ * Write @s to @path atomically (temp file in the same directory, fsync,
+ * rename, fsync of the directory), creating the directory if needed.
+ * HV_E_IO names the path and errno.
+ */
+int agt_state_save(const char *path, const struct agt_state *s) HV_WUR;
+
+/*
+ * Read @path into *@s (cleared first; free with agt_state_clear()).
+ * HV_E_NOTFOUND when the file does not exist, HV_E_FORMAT when it is
+ * malformed or larger than AGT_STATE_MAX, HV_E_IO otherwise.
+ */
+int agt_state_load(const char *path, struct agt_state *s) HV_WUR;
+
+/*
+ * The tenant view: @s as one line of JSON (malloc'ed, no newline; caller
+ * frees), with "age_s" computed against @now when a status is known.
+ * NULL when out of memory.
+ */
+char *agt_state_json(const struct agt_state *s, int64_t now);
+
+/* Print @s for people to @f. */
+void agt_state_print(FILE *f, const struct agt_state *s, int64_t now);
+
+/* "present", "mismatch", "unreadable"; "agrees", "differs", "missing", "unreadable". */
+const char *agt_result_name(enum agt_result r);
+const char *agt_sym_name(enum agt_sym s);
+
+/* Lower-case hex of @n bytes into @out (2n+1 bytes). */
+void agt_hex(char *out, const uint8_t *p, size_t n);
+
+/* ---- agent_verify.c: check each site from inside the guest */
+
+/*
+ * Check every function of @st: look it up in the kallsyms file @kallsyms
+ * (a /proc/kallsyms-format text file) and read its site through the ELF
+ * core file @kcore.  Fills *@out (cleared first; agt_verify_clear() frees).
+ * Problems with single sites are results (unreadable + reason), not
+ * errors; returns HV_E_NOMEM only.
+ */
+int agt_verify_run(const struct agt_status *st, const char *kallsyms, const char *kcore,
+		   const char *trigger, struct agt_verify *out) HV_WUR;
+
+struct agt_kcore; /* an opened ELF core file */
+
+/*
+ * Open the ELF64 core file @path and read its program headers (bounded:
+ * at most 65535 headers of 56 bytes).  HV_E_IO (open/read), HV_E_PERM,
+ * HV_E_FORMAT (not an x86-64 ELF64 core, headers out of the file).
+ * Free with agt_kcore_close() (accepts NULL).
+ */
+int agt_kcore_open(const char *path, struct agt_kcore **out) HV_WUR;
+void agt_kcore_close(struct agt_kcore *k);
+
+/*
+ * Read @len bytes at kernel virtual address @va: the PT_LOAD segment that
+ * holds all of [va, va+len) gives the file offset.  HV_E_RANGE when no
+ * segment covers it, HV_E_IO on a failed or short read.
+ */
+int agt_kcore_read(struct agt_kcore *k, uint64_t va, void *buf, size_t len) HV_WUR;
+
+/* ---- agent_daemon.c: the channel to the host */
+
+struct agt_config {
+	const char *port;
+	const char *state_path;
+	const char *kallsyms;
+	const char *kcore;
+	unsigned verify_interval_s; /* periodic self-check; 0 = never */
+	unsigned poll_ms;	    /* how often to look for a host while none is connected */
+};
+
+/* Log a line to syslog (after agt_log_to_syslog()) or stderr. */
+void agt_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void agt_log_to_syslog(void);
+
+/* One conversation with a host over a file descriptor (see agent_daemon.c). */
+struct agt_conn;
+
+/*
+ * Create the per-connection state for @cfg; *@out is freed with
+ * agt_conn_free().  @st is the agent's current state, used and updated by
+ * the connection (not owned).  HV_E_NOMEM.
+ */
+int agt_conn_new(const struct agt_config *cfg, struct agt_state *st, struct agt_conn **out) HV_WUR;
+void agt_conn_free(struct agt_conn *c);
+
+/*
+ * Feed @n bytes read from the host.  Complete lines are handled (status,
+ * ping, verify; errors answered); replies are queued.  Oversized lines are
+ * dropped whole and answered with an error.  Returns 0, or HV_E_NOMEM.
+ */
+int agt_conn_input(struct agt_conn *c, const char *p, size_t n) HV_WUR;
+
+/* Queue a hello for a new host connection. */
+int agt_conn_hello(struct agt_conn *c) HV_WUR;
+
+/* Run the periodic self-check now and queue its verify message. */
+int agt_conn_periodic(struct agt_conn *c) HV_WUR;
+
+/*
+ * A status (or a verify request) leaves a self-check pending, run after the
+ * ack went out: agt_conn_run_pending() runs it and queues its verify
+ * message.  HV_E_NOMEM.
+ */
+bool agt_conn_verify_pending(const struct agt_conn *c);
+int agt_conn_run_pending(struct agt_conn *c) HV_WUR;
+
+/* Queued output: pointer and length; agt_conn_consumed() drops @n bytes. */
+const char *agt_conn_output(const struct agt_conn *c, size_t *len);
+void agt_conn_consumed(struct agt_conn *c, size_t n);
+/* Forget queued output (the host went away). */
+void agt_conn_reset(struct agt_conn *c);
+
+/*
+ * Serve the host over an open, non-blocking @fd until it fails or *@stop
+ * becomes non-zero.  Used by the daemon for the virtio port and by tests
+ * with a socket.  Returns 0 when stopped, HV_E_IO when the fd failed.
+ */
+int agt_serve_fd(int fd, const struct agt_config *cfg, struct agt_state *st,
+		 volatile int *stop) HV_WUR;
+
+/* The daemon: open the port, serve it, reopen it when it goes away. */
+int agt_daemon(const struct agt_config *cfg, volatile int *stop);
+
+#endif

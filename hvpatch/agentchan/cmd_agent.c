@@ -1,0 +1,389 @@
+#include "config.h"
+
+/* hvpatch agent-ping and agent-notify: talk to a guest's hvpatch-agent by hand. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "hvc.h"
+
+int cmd_agent_ping(int argc, char **argv);
+int cmd_agent_notify(int argc, char **argv);
+
+#define DEFAULT_TIMEOUT_MS 5000
+
+static const char ping_help[] =
+	"Usage: hvpatch agent-ping --socket PATH [--timeout MS] [--json]\n"
+	"\n"
+	"Connect to the host end of a guest's hvpatch-agent channel (the unix socket\n"
+	"libvirt binds for the virtio-serial channel " HVC_CHANNEL_NAME "; see\n"
+	"<channel type='unix'> in 'virsh dumpxml DOMAIN'), ask the agent who it is,\n"
+	"and print its answer: agent version, the guest's kernel release and boot\n"
+	"id, and the patch level the agent last heard of.  Everything the agent says\n"
+	"is the guest's claim, not proof.\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH   the channel's unix socket (required)\n"
+	"  -t, --timeout MS    give up after MS milliseconds (default 5000)\n"
+	"      --json          print one JSON object\n"
+	"  -h, --help          show this help\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch agent-ping --socket /var/lib/libvirt/qemu/channel/target/web-01.agent\n"
+	"\n"
+	"Exit status: 0 the agent answered, 1 no answer or a broken channel (the\n"
+	"message says why), 2 bad usage.\n";
+
+static const char notify_help[] =
+	"Usage: hvpatch agent-notify --socket PATH --level LEVEL [OPTIONS]\n"
+	"\n"
+	"Send a status update to a guest's hvpatch-agent, as the apply engine does\n"
+	"after every apply or revert, and print the agent's acknowledgement and its\n"
+	"own verification of every site (present, mismatch with the bytes it read,\n"
+	"or unreadable).  A diagnostic and test tool: the status is what you say,\n"
+	"so the tenant sees it; use it on test guests.\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH       the channel's unix socket (required)\n"
+	"  -l, --level LEVEL       patch level name ('' for none)\n"
+	"  -p, --previous LEVEL    the level before this one\n"
+	"      --op apply|revert   what produced this level\n"
+	"      --applied-at SECS   unix time of the change (default: now)\n"
+	"  -f, --func NAME:SITE:HEX[:OFFSET]\n"
+	"                          a patched function: symbol, site address (0x...),\n"
+	"                          the bytes the site holds (hex) and the site's\n"
+	"                          offset from the function entry; repeatable\n"
+	"  -t, --timeout MS        give up after MS milliseconds (default 5000)\n"
+	"      --json              print one JSON object\n"
+	"  -h, --help              show this help\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch agent-notify --socket /run/hvt.agent --level 2026.11-1 \\\n"
+	"      --func cmdline_proc_show:0xffffffffb5a3c1e0:e912345678\n"
+	"\n"
+	"Exit status: 0 the agent acknowledged the status (the verification may\n"
+	"still report mismatches: read it), 1 it did not (the message says why),\n"
+	"2 bad usage.\n";
+
+static int parse_timeout(const char *cmd, const char *s, unsigned *out)
+{
+	uint64_t v;
+
+	if (cli_parse_u64(s, "--timeout", &v) < 0 || v == 0 || v > 600000)
+		return cli_usage_error(cmd, "--timeout '%s' must be 1 to 600000 milliseconds", s);
+	*out = (unsigned)v;
+	return 0;
+}
+
+static json_t *agent_json(const struct hvc_agent_info *a)
+{
+	return json_pack("{s:s,s:s,s:s,s:o}", "agent_version", a->agent_version, "kernel_release",
+			 a->kernel_release, "boot_id", a->boot_id, "level",
+			 a->level_known ? json_string(a->level) : json_null());
+}
+
+static void print_json(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
+int cmd_agent_ping(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hvc_session *s = NULL;
+	const struct hvc_agent_info *a;
+	const char *sock = NULL;
+	unsigned timeout_ms = DEFAULT_TIMEOUT_MS;
+	int json = 0, c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 't':
+			if (parse_timeout("agent-ping", optarg, &timeout_ms))
+				return HV_EXIT_USAGE;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs(ping_help, stdout);
+			return HV_EXIT_OK;
+		default:
+			return cli_usage_error("agent-ping", "unknown option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("agent-ping", "unexpected argument '%s'", argv[optind]);
+	if (!sock)
+		return cli_usage_error("agent-ping", "--socket PATH is required");
+	r = hvc_session_open(sock, timeout_ms, &s);
+	if (r < 0)
+		return cli_fail("agent-ping");
+	a = hvc_session_agent(s);
+	if (json) {
+		json_t *o = agent_json(a);
+
+		if (o)
+			json_object_set_new(o, "misbehaviour",
+					    json_string(hvc_session_misbehaviour(s)));
+		print_json(o);
+	} else {
+		printf("agent version:  %s\n"
+		       "kernel release: %s\n"
+		       "boot id:        %s\n"
+		       "known level:    %s\n",
+		       a->agent_version, a->kernel_release, a->boot_id[0] ? a->boot_id : "unknown",
+		       !a->level_known ? "none reported yet"
+		       : a->level[0]   ? a->level
+				       : "none (unpatched)");
+		if (hvc_session_misbehaviour(s)[0])
+			printf("warning:        %s\n", hvc_session_misbehaviour(s));
+	}
+	hvc_session_close(s);
+	return HV_EXIT_OK;
+}
+
+/* NAME:SITE:HEX[:OFFSET] into @f, with the name and bytes kept in @store. */
+static int parse_func(const char *arg, struct hvc_func *f, char *name, size_t namelen,
+		      uint8_t *bytes)
+{
+	char buf[512], *sitep, *hexp, *offp;
+	uint64_t v;
+	size_t n, i;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -1;
+	strcpy(buf, arg);
+	sitep = strchr(buf, ':');
+	hexp = sitep ? strchr(sitep + 1, ':') : NULL;
+	if (!hexp)
+		return -1;
+	*sitep++ = 0;
+	*hexp++ = 0;
+	offp = strchr(hexp, ':');
+	if (offp)
+		*offp++ = 0;
+	if (!buf[0] || strlen(buf) >= namelen)
+		return -1;
+	strcpy(name, buf);
+	if (cli_parse_u64(sitep, "site", &f->site) < 0)
+		return -1;
+	n = strlen(hexp);
+	if (!n || n % 2 || n / 2 > HVC_BYTES_MAX)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		char two[3] = { hexp[2 * i], hexp[2 * i + 1], 0 };
+		char *end;
+
+		bytes[i] = (uint8_t)strtoul(two, &end, 16);
+		if (*end)
+			return -1;
+	}
+	f->expected_len = n / 2;
+	f->offset = 0;
+	if (offp) {
+		if (cli_parse_u64(offp, "offset", &v) < 0 || v > 64)
+			return -1;
+		f->offset = (uint32_t)v;
+	}
+	f->name = name;
+	f->expected = bytes;
+	return 0;
+}
+
+static json_t *report_json(const char *sock, const struct hvc_report *rep, int r)
+{
+	json_t *o, *fa = json_array();
+	char hx[2 * HVC_BYTES_MAX + 1], site[24];
+	size_t i, j;
+
+	o = json_pack("{s:s,s:b,s:I,s:b,s:b,s:s,s:b,s:i,s:i,s:i}", "socket", sock, "ok", r == 0,
+		      "status_id", (json_int_t)rep->status_id, "acked", rep->acked, "rejected",
+		      rep->rejected, "agent_error", rep->agent_error, "verified", rep->verified,
+		      "present", rep->npresent, "mismatch", rep->nmismatch, "unreadable",
+		      rep->nunreadable);
+	if (!o || !fa) {
+		json_decref(o);
+		json_decref(fa);
+		return NULL;
+	}
+	json_object_set_new(o, "agent", rep->hello ? agent_json(&rep->agent) : json_null());
+	for (i = 0; i < rep->nsites; i++) {
+		const struct hvc_site *s = &rep->sites[i];
+		json_t *f;
+
+		snprintf(site, sizeof(site), "0x%016llx", (unsigned long long)s->site);
+		f = json_pack("{s:s,s:s,s:s,s:s,s:s}", "name", s->name, "site", site, "result",
+			      hvc_site_result_name(s->result), "symbol", hvc_sym_name(s->sym),
+			      "reason", s->reason);
+		if (f && s->found_len) {
+			for (j = 0; j < s->found_len; j++)
+				snprintf(hx + 2 * j, 3, "%02x", s->found[j]);
+			json_object_set_new(f, "found", json_string(hx));
+		}
+		if (f && (s->sym == HVC_SYM_AGREES || s->sym == HVC_SYM_DIFFERS)) {
+			snprintf(site, sizeof(site), "0x%016llx", (unsigned long long)s->sym_addr);
+			json_object_set_new(f, "symbol_address", json_string(site));
+		}
+		json_array_append_new(fa, f);
+	}
+	json_object_set_new(o, "functions", fa);
+	json_object_set_new(o, "misbehaved", json_boolean(rep->misbehaved));
+	json_object_set_new(o, "misbehaviour", json_string(rep->misbehaviour));
+	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)rep->elapsed_ms));
+	json_object_set_new(o, "error", r < 0 ? json_string(hv_err_last()->msg) : json_null());
+	return o;
+}
+
+static void report_text(const struct hvc_report *rep, int r)
+{
+	size_t i, j;
+
+	if (rep->hello)
+		printf("agent:     hvpatch-agent %s on %s\n", rep->agent.agent_version,
+		       rep->agent.kernel_release);
+	printf("status %llu: %s\n", (unsigned long long)rep->status_id,
+	       rep->acked      ? "acknowledged"
+	       : rep->rejected ? "rejected"
+			       : "not acknowledged");
+	if (rep->agent_error[0])
+		printf("agent says: %s\n", rep->agent_error);
+	if (rep->verified) {
+		printf("verified:  %u present, %u mismatch, %u unreadable\n", rep->npresent,
+		       rep->nmismatch, rep->nunreadable);
+		for (i = 0; i < rep->nsites; i++) {
+			const struct hvc_site *s = &rep->sites[i];
+
+			printf("  %-32s 0x%016llx %s", s->name, (unsigned long long)s->site,
+			       hvc_site_result_name(s->result));
+			if (s->result == HVC_SITE_MISMATCH) {
+				printf(" (found ");
+				for (j = 0; j < s->found_len; j++)
+					printf("%02x", s->found[j]);
+				printf(")");
+			}
+			printf("; kallsyms %s%s%s\n", hvc_sym_name(s->sym),
+			       s->reason[0] ? "; " : "", s->reason);
+		}
+	} else if (r == 0) {
+		printf("verified:  no verification arrived in time\n");
+	}
+	if (rep->misbehaved)
+		printf("warning:   %s\n", rep->misbehaviour);
+}
+
+#define MAX_CLI_FUNCS 64
+
+int cmd_agent_notify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "previous", required_argument, NULL, 'p' },
+		{ "op", required_argument, NULL, 'o' },
+		{ "applied-at", required_argument, NULL, 'a' },
+		{ "func", required_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct hvc_func funcs[MAX_CLI_FUNCS];
+	static char names[MAX_CLI_FUNCS][HVC_NAME_MAX + 1];
+	static uint8_t bytes[MAX_CLI_FUNCS][HVC_BYTES_MAX];
+	struct hvc_status st;
+	struct hvc_report rep;
+	const char *sock = NULL;
+	unsigned timeout_ms = DEFAULT_TIMEOUT_MS;
+	int json = 0, c, r, have_level = 0;
+	uint64_t v;
+
+	memset(&st, 0, sizeof(st));
+	st.applied_at = (int64_t)time(NULL);
+	st.funcs = funcs;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:l:p:f:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'l':
+			st.level = optarg;
+			have_level = 1;
+			break;
+		case 'p':
+			st.previous_level = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "apply") && strcmp(optarg, "revert"))
+				return cli_usage_error("agent-notify",
+						       "--op must be apply or revert");
+			st.op = optarg;
+			break;
+		case 'a':
+			if (cli_parse_u64(optarg, "--applied-at", &v) < 0 || v > (1ULL << 40))
+				return cli_usage_error("agent-notify",
+						       "--applied-at must be unix seconds");
+			st.applied_at = (int64_t)v;
+			break;
+		case 'f':
+			if (st.nfuncs >= MAX_CLI_FUNCS)
+				return cli_usage_error("agent-notify", "at most %d --func options",
+						       MAX_CLI_FUNCS);
+			if (parse_func(optarg, &funcs[st.nfuncs], names[st.nfuncs],
+				       sizeof(names[0]), bytes[st.nfuncs]) < 0)
+				return cli_usage_error(
+					"agent-notify",
+					"--func '%s' must be NAME:0xSITE:HEXBYTES[:OFFSET] "
+					"(1 to %d bytes, offset up to 64)",
+					optarg, HVC_BYTES_MAX);
+			st.nfuncs++;
+			break;
+		case 't':
+			if (parse_timeout("agent-notify", optarg, &timeout_ms))
+				return HV_EXIT_USAGE;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs(notify_help, stdout);
+			return HV_EXIT_OK;
+		default:
+			return cli_usage_error("agent-notify", "unknown option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("agent-notify", "unexpected argument '%s'", argv[optind]);
+	if (!sock || !have_level)
+		return cli_usage_error("agent-notify",
+				       "--socket PATH and --level LEVEL are required");
+	r = hvc_notify(sock, &st, timeout_ms, &rep);
+	if (json)
+		print_json(report_json(sock, &rep, r));
+	else
+		report_text(&rep, r);
+	hvc_report_clear(&rep);
+	if (r < 0)
+		return cli_fail("agent-notify");
+	return HV_EXIT_OK;
+}
