@@ -1,1 +1,10 @@
-# (rules for this part go here)
+# Unit tests of libhvi (introspection/): synthetic page tables and kallsyms
+# tables built in the tests, and the offline real-kernel test over the
+# cached Debian vmlinux (skipped with exit 77 when it is not cached).
+HVI_TEST_HELPERS = tests/unit/hvi_testlib.c tests/unit/hvi_testlib.h
+
+check_PROGRAMS += tests/unit/test_hvi_vmlinux
+tests_unit_test_hvi_vmlinux_SOURCES = tests/unit/test_hvi_vmlinux.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_vmlinux_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_hvi_vmlinux_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_vmlinux

@@ -1,0 +1,53 @@
+#include "config.h"
+
+#include "hvi_mem.h"
+
+#include <string.h>
+
+int hvi_mem_read(const struct hvi_mem *m, uint64_t gpa, void *buf, size_t len)
+{
+	int r;
+
+	if (!m || !m->read) {
+		r = hv_err(HV_E_INVAL, "guest memory has no read callback; this is a bug in the "
+				       "caller of libhvi");
+		goto out;
+	}
+	if (gpa >= m->max_gpa || len > m->max_gpa - gpa) {
+		r = hv_err(HV_E_RANGE,
+			   "guest-physical range 0x%llx..0x%llx lies outside guest RAM (which "
+			   "ends at 0x%llx), so the guest's tables point at memory that does "
+			   "not exist; the guest kernel's memory is inconsistent or hostile",
+			   (unsigned long long)gpa, (unsigned long long)(gpa + len),
+			   (unsigned long long)m->max_gpa);
+		goto out;
+	}
+	r = m->read(m->ctx, gpa, buf, len);
+	if (r > 0)
+		r = 0;
+out:
+	return r;
+}
+
+static int flat_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	const struct hvi_flat_mem *f = ctx;
+
+	if (gpa > f->size_bytes || len > f->size_bytes - gpa)
+		return hv_err(HV_E_RANGE,
+			      "read of %zu bytes at guest-physical 0x%llx is outside "
+			      "the %llu-byte memory image",
+			      len, (unsigned long long)gpa, (unsigned long long)f->size_bytes);
+	memcpy(buf, f->base + gpa, len);
+	return 0;
+}
+
+void hvi_mem_flat(struct hvi_mem *m, struct hvi_flat_mem *flat, const void *base,
+		  uint64_t size_bytes)
+{
+	flat->base = base;
+	flat->size_bytes = base ? size_bytes : 0;
+	m->read = flat_read;
+	m->ctx = flat;
+	m->max_gpa = flat->size_bytes;
+}
