@@ -1,1 +1,6 @@
-# (rules for this part go here)
+# Patch bundles (hvb_): format, signatures, building from kbuild objects,
+# and the build/keygen/sign/verify/show commands.
+hvpatch_libhvpatch_a_SOURCES += hvpatch/bundle/hvb.c hvpatch/bundle/hvb.h \
+	hvpatch/bundle/hvb_sign.c
+hvpatch_libhvpatch_a_SOURCES += hvpatch/bundle/hvb_build.c hvpatch/bundle/hvb_build.h \
+	hvpatch/bundle/cmd_bundle.c hvpatch/bundle/commands.inc
