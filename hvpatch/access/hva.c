@@ -154,10 +154,31 @@ int hva_pause(struct hva *h)
 		goto out;
 	}
 	h->expired = false;
+	if (h->ops->running) {
+		bool running = true;
+
+		r = h->ops->running(h, &running);
+		if (r < 0)
+			goto out;
+		if (!running) {
+			h->paused = true;
+			h->paused_by_other = true;
+			h->pause_start_ns = now_ns();
+			goto out;
+		}
+	}
+	sigemptyset(&all);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &all, &h->saved_mask);
 	h->pause_start_ns = now_ns();
 	r = h->ops->pause(h);
-	if (r < 0)
+	if (r < 0) {
+		pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
 		goto out;
+	}
 	h->paused = true;
 	/* The watchdog must not take the caller's signals. */
 	sigfillset(&all);
@@ -166,6 +187,7 @@ int hva_pause(struct hva *h)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		(void)h->ops->resume(h);
 		h->paused = false;
+		pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
 		r = hv_err(HV_E_NOMEM, "cannot start the pause watchdog for %s", h->label);
 		goto out;
 	}
@@ -187,6 +209,7 @@ int hva_resume(struct hva *h, uint64_t *paused_us)
 		if (paused_us)
 			*paused_us = h->expired_pause_us;
 		h->expired = false;
+		pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
 		r = hv_err(HV_E_TIMEOUT,
 			   "the pause of %s passed its deadline of %u ms; hvpatch resumed the "
 			   "guest after %llu us",
@@ -197,12 +220,18 @@ int hva_resume(struct hva *h, uint64_t *paused_us)
 		r = hv_err(HV_E_STATE, "%s is not paused by this session", h->label);
 		goto out;
 	}
+	if (h->paused_by_other) {
+		h->paused = false;
+		h->paused_by_other = false;
+		goto out;
+	}
 	r = h->ops->resume(h);
 	if (r < 0)
 		goto out;
 	h->paused = false;
 	if (paused_us)
 		*paused_us = (now_ns() - h->pause_start_ns) / 1000u;
+	pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
 out:
 	stop_watchdog(h);
 	pthread_mutex_unlock(&h->lock);

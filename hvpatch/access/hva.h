@@ -80,6 +80,8 @@ struct hva;
 struct hva_ops {
 	const char *name; /* "libvirt", "qmp" */
 	int (*describe)(struct hva *h, struct hva_info *out);
+	/* Is the guest running (not paused by anyone)? */
+	int (*running)(struct hva *h, bool *running);
 	int (*pause)(struct hva *h);
 	int (*resume)(struct hva *h);
 	int (*read_regs)(struct hva *h, unsigned cpu, struct hva_regs *out);
@@ -119,7 +121,13 @@ int hva_describe(struct hva *h, struct hva_info *out) HV_WUR;
 /*
  * Pause all vCPUs.  A watchdog resumes the guest if hva_resume() is not
  * called within the deadline; the next hva_* call on the session then fails
- * with HV_E_TIMEOUT.  Pausing a paused session is HV_E_STATE.
+ * with HV_E_TIMEOUT.  Pausing a paused session is HV_E_STATE.  A guest that
+ * someone else had already paused is left as it is: hva_pause() succeeds
+ * without pausing and hva_resume() does not resume it (and no deadline
+ * applies, since the pause is not this session's).
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked in the calling thread
+ * until hva_resume(), so an interrupted hvpatch resumes the guest first
+ * and dies after.
  */
 int hva_pause(struct hva *h) HV_WUR;
 

@@ -7,6 +7,7 @@
 #define HVA_IMPL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -44,7 +45,9 @@ struct hva {
 	pthread_t watchdog;
 	bool watchdog_running;
 	bool paused;
-	bool expired; /* the watchdog resumed the guest */
+	bool paused_by_other; /* found paused: leave it so */
+	sigset_t saved_mask;  /* the caller's signal mask before the pause */
+	bool expired;	      /* the watchdog resumed the guest */
 	uint64_t pause_start_ns;
 	uint64_t expired_pause_us;
 	unsigned deadline_ms;

@@ -53,6 +53,17 @@ static int lv_qmp(struct hva *h, const char *cmd, char **reply)
 	return 0;
 }
 
+static int lv_running(struct hva *h, bool *running)
+{
+	struct lv *lv = h->be;
+	int state = 0, reason = 0;
+
+	if (virDomainGetState(lv->dom, &state, &reason, 0) < 0)
+		return hv_err(HV_E_IO, "cannot read the state of %s: %s", h->label, lv_errmsg());
+	*running = state == VIR_DOMAIN_RUNNING;
+	return 0;
+}
+
 static int lv_pause(struct hva *h)
 {
 	struct lv *lv = h->be;
@@ -245,6 +256,7 @@ static void lv_close(struct hva *h)
 static const struct hva_ops lv_ops = {
 	.name = "libvirt",
 	.describe = lv_describe,
+	.running = lv_running,
 	.pause = lv_pause,
 	.resume = lv_resume,
 	.read_regs = hva_qemu_read_regs,
@@ -292,12 +304,9 @@ int hva_libvirt_open(const char *domain, const struct hva_open_opts *opts, struc
 		r = hv_err(HV_E_IO, "cannot read the state of %s: %s", domain, lv_errmsg());
 		goto out;
 	}
-	if (state != VIR_DOMAIN_RUNNING) {
-		r = hv_err(HV_E_STATE,
-			   "%s is not running (libvirt state %d%s); start or resume it first",
-			   domain, state,
-			   state == VIR_DOMAIN_PAUSED ? ", paused: resume it with 'virsh resume'"
-						      : "");
+	if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED) {
+		r = hv_err(HV_E_STATE, "%s is not running (libvirt state %d); start it first",
+			   domain, state);
 		goto out;
 	}
 	r = hva_describe(h, &h->info);

@@ -480,12 +480,37 @@ static uint8_t *mapped(struct hva *h, uint64_t gpa, size_t len, bool *is_area)
 	return NULL;
 }
 
+/* Only RAM and the patch area: other guest-physical addresses are device
+ * registers, where a read or write has side effects. */
+static int check_range(struct hva *h, uint64_t gpa, size_t len)
+{
+	unsigned i;
+
+	for (i = 0; i < h->info.nregions; i++) {
+		const struct hva_region *rg = &h->info.regions[i];
+
+		if (gpa >= rg->gpa && len <= rg->size && gpa - rg->gpa <= rg->size - len)
+			return 0;
+	}
+	if (h->info.has_area && gpa >= h->info.area_gpa && len <= h->info.area_size &&
+	    gpa - h->info.area_gpa <= h->info.area_size - len)
+		return 0;
+	return hv_err(HV_E_RANGE,
+		      "guest-physical 0x%" PRIx64 "+%zu is outside %s's RAM (%" PRIu64
+		      " MiB) and its patch area",
+		      gpa, len, h->label, h->info.mem_bytes >> 20);
+}
+
 int hva_qemu_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
 {
 	bool is_area;
-	uint8_t *p = mapped(h, gpa, len, &is_area);
+	uint8_t *p;
 	int r;
 
+	r = check_range(h, gpa, len);
+	if (r < 0)
+		return r;
+	p = mapped(h, gpa, len, &is_area);
 	if (p) {
 		memcpy(buf, p, len);
 		return 0;
@@ -512,6 +537,9 @@ int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len
 	int r;
 
 	*used = HVA_WRITE_NONE;
+	r = check_range(h, gpa, len);
+	if (r < 0)
+		return r;
 	if (h->info.accel == HVA_ACCEL_KVM) {
 		/* KVM runs guest code from RAM itself: no translation cache. */
 		p = mapped(h, gpa, len, &is_area);

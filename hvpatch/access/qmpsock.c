@@ -40,6 +40,17 @@ static int qs_simple(struct hva *h, const char *execute)
 	return r;
 }
 
+static int qs_running(struct hva *h, bool *running)
+{
+	json_t *ret = NULL;
+	int r = hva_qemu_exec(h, "query-status", NULL, &ret);
+
+	if (r == 0)
+		*running = json_is_true(json_object_get(ret, "running"));
+	json_decref(ret);
+	return r;
+}
+
 static int qs_pause(struct hva *h)
 {
 	return qs_simple(h, "stop");
@@ -105,6 +116,7 @@ static void qs_close(struct hva *h)
 static const struct hva_ops qs_ops = {
 	.name = "qmp",
 	.describe = qs_describe,
+	.running = qs_running,
 	.pause = qs_pause,
 	.resume = qs_resume,
 	.read_regs = hva_qemu_read_regs,
@@ -119,6 +131,7 @@ int hva_qmpsock_open(const char *label, const struct hva_open_opts *opts, struct
 	struct hva *h;
 	struct qs *qs;
 	json_t *ret = NULL;
+	const char *st;
 	int r;
 
 	*out = NULL;
@@ -138,8 +151,8 @@ int hva_qmpsock_open(const char *label, const struct hva_open_opts *opts, struct
 	r = hva_qemu_exec(h, "query-status", NULL, &ret);
 	if (r < 0)
 		goto out;
-	if (!json_is_true(json_object_get(ret, "running"))) {
-		const char *st = json_string_value(json_object_get(ret, "status"));
+	st = json_string_value(json_object_get(ret, "status"));
+	if (!json_is_true(json_object_get(ret, "running")) && !(st && !strcmp(st, "paused"))) {
 
 		r = hv_err(HV_E_STATE, "the QEMU at %s is not running (status %s); resume it first",
 			   opts->qmp_socket, st ? st : "unknown");
