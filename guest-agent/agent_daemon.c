@@ -51,6 +51,7 @@ struct agt_conn {
 	bool dropping;
 	char *outq; /* AGT_OUTQ_MAX bytes */
 	size_t outlen;
+	bool drop_logged;
 	uint64_t pending_verify; /* status id to verify; 0 none */
 	char release[65];
 	char boot_id[40];
@@ -102,9 +103,11 @@ static int queue(struct agt_conn *c, char *line)
 	if (!line)
 		return hv_err(HV_E_NOMEM, "cannot build a message for the host: out of memory");
 	n = strlen(line);
-	if (n > AGT_OUTQ_MAX - c->outlen)
-		agt_log(LOG_WARNING, "dropping a %zu-byte message: the host is not reading", n);
-	else {
+	if (n > AGT_OUTQ_MAX - c->outlen) {
+		if (!c->drop_logged)
+			agt_log(LOG_WARNING, "dropping messages for the host: it is not reading");
+		c->drop_logged = true;
+	} else {
 		memcpy(c->outq + c->outlen, line, n);
 		c->outlen += n;
 	}
@@ -241,6 +244,7 @@ const char *agt_conn_output(const struct agt_conn *c, size_t *len)
 
 void agt_conn_consumed(struct agt_conn *c, size_t n)
 {
+	c->drop_logged = false;
 	if (n >= c->outlen) {
 		c->outlen = 0;
 		return;

@@ -455,7 +455,7 @@ static json_t *clean_string(const char *s)
 	char buf[AGT_REASON_MAX + 1];
 	size_t i;
 
-	for (i = 0; s[i] && i < AGT_REASON_MAX; i++)
+	for (i = 0; i < AGT_REASON_MAX && s[i]; i++)
 		buf[i] = printable_char(s[i]) ? s[i] : '?';
 	buf[i] = 0;
 	return json_string(buf);

@@ -1,1 +1,13 @@
-# (rules for this part go here)
+# Unit tests of the guest agent (tests/unit/test_agent.c) and the host's
+# channel client (tests/unit/test_agentchan.c): no VM, no root.  The agent
+# sources are compiled into the tests (with the tests' flags, so sanitizer
+# builds cover them too).
+HV_AGENT_TEST_SOURCES = $(HV_AGENT_SOURCES) \
+	tests/unit/test_agent_fixture.c tests/unit/test_agent_fixture.h
+
+check_PROGRAMS += tests/unit/test_agent
+tests_unit_test_agent_SOURCES = tests/unit/test_agent.c $(HV_AGENT_TEST_SOURCES)
+tests_unit_test_agent_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/guest-agent
+tests_unit_test_agent_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_agent_LDADD = $(HV_CHECK_LIBS) $(JANSSON_LIBS)
+TESTS += tests/unit/test_agent
