@@ -70,6 +70,7 @@ int hva_open(const char *domain, const struct hva_open_opts *opts, struct hva **
 static void stop_watchdog(struct hva *h)
 {
 	if (h->watchdog_running) {
+		h->watchdog_stop = true;
 		pthread_cond_broadcast(&h->cond);
 		pthread_mutex_unlock(&h->lock);
 		pthread_join(h->watchdog, NULL);
@@ -124,7 +125,7 @@ static void *watchdog_main(void *arg)
 	ts.tv_sec = (time_t)(deadline / 1000000000ull);
 	ts.tv_nsec = (long)(deadline % 1000000000ull);
 	pthread_mutex_lock(&h->lock);
-	while (h->paused && !h->expired) {
+	while (h->paused && !h->expired && !h->watchdog_stop) {
 		int r = pthread_cond_timedwait(&h->cond, &h->lock, &ts);
 
 		if (r == ETIMEDOUT && h->paused) {
@@ -148,12 +149,13 @@ int hva_pause(struct hva *h)
 	if (!h->ops->pause || !h->ops->resume)
 		return unsupported(h, "pause and resume the guest");
 	pthread_mutex_lock(&h->lock);
-	stop_watchdog(h);
 	if (h->paused) {
 		r = hv_err(HV_E_STATE, "%s is already paused by this session", h->label);
 		goto out;
 	}
+	stop_watchdog(h); /* one that fired before */
 	h->expired = false;
+	h->watchdog_stop = false;
 	if (h->ops->running) {
 		bool running = true;
 
@@ -274,11 +276,11 @@ int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
 {
 	int r;
 
-	if (!h->ops->read_phys)
-		return unsupported(h, "read guest memory");
 	if (gpa + len < gpa)
 		return hv_err(HV_E_RANGE, "guest-physical range 0x%llx+%zu wraps around",
 			      (unsigned long long)gpa, len);
+	if (!h->ops->read_phys)
+		return unsupported(h, "read guest memory");
 	pthread_mutex_lock(&h->lock);
 	r = h->expired ? check_paused(h, "read guest memory") : 0;
 	if (r == 0)

@@ -44,6 +44,7 @@ struct hva {
 	pthread_cond_t cond;
 	pthread_t watchdog;
 	bool watchdog_running;
+	bool watchdog_stop; /* asks the watchdog to end without resuming */
 	bool paused;
 	bool paused_by_other; /* found paused: leave it so */
 	sigset_t saved_mask;  /* the caller's signal mask before the pause */
