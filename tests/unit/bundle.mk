@@ -1,1 +1,10 @@
-# (rules for this part go here)
+# Patch bundles: format, signatures, relocation, object builder, CLI and
+# the example patches (built for the pinned kernels when headers exist).
+HV_BUNDLE_TEST_LIBS = hvpatch/libhvpatch.a $(HV_CHECK_LIBS) $(LIBCRYPTO_LIBS) $(JANSSON_LIBS)
+
+check_PROGRAMS += tests/unit/test_bundle
+tests_unit_test_bundle_SOURCES = tests/unit/test_bundle.c
+tests_unit_test_bundle_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
+tests_unit_test_bundle_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBCRYPTO_CFLAGS)
+tests_unit_test_bundle_LDADD = $(HV_BUNDLE_TEST_LIBS)
+TESTS += tests/unit/test_bundle
