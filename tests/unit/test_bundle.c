@@ -448,8 +448,13 @@ START_TEST(test_sign_verify)
 	ck_assert_int_eq(hvb_verify(s2, sn2, trusted2, NULL), 0);
 	ck_assert_int_eq(hvb_verify(s2, sn2, trusted, NULL), HV_E_VERIFY);
 	/* A signature record followed by anything is malformed. */
-	s2 = realloc(s2, sn2 + 1);
-	s2[sn2] = 0;
+	{
+		uint8_t *grown = realloc(s2, sn2 + 1);
+
+		ck_assert_ptr_nonnull(grown);
+		s2 = grown;
+		s2[sn2] = 0;
+	}
 	ck_assert_int_eq(hvb_verify(s2, sn2 + 1, trusted2, NULL), HV_E_FORMAT);
 	/* A .pem in the trusted directory that is not a key is an error. */
 	snprintf(path, sizeof(path), "%s/junk.pem", trusted2);
