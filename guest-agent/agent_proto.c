@@ -1,4 +1,7 @@
+/* Guarded so the fuzz runner (tests/fuzz/run.sh) can build it without configure. */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 /* Host -> guest message parsing and guest -> host message building. */
 #include <stdlib.h>
@@ -6,6 +9,10 @@
 
 #include "agent.h"
 #include "agent_json.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
 
 static bool printable_char(char c)
 {

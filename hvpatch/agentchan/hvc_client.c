@@ -214,6 +214,11 @@ static int send_all(struct hvc_session *s, const char *p, size_t n, uint64_t dea
 		}
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			s->failed = true;
+			if (errno == EPIPE || errno == ECONNRESET)
+				return hv_err(HV_E_IO,
+					      "the agent channel %s closed before a "
+					      "message could be sent",
+					      s->path);
 			return hv_err(HV_E_IO, "cannot write to the agent socket %s: %s", s->path,
 				      strerror(errno));
 		}

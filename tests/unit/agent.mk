@@ -11,3 +11,11 @@ tests_unit_test_agent_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/guest-agent
 tests_unit_test_agent_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_agent_LDADD = $(HV_CHECK_LIBS) $(JANSSON_LIBS)
 TESTS += tests/unit/test_agent
+
+check_PROGRAMS += tests/unit/test_agentchan
+tests_unit_test_agentchan_SOURCES = tests/unit/test_agentchan.c $(HV_AGENT_TEST_SOURCES)
+tests_unit_test_agentchan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/guest-agent \
+	-I$(top_srcdir)/hvpatch/agentchan
+tests_unit_test_agentchan_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS) -pthread
+tests_unit_test_agentchan_LDADD = hvpatch/libhvpatch.a $(HV_CHECK_LIBS) $(JANSSON_LIBS) -lpthread
+TESTS += tests/unit/test_agentchan

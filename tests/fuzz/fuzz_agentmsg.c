@@ -1,0 +1,38 @@
+/*
+ * The host's parser of guest -> host agent messages (hostile input): every
+ * line of the input is parsed; a parsed message must be internally
+ * consistent.
+ */
+/* fuzz-sources: hvpatch/agentchan/hvc_msg.c introspection/hv_error.c */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentchan/hvc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data, *end = p + size;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct hvc_msg m;
+
+		if (hvc_msg_parse(p, len, &m) == 0) {
+			if (m.nsites > HVC_MAX_FUNCS ||
+			    m.npresent + m.nmismatch + m.nunreadable != m.nsites)
+				abort();
+			if (strlen(m.agent.kernel_release) >= sizeof(m.agent.kernel_release))
+				abort();
+			hvc_msg_clear(&m);
+		} else if (m.sites) {
+			abort();
+		}
+		p += len + 1;
+	}
+	return 0;
+}
