@@ -746,6 +746,8 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 			goto out;
 		}
 		ts = &e.sec[rs->info];
+		if (!rs->size)
+			continue;
 		if (map[rs->info].out < 0) {
 			if (rep)
 				rep->relocs_dropped += (unsigned)(rs->size / 24);

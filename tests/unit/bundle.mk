@@ -8,3 +8,10 @@ tests_unit_test_bundle_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
 tests_unit_test_bundle_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBCRYPTO_CFLAGS)
 tests_unit_test_bundle_LDADD = $(HV_BUNDLE_TEST_LIBS)
 TESTS += tests/unit/test_bundle
+
+check_PROGRAMS += tests/unit/test_bundle_elf
+tests_unit_test_bundle_elf_SOURCES = tests/unit/test_bundle_elf.c
+tests_unit_test_bundle_elf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
+tests_unit_test_bundle_elf_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_bundle_elf_LDADD = $(HV_BUNDLE_TEST_LIBS)
+TESTS += tests/unit/test_bundle_elf
