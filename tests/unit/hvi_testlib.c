@@ -121,7 +121,7 @@ static size_t align8(size_t x)
 }
 
 int enc_kallsyms(const struct enc_sym *syms, size_t n, uint64_t rb, uint8_t *out, size_t cap,
-		 size_t base, struct enc_layout *lay)
+		 size_t base, int with_seqs, struct enc_layout *lay)
 {
 	char tok[256][4];
 	size_t p = base, i, k, nm = (n + 255) / 256;
@@ -200,6 +200,19 @@ int enc_kallsyms(const struct enc_sym *syms, size_t n, uint64_t rb, uint8_t *out
 	for (i = 0; i < nm; i++)
 		put_u32(out + p + 4 * i, markers[i]);
 	p = align8(p + 4 * nm);
+	lay->seqs = 0;
+	if (with_seqs) {
+		/* symbol indices in name order, 3 bytes big-endian (order not checked) */
+		lay->seqs = p;
+		if (p + 3 * n + 8 > cap)
+			goto out;
+		for (i = 0; i < n; i++) {
+			out[p + 3 * i] = (uint8_t)(i >> 16);
+			out[p + 3 * i + 1] = (uint8_t)(i >> 8);
+			out[p + 3 * i + 2] = (uint8_t)i;
+		}
+		p = align8(p + 3 * n);
+	}
 	lay->token_table = p;
 	{
 		uint16_t idx[256];

@@ -58,18 +58,21 @@ struct enc_sym {
 
 /* Where the encoder put each table (offsets in the output buffer). */
 struct enc_layout {
-	size_t offsets, relative_base, num_syms, names, markers, token_table, token_index, end;
+	size_t offsets, relative_base, num_syms, names, markers, seqs, token_table, token_index,
+		end;
 };
 
 /*
  * Write kallsyms tables for @syms at @base (8-byte aligned) in @out (@cap
  * bytes), with relative_base @rb, in the Linux 6.1 order and alignment, and
- * the absolute-per-cpu offset scheme.  Names are compressed with single
+ * the absolute-per-cpu offset scheme; with @with_seqs, kallsyms_seqs_of_names
+ * lies between the markers and the token table (the 6.2 order, also in the
+ * Debian 6.1 kernels).  Names are compressed with single
  * character tokens at their own index plus two-letter tokens in the unused
  * slots.  Returns 0 and fills @lay, or -1 if it does not fit.
  */
 int enc_kallsyms(const struct enc_sym *syms, size_t n, uint64_t rb, uint8_t *out, size_t cap,
-		 size_t base, struct enc_layout *lay);
+		 size_t base, int with_seqs, struct enc_layout *lay);
 
 /* Store little-endian values. */
 void put_u16(uint8_t *p, uint16_t v);

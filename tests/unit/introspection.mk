@@ -8,3 +8,15 @@ tests_unit_test_hvi_vmlinux_SOURCES = tests/unit/test_hvi_vmlinux.c $(HVI_TEST_H
 tests_unit_test_hvi_vmlinux_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_hvi_vmlinux_LDADD = $(HV_CHECK_LIBS)
 TESTS += tests/unit/test_hvi_vmlinux
+
+check_PROGRAMS += tests/unit/test_hvi_paging
+tests_unit_test_hvi_paging_SOURCES = tests/unit/test_hvi_paging.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_paging_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_hvi_paging_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_paging
+
+check_PROGRAMS += tests/unit/test_hvi_kallsyms
+tests_unit_test_hvi_kallsyms_SOURCES = tests/unit/test_hvi_kallsyms.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_kallsyms_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_hvi_kallsyms_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_kallsyms

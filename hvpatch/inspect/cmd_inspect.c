@@ -1,0 +1,490 @@
+/*
+ * hvpatch inspect / sym / addr: what hvpatch sees of a guest kernel.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "guest.h"
+
+struct iopts {
+	struct hvg_opts g;
+	int json;
+};
+
+static const char common_help[] =
+	"Guest selection:\n"
+	"  -c, --connect URI      libvirt URI (default qemu:///system)\n"
+	"      --qmp-socket PATH  use a QEMU run without libvirt, through its QMP\n"
+	"                         socket; DOMAIN is then only a label\n"
+	"      --cpu N            take CR3 from vCPU N (default: vCPU 0)\n"
+	"      --user-cr3         pause the guest repeatedly (up to 30 s) until a\n"
+	"                         vCPU runs in user mode (CPL 3) and use its CR3;\n"
+	"                         under PTI that is the user page table, from which\n"
+	"                         hvpatch switches to the kernel's\n"
+	"      --no-idt-check     do not cross-check the kernel base with the IDT\n"
+	"      --deadline-ms N    longest pause before the guest is resumed by itself\n"
+	"                         (default 200)\n"
+	"      --json             machine-readable output (one JSON object)\n"
+	"  -h, --help             this help\n"
+	"\n"
+	"The guest is paused only to read one vCPU's registers; the kernel image is\n"
+	"then read from the guest's shared RAM while it runs.  Nothing is written.\n"
+	"\n"
+	"Exit status: 0 on success, 1 when the guest could not be inspected or a\n"
+	"name or address was not found (the message says why), 2 when the command\n"
+	"line was wrong.\n";
+
+enum {
+	OPT_QMP = 1000,
+	OPT_DEADLINE,
+	OPT_JSON,
+	OPT_CPU,
+	OPT_USER,
+	OPT_NOIDT,
+};
+
+/* Returns the index of the first operand, or -1 with *rc set. */
+static int parse(const char *cmd, int argc, char **argv, const char *help, struct iopts *o, int *rc)
+{
+	static const struct option opts[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "qmp-socket", required_argument, NULL, OPT_QMP },
+		{ "deadline-ms", required_argument, NULL, OPT_DEADLINE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "cpu", required_argument, NULL, OPT_CPU },
+		{ "user-cr3", no_argument, NULL, OPT_USER },
+		{ "no-idt-check", no_argument, NULL, OPT_NOIDT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct hvg_opts defaults = HVG_OPTS_INIT;
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->g = defaults;
+	optind = 1;
+	opterr = 0;
+	/* "+" stops at the first operand, so addresses like -1 are not options */
+	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->g.uri = optarg;
+			break;
+		case OPT_QMP:
+			o->g.qmp_socket = optarg;
+			break;
+		case OPT_DEADLINE:
+			if (cli_parse_u64(optarg, "--deadline-ms", &v) < 0 || v == 0 || v > 10000) {
+				*rc = cli_usage_error(
+					cmd, "--deadline-ms wants 1 to 10000, not '%s'", optarg);
+				return -1;
+			}
+			o->g.deadline_ms = (unsigned)v;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_CPU:
+			if (cli_parse_u64(optarg, "--cpu", &v) < 0 || v >= HVA_MAX_VCPUS) {
+				*rc = cli_usage_error(
+					cmd, "--cpu wants a vCPU number below %d, not '%s'",
+					HVA_MAX_VCPUS, optarg);
+				return -1;
+			}
+			o->g.cpu = (int)v;
+			break;
+		case OPT_USER:
+			o->g.user_cr3 = true;
+			break;
+		case OPT_NOIDT:
+			o->g.idt_check = false;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			fputs(common_help, stdout);
+			*rc = HV_EXIT_OK;
+			return -1;
+		default:
+			*rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		*rc = cli_usage_error(cmd, "expected a DOMAIN");
+		return -1;
+	}
+	return optind;
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s)
+		puts(s);
+	free(s);
+}
+
+static json_t *hexnum(uint64_t v)
+{
+	char b[24];
+
+	snprintf(b, sizeof(b), "0x%" PRIx64, v);
+	return json_string(b);
+}
+
+static const char inspect_help[] =
+	"Usage: hvpatch inspect [OPTIONS] DOMAIN\n"
+	"\n"
+	"Find the running kernel of DOMAIN from its memory alone and print what\n"
+	"hvpatch sees: the kernel release and GNU build-id, the accelerator, the\n"
+	"paging mode (4- or 5-level), the CR3 used (and whether it was a PTI user\n"
+	"CR3), the kernel's virtual and physical base (KASLR), the kernel-image\n"
+	"page directory and its free entries, the number of kallsyms symbols, and\n"
+	"how long the pause and the whole inspection took.  The guest's own\n"
+	"/proc/kallsyms is never asked; no debug package is needed.\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch inspect guest1\n"
+	"  hvpatch inspect --json --user-cr3 guest1\n"
+	"\n";
+
+static unsigned count_free(const struct hvi_kernel_loc *loc)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < HVI_L2_ENTRIES; i++)
+		n += hvi_l2_entry_free(loc, i);
+	return n;
+}
+
+/* First free level2 entry after the image (where a patch area can go), or -1. */
+static int first_free_after(const struct hvi_kernel_loc *loc)
+{
+	unsigned i;
+
+	for (i = loc->end_index; i < HVI_L2_ENTRIES; i++)
+		if (hvi_l2_entry_free(loc, i))
+			return (int)i;
+	return -1;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	struct iopts o;
+	struct hvg *g = NULL;
+	json_t *j = NULL;
+	int rc = HV_EXIT_FAIL, i;
+
+	i = parse("inspect", argc, argv, inspect_help, &o, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i != 1)
+		return cli_usage_error("inspect", "expected one DOMAIN");
+	if (hvg_open(argv[i], &o.g, &g) < 0) {
+		rc = cli_fail("inspect");
+		goto out;
+	}
+	{
+		const struct hvi_kernel *k = g->k;
+
+		if (o.json) {
+			j = json_object();
+			json_object_set_new(j, "domain", json_string(g->info.name));
+			json_object_set_new(j, "uuid", json_string(g->info.uuid));
+			json_object_set_new(j, "accel", json_string(hva_accel_name(g->info.accel)));
+			json_object_set_new(j, "release", json_string(k->release));
+			json_object_set_new(j, "build_id", json_string(k->build_id_hex));
+			json_object_set_new(j, "paging", json_string(hvi_paging_mode_name(&k->pg)));
+			json_object_set_new(j, "paging_levels", json_integer(k->pg.levels));
+			json_object_set_new(j, "cpu", json_integer(g->cpu));
+			json_object_set_new(j, "cpl", json_integer(g->regs.cpl));
+			json_object_set_new(j, "cr3", hexnum(g->regs.cr3));
+			json_object_set_new(j, "cr4", hexnum(g->regs.cr4));
+			json_object_set_new(j, "pti_user_cr3", json_boolean(k->pg.pti_user));
+			json_object_set_new(j, "kernel_pgd_gpa", hexnum(k->pg.pgd_gpa));
+			json_object_set_new(j, "text_gva", hexnum(k->loc.text_gva));
+			json_object_set_new(j, "text_gpa", hexnum(k->loc.text_gpa));
+			json_object_set_new(j, "kaslr_offset",
+					    hexnum((uint64_t)k->loc.kaslr_offset));
+			json_object_set_new(j, "image_end_gva", hexnum(k->loc.image_end_gva));
+			json_object_set_new(j, "end_gva", hexnum(k->end_gva));
+			json_object_set_new(j, "l2_gpa", hexnum(k->loc.l2_gpa));
+			json_object_set_new(j, "l2_image_first", json_integer(k->loc.first_index));
+			json_object_set_new(j, "l2_image_end", json_integer(k->loc.end_index));
+			json_object_set_new(j, "l2_free_entries",
+					    json_integer(count_free(&k->loc)));
+			json_object_set_new(j, "l2_first_free_after_image",
+					    json_integer(first_free_after(&k->loc)));
+			json_object_set_new(j, "kallsyms_layout", json_string(k->tables.layout));
+			json_object_set_new(j, "symbols", json_integer((json_int_t)k->nsyms));
+			json_object_set_new(j, "idt_checked", json_boolean(k->idt_checked));
+			json_object_set_new(j, "image_holes_4k", json_integer(k->image_holes));
+			json_object_set_new(j, "pauses", json_integer(g->pauses));
+			json_object_set_new(j, "pause_us", json_integer((json_int_t)g->pause_us));
+			json_object_set_new(j, "index_us", json_integer((json_int_t)g->index_us));
+			json_object_set_new(j, "total_us", json_integer((json_int_t)g->total_us));
+			print_json(j);
+		} else {
+			printf("domain        %s (%s)\n", g->info.name, g->info.uuid);
+			printf("release       %s\n", k->release);
+			printf("build-id      %s\n", k->build_id_hex);
+			printf("accelerator   %s\n", hva_accel_name(g->info.accel));
+			printf("paging        %s (vCPU %u, CPL %u, CR3 0x%" PRIx64 "%s)\n",
+			       hvi_paging_mode_name(&k->pg), g->cpu, g->regs.cpl, g->regs.cr3,
+			       k->pg.pti_user ? ", PTI user CR3: kernel PGD used" : "");
+			printf("kernel base   virtual 0x%" PRIx64 ", physical 0x%" PRIx64
+			       " (KASLR offset 0x%" PRIx64 ")\n",
+			       k->loc.text_gva, k->loc.text_gpa, (uint64_t)k->loc.kaslr_offset);
+			printf("image         0x%" PRIx64 "..0x%" PRIx64 " (_end 0x%" PRIx64 ")\n",
+			       k->loc.text_gva, k->loc.image_end_gva, k->end_gva);
+			printf("image PD      level2_kernel_pgt at 0x%" PRIx64
+			       ": entries %u..%u, %u free, first free after the image %d\n",
+			       k->loc.l2_gpa, k->loc.first_index, k->loc.end_index - 1,
+			       count_free(&k->loc), first_free_after(&k->loc));
+			printf("symbols       %zu (kallsyms layout %s)\n", k->nsyms,
+			       k->tables.layout);
+			printf("cross-checks  kallsyms _text = page tables%s\n",
+			       k->idt_checked ? ", IDT handler inside text" : "");
+			printf("time          %.1f ms (pause %.3f ms over %u pauses, index %.1f "
+			       "ms)\n",
+			       g->total_us / 1000.0, g->pause_us / 1000.0, g->pauses,
+			       g->index_us / 1000.0);
+		}
+	}
+	rc = HV_EXIT_OK;
+out:
+	json_decref(j);
+	hvg_close(g);
+	return rc;
+}
+
+static const char sym_help[] =
+	"Usage: hvpatch sym [OPTIONS] DOMAIN NAME...\n"
+	"\n"
+	"Print the address of each kernel symbol NAME of DOMAIN, decoded from the\n"
+	"kernel's kallsyms tables in guest memory, as 'ADDRESS TYPE NAME'.  A name\n"
+	"that several static symbols share prints all of them, in address order,\n"
+	"as NAME@0, NAME@1, ...; ask for NAME@N to get only the N-th.  Per-cpu\n"
+	"symbols print their per-cpu offset (not moved by KASLR).\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch sym guest1 cmdline_proc_show _text\n"
+	"\n";
+
+int cmd_sym(int argc, char **argv)
+{
+	struct iopts o;
+	struct hvg *g = NULL;
+	json_t *j = NULL, *arr = NULL;
+	int rc = HV_EXIT_FAIL, i, a, missing = 0;
+
+	i = parse("sym", argc, argv, sym_help, &o, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i < 2)
+		return cli_usage_error("sym", "expected DOMAIN and at least one NAME");
+	if (hvg_open(argv[i], &o.g, &g) < 0) {
+		rc = cli_fail("sym");
+		goto out;
+	}
+	if (o.json) {
+		j = json_object();
+		json_object_set_new(j, "domain", json_string(g->info.name));
+		json_object_set_new(j, "build_id", json_string(g->k->build_id_hex));
+		json_object_set_new(j, "text_gva", hexnum(g->k->loc.text_gva));
+		arr = json_array();
+		json_object_set_new(j, "symbols", arr);
+	}
+	for (a = i + 1; a < argc; a++) {
+		const char *q = argv[a];
+		struct hvi_sym one, *all = NULL;
+		int n, k;
+
+		if (strchr(q, '@')) {
+			n = hvi_sym_lookup(g->k->syms, q, &one) == 0 ? 1 : 0;
+			all = &one;
+		} else {
+			n = hvi_sym_lookup_all(g->k->syms, q, NULL, 0);
+			all = n > 0 ? calloc((size_t)n, sizeof(*all)) : NULL;
+			if (n > 0 && !all) {
+				hv_err(HV_E_NOMEM, "out of memory");
+				rc = cli_fail("sym");
+				goto out;
+			}
+			if (n > 0)
+				n = hvi_sym_lookup_all(g->k->syms, q, all, (size_t)n);
+			if (n == 0)
+				hv_err(HV_E_NOTFOUND, "the kernel of %s has no symbol named '%s'",
+				       g->info.name, q);
+		}
+		if (n == 0) {
+			missing++;
+			if (!o.json)
+				cli_fail("sym");
+			else {
+				json_t *e = json_object();
+
+				json_object_set_new(e, "query", json_string(q));
+				json_object_set_new(e, "error", json_string(hv_err_last()->msg));
+				json_array_append_new(arr, e);
+			}
+		}
+		for (k = 0; k < n; k++) {
+			const struct hvi_sym *s = &all[k];
+
+			if (o.json) {
+				json_t *e = json_object();
+				char t[2] = { s->type, 0 };
+
+				json_object_set_new(e, "query", json_string(q));
+				json_object_set_new(e, "name", json_string(s->name));
+				json_object_set_new(e, "index", json_integer(s->dup_index));
+				json_object_set_new(e, "count", json_integer(s->dup_count));
+				json_object_set_new(e, "addr", hexnum(s->addr));
+				json_object_set_new(e, "type", json_string(t));
+				json_object_set_new(e, "absolute", json_boolean(s->absolute));
+				json_array_append_new(arr, e);
+			} else if (s->dup_count > 1) {
+				printf("%016" PRIx64 " %c %s@%u\n", s->addr, s->type, s->name,
+				       s->dup_index);
+			} else {
+				printf("%016" PRIx64 " %c %s\n", s->addr, s->type, s->name);
+			}
+		}
+		if (all != &one)
+			free(all);
+	}
+	if (o.json) {
+		json_object_set_new(j, "missing", json_integer(missing));
+		print_json(j);
+	}
+	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
+out:
+	json_decref(j);
+	hvg_close(g);
+	return rc;
+}
+
+static const char addr_help[] =
+	"Usage: hvpatch addr [OPTIONS] DOMAIN ADDRESS...\n"
+	"\n"
+	"For each kernel virtual ADDRESS (hex with 0x, or decimal) of DOMAIN print\n"
+	"the symbol that contains it as NAME+0xOFFSET, and where the page tables\n"
+	"map it: the guest-physical address, the page size and the permissions\n"
+	"(r, w, x, and u for user-accessible), as 'ADDRESS NAME+OFF GPA SIZE PERMS'.\n"
+	"An address without a mapping prints '-' for the physical part.\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch addr guest1 0xffffffffb5412345\n"
+	"\n";
+
+int cmd_addr(int argc, char **argv)
+{
+	struct iopts o;
+	struct hvg *g = NULL;
+	json_t *j = NULL, *arr = NULL;
+	int rc = HV_EXIT_FAIL, i, a, missing = 0;
+
+	i = parse("addr", argc, argv, addr_help, &o, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i < 2)
+		return cli_usage_error("addr", "expected DOMAIN and at least one ADDRESS");
+	for (a = i + 1; a < argc; a++) {
+		uint64_t v;
+
+		if (cli_parse_u64(argv[a], "ADDRESS", &v) < 0) {
+			cli_fail("addr");
+			return HV_EXIT_USAGE;
+		}
+	}
+	if (hvg_open(argv[i], &o.g, &g) < 0) {
+		rc = cli_fail("addr");
+		goto out;
+	}
+	if (o.json) {
+		j = json_object();
+		json_object_set_new(j, "domain", json_string(g->info.name));
+		json_object_set_new(j, "text_gva", hexnum(g->k->loc.text_gva));
+		arr = json_array();
+		json_object_set_new(j, "addresses", arr);
+	}
+	for (a = i + 1; a < argc; a++) {
+		uint64_t v = 0, off = 0;
+		struct hvi_sym s;
+		struct hvi_walk w;
+		int have_sym, have_map;
+		char perms[5];
+
+		if (cli_parse_u64(argv[a], "ADDRESS", &v) < 0)
+			continue; /* checked above */
+		have_sym = hvi_sym_by_addr(g->k->syms, v, 0, &s, &off) == 0;
+		if (!have_sym)
+			missing++;
+		have_map = hvi_walk(&g->k->pg, v, &w) == 0;
+		snprintf(perms, sizeof(perms), "r%c%c%c", (w.perms & HVI_PERM_W) ? 'w' : '-',
+			 (w.perms & HVI_PERM_NX) ? '-' : 'x', (w.perms & HVI_PERM_U) ? 'u' : '-');
+		if (o.json) {
+			json_t *e = json_object();
+
+			json_object_set_new(e, "addr", hexnum(v));
+			if (have_sym) {
+				char t[2] = { s.type, 0 };
+
+				json_object_set_new(e, "symbol", json_string(s.name));
+				json_object_set_new(e, "index", json_integer(s.dup_index));
+				json_object_set_new(e, "count", json_integer(s.dup_count));
+				json_object_set_new(e, "offset", hexnum(off));
+				json_object_set_new(e, "type", json_string(t));
+			}
+			json_object_set_new(e, "mapped", json_boolean(have_map));
+			if (have_map) {
+				json_object_set_new(e, "gpa", hexnum(w.gpa));
+				json_object_set_new(e, "page_size",
+						    json_integer((json_int_t)w.page_size));
+				json_object_set_new(e, "perms", json_string(perms));
+			}
+			json_array_append_new(arr, e);
+			continue;
+		}
+		printf("0x%016" PRIx64 " ", v);
+		if (have_sym && s.dup_count > 1)
+			printf("%s@%u+0x%" PRIx64, s.name, s.dup_index, off);
+		else if (have_sym)
+			printf("%s+0x%" PRIx64, s.name, off);
+		else
+			printf("?");
+		if (have_map)
+			printf(" 0x%" PRIx64 " %s %s\n", w.gpa,
+			       w.page_size == HVI_PAGE_1G   ? "1G"
+			       : w.page_size == HVI_PAGE_2M ? "2M"
+							    : "4K",
+			       perms);
+		else
+			printf(" - - -\n");
+	}
+	if (o.json) {
+		json_object_set_new(j, "unresolved", json_integer(missing));
+		print_json(j);
+	}
+	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
+	if (missing && !o.json)
+		fprintf(stderr,
+			"hvpatch addr: error: %d address(es) lie below every kernel symbol\n",
+			missing);
+out:
+	json_decref(j);
+	hvg_close(g);
+	return rc;
+}
