@@ -2,7 +2,10 @@
  * hvb.c: the bundle byte format (docs/BUNDLE-FORMAT.md): strict parser,
  * structural checks, serializer, and the relocation helper.
  */
+/* Guarded so the fuzz runner (tests/fuzz/run.sh) can build it without configure. */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 #include "hvb.h"
 

@@ -2,7 +2,10 @@
  * hvb_build.c: ELF64 relocatable object + manifest -> bundle; vmlinux
  * identification; the manifest parser.
  */
+/* Guarded so the fuzz runner (tests/fuzz/run.sh) can build it without configure. */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 #include "hvb_build.h"
 

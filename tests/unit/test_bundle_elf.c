@@ -399,6 +399,25 @@ START_TEST(test_build_standard)
 	ck_assert_int_eq(dropped_noalloc, 2); /* .comment, .debug_info */
 	ck_assert_uint_eq(rep.relocs_dropped, 4);
 	ck_assert_int_eq(hvb_serialize(b, &p, &n), 0);
+	/* HVB_SEED_DIR=DIR writes this object and its bundle as fuzz seeds. */
+	if (getenv("HVB_SEED_DIR")) {
+		char path[4096];
+		size_t olen = 0;
+		uint8_t *obj = write_elf(&s, &olen);
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/synthetic.o", getenv("HVB_SEED_DIR"));
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_uint_eq(fwrite(obj, 1, olen, f), olen);
+		fclose(f);
+		snprintf(path, sizeof(path), "%s/synthetic.hvb", getenv("HVB_SEED_DIR"));
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+		fclose(f);
+		free(obj);
+	}
 	free(p);
 	hvb_build_report_free(&rep);
 	hvb_free(b);
