@@ -25,6 +25,9 @@ struct common {
 	const char *qmp;
 	int json;
 	unsigned deadline_ms;
+	int allow_bench; /* accepts --hold-ms and --count */
+	unsigned hold_ms;
+	unsigned count;
 };
 
 static const char common_help[] =
@@ -42,7 +45,9 @@ enum {
 	OPT_DEADLINE,
 	OPT_JSON,
 	OPT_PHYS,
-	OPT_YES
+	OPT_YES,
+	OPT_HOLD,
+	OPT_COUNT
 };
 
 /* Parse the options every access command shares; returns the next argv index
@@ -57,13 +62,16 @@ static int parse_common(const char *cmd, int argc, char **argv, struct common *c
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "phys", required_argument, NULL, OPT_PHYS },
 		{ "yes", no_argument, NULL, OPT_YES },
+		{ "hold-ms", required_argument, NULL, OPT_HOLD },
+		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
-	int o;
+	int o, bench = c->allow_bench;
 
 	memset(c, 0, sizeof(*c));
+	c->allow_bench = bench;
 	optind = 1;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -102,6 +110,25 @@ static int parse_common(const char *cmd, int argc, char **argv, struct common *c
 				return -1;
 			}
 			*yes = 1;
+			break;
+		case OPT_HOLD:
+		case OPT_COUNT:
+			if (!c->allow_bench) {
+				*rc = cli_usage_error(cmd, "%s does not apply here",
+						      argv[optind - 1]);
+				return -1;
+			}
+			if (cli_parse_u64(optarg, o == OPT_HOLD ? "--hold-ms" : "--count", &v) <
+				    0 ||
+			    v > 100000) {
+				*rc = cli_usage_error(cmd, "%s wants a number up to 100000",
+						      o == OPT_HOLD ? "--hold-ms" : "--count");
+				return -1;
+			}
+			if (o == OPT_HOLD)
+				c->hold_ms = (unsigned)v;
+			else
+				c->count = (unsigned)v;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -153,6 +180,7 @@ int cmd_vcpus(int argc, char **argv)
 	int rc = HV_EXIT_FAIL, i, r;
 	unsigned n = 0, k;
 
+	c.allow_bench = 0;
 	i = parse_common("vcpus", argc, argv, &c, vcpus_help, NULL, NULL, NULL, &rc);
 	if (i < 0)
 		return rc;
@@ -251,6 +279,7 @@ int cmd_peek(int argc, char **argv)
 	json_t *j = NULL;
 	size_t k;
 
+	c.allow_bench = 0;
 	i = parse_common("peek", argc, argv, &c, peek_help, &gpa, &have, NULL, &rc);
 	if (i < 0)
 		return rc;
@@ -367,6 +396,7 @@ int cmd_poke(int argc, char **argv)
 	int have = 0, yes = 0, rc = HV_EXIT_FAIL, i, r;
 	size_t n = 0, k;
 
+	c.allow_bench = 0;
 	i = parse_common("poke", argc, argv, &c, poke_help, &gpa, &have, &yes, &rc);
 	if (i < 0)
 		return rc;
@@ -458,6 +488,7 @@ int cmd_describe(int argc, char **argv)
 	int rc = HV_EXIT_FAIL, i;
 	unsigned k;
 
+	c.allow_bench = 0;
 	i = parse_common("describe", argc, argv, &c, describe_help, NULL, NULL, NULL, &rc);
 	if (i < 0)
 		return rc;
@@ -508,6 +539,78 @@ int cmd_describe(int argc, char **argv)
 	}
 	rc = HV_EXIT_OK;
 out:
+	hva_close(h);
+	return rc;
+}
+
+static const char bench_pause_help[] =
+	"Usage: hvpatch bench-pause [OPTIONS] DOMAIN [--count N] [--hold-ms MS]\n"
+	"\n"
+	"Pause and resume DOMAIN N times (default 20), holding each pause for MS\n"
+	"milliseconds (default 0), and print the median, p99 and longest pause\n"
+	"length in microseconds.  This measures what a patch's pause costs\n"
+	"before any bytes are written.  A hold longer than --deadline-ms shows\n"
+	"the deadline at work: hvpatch resumes the guest by itself and reports it.\n"
+	"\n";
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int cmd_bench_pause(int argc, char **argv)
+{
+	struct common c = { .allow_bench = 1 };
+	struct hva *h = NULL;
+	uint64_t *us = NULL;
+	unsigned k, n;
+	int rc = HV_EXIT_FAIL, i;
+
+	i = parse_common("bench-pause", argc, argv, &c, bench_pause_help, NULL, NULL, NULL, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i != 1)
+		return cli_usage_error("bench-pause", "expected one DOMAIN");
+	n = c.count ? c.count : 20;
+	us = calloc(n, sizeof(*us));
+	if (!us) {
+		hv_err(HV_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (open_guest(argv[i], &c, &h) < 0)
+		goto fail;
+	for (k = 0; k < n; k++) {
+		if (hva_pause(h) < 0)
+			goto fail;
+		if (c.hold_ms)
+			usleep(c.hold_ms * 1000u);
+		if (hva_resume(h, &us[k]) < 0)
+			goto fail;
+	}
+	qsort(us, n, sizeof(*us), cmp_u64);
+	if (c.json) {
+		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)n, "hold_ms",
+				      (json_int_t)c.hold_ms, "median_us", (json_int_t)us[n / 2],
+				      "p99_us",
+				      (json_int_t)us[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1],
+				      "max_us", (json_int_t)us[n - 1]);
+
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("%u pauses of %s (hold %u ms): median %" PRIu64 " us, p99 %" PRIu64
+		       " us, max %" PRIu64 " us\n",
+		       n, argv[i], c.hold_ms, us[n / 2],
+		       us[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], us[n - 1]);
+	}
+	rc = HV_EXIT_OK;
+	goto out;
+fail:
+	rc = cli_fail("bench-pause");
+out:
+	free(us);
 	hva_close(h);
 	return rc;
 }

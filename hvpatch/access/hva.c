@@ -18,6 +18,12 @@
 
 #include "hva_impl.h"
 
+static void tell_guard(struct hva *h, char c)
+{
+	if (h->guard_fd >= 0)
+		(void)!write(h->guard_fd, &c, 1);
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -134,6 +140,7 @@ static void *watchdog_main(void *arg)
 			h->expired_pause_us = (now_ns() - h->pause_start_ns) / 1000u;
 			h->expired = true;
 			h->paused = false;
+			tell_guard(h, 'R');
 			break;
 		}
 	}
@@ -182,6 +189,7 @@ int hva_pause(struct hva *h)
 		goto out;
 	}
 	h->paused = true;
+	tell_guard(h, 'P');
 	/* The watchdog must not take the caller's signals. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -231,6 +239,7 @@ int hva_resume(struct hva *h, uint64_t *paused_us)
 	if (r < 0)
 		goto out;
 	h->paused = false;
+	tell_guard(h, 'R');
 	if (paused_us)
 		*paused_us = (now_ns() - h->pause_start_ns) / 1000u;
 	pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);

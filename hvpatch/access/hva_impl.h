@@ -52,6 +52,10 @@ struct hva {
 	uint64_t pause_start_ns;
 	uint64_t expired_pause_us;
 	unsigned deadline_ms;
+
+	/* The pause guard process (libvirt backend): told 'P'/'R'. */
+	int guard_fd; /* -1 when there is none */
+	pid_t guard_pid;
 };
 
 /* Backends. */

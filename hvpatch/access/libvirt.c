@@ -7,9 +7,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
@@ -187,6 +193,103 @@ out:
 	return r;
 }
 
+/*
+ * The pause guard: a child process, started while hvpatch is still
+ * single-threaded, that outlives a crash.  The session tells it 'P' when it
+ * pauses the guest and 'R' when it resumes it.  If the pipe closes (hvpatch
+ * died, even by SIGKILL) or a pause outlasts the deadline plus a grace
+ * period (hvpatch hangs or was stopped), the guard resumes the guest through
+ * its own libvirt connection.
+ */
+static void guard_resume(const char *uri, const char *uuid)
+{
+	virConnectPtr c = virConnectOpen(uri);
+	virDomainPtr d = c ? virDomainLookupByUUIDString(c, uuid) : NULL;
+	int state = 0, reason = 0;
+
+	if (d && virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED)
+		(void)virDomainResume(d);
+	if (d)
+		virDomainFree(d);
+	if (c)
+		virConnectClose(c);
+}
+
+static void guard_main(int fd, const char *uri, const char *uuid, unsigned deadline_ms)
+{
+	int paused = 0;
+	struct timespec t0 = { 0, 0 }, now;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int timeout = -1, pr;
+		char c;
+
+		if (paused) {
+			long el;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			el = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+			timeout = (int)(deadline_ms + 500) - (int)el;
+			if (timeout <= 0) {
+				guard_resume(uri, uuid);
+				paused = 0;
+				continue;
+			}
+		}
+		pr = poll(&pfd, 1, timeout);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			continue;
+		if (pr < 0 || read(fd, &c, 1) != 1) {
+			if (paused)
+				guard_resume(uri, uuid);
+			_exit(0);
+		}
+		if (c == 'P') {
+			paused = 1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+		} else if (c == 'R') {
+			paused = 0;
+		} else if (c == 'Q') {
+			_exit(0);
+		}
+	}
+}
+
+static int guard_start(struct hva *h, const char *uri, const char *uuid)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return hv_err(HV_E_IO, "cannot create the pause guard's pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return hv_err(HV_E_IO, "cannot start the pause guard: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		int fd, maxfd = (int)sysconf(_SC_OPEN_MAX);
+
+		/* Its own session, so a signal to hvpatch's process group spares it. */
+		(void)setsid();
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		for (fd = 3; fd < maxfd && fd < 4096; fd++)
+			if (fd != fds[0])
+				close(fd);
+		guard_main(fds[0], uri, uuid, h->deadline_ms);
+		_exit(0);
+	}
+	close(fds[0]);
+	h->guard_fd = fds[1];
+	h->guard_pid = pid;
+	return 0;
+}
+
 static int read_pid(const char *name, pid_t *pid)
 {
 	char path[512];
@@ -315,6 +418,11 @@ int hva_libvirt_open(const char *domain, const struct hva_open_opts *opts, struc
 	r = hva_qemu_map_memory(h);
 	if (r < 0)
 		goto out;
+	if (h->info.uuid[0]) {
+		r = guard_start(h, uri, h->info.uuid);
+		if (r < 0)
+			goto out;
+	}
 	*out = h;
 	h = NULL;
 out:

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct hva *hva_session_new(const struct hva_ops *ops, const struct hva_open_opt
 		 opts && opts->gdb_dir ? opts->gdb_dir : HVA_GDB_DIR_DEFAULT);
 	h->deadline_ms = opts && opts->pause_deadline_ms ? opts->pause_deadline_ms
 							 : HVA_DEFAULT_PAUSE_DEADLINE_MS;
+	h->guard_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -49,6 +51,12 @@ void hva_session_free(struct hva *h)
 	if (!h)
 		return;
 	hva_qemu_gdb_stop(h);
+	if (h->guard_fd >= 0) {
+		(void)!write(h->guard_fd, "Q", 1);
+		close(h->guard_fd);
+		if (h->guard_pid > 0)
+			(void)waitpid(h->guard_pid, NULL, 0);
+	}
 	if (h->ram)
 		munmap(h->ram, h->ram_bytes);
 	if (h->area)

@@ -86,4 +86,24 @@ echo "$err" | grep -q 'guest-physical' || hv_fail "unclear error for a read outs
 if err=$("$HVP" vcpus no-such-domain-$$ 2>&1); then hv_fail "unknown domain accepted"; fi
 echo "$err" | grep -q "no domain named" || hv_fail "unclear error for an unknown domain: $err"
 [ "$(hv_domstate)" = running ] || hv_fail "guest is $(hv_domstate) at the end"
-hv_log "pause/resume, registers, 4 KiB read and live write all checked on $abi"
+# 7. The deadline: a pause held past it is ended by hvpatch itself.
+if err=$("$HVP" bench-pause --count 1 --hold-ms 1500 --deadline-ms 100 "$HV_DOM" 2>&1); then
+	hv_fail "a pause held past its deadline was not reported"
+fi
+echo "$err" | grep -q "passed its deadline of 100 ms" || hv_fail "unclear deadline error: $err"
+[ "$(hv_domstate)" = running ] || hv_fail "guest is $(hv_domstate) after a missed deadline"
+
+# 8. hvpatch killed (SIGKILL) in the middle of a pause: its guard process
+#    resumes the guest at once, long before the 10 s deadline.
+"$HVP" bench-pause --count 1 --hold-ms 9000 --deadline-ms 10000 "$HV_DOM" >/dev/null 2>&1 &
+bp=$!
+n=0
+while [ "$(hv_domstate)" != paused ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ "$(hv_domstate)" = paused ] || hv_fail "bench-pause did not pause the guest"
+kill -9 "$bp"
+wait "$bp" 2>/dev/null
+n=0
+while [ "$(hv_domstate)" != running ] && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
+[ "$(hv_domstate)" = running ] || hv_fail "guest stayed paused after hvpatch was killed"
+hv_log "guest resumed $((n * 100)) ms after hvpatch was killed in a pause"
+hv_log "pause/resume, registers, 4 KiB read, live write, deadline and crash all checked on $abi"
