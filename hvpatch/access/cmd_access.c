@@ -173,14 +173,13 @@ int cmd_vcpus(int argc, char **argv)
 {
 	struct hva_regs regs[HVA_MAX_VCPUS];
 	struct hva_info info;
-	struct common c;
+	struct common c = { .allow_bench = 0 };
 	struct hva *h = NULL;
 	uint64_t pause_us = 0;
 	json_t *j = NULL, *arr;
 	int rc = HV_EXIT_FAIL, i, r;
 	unsigned n = 0, k;
 
-	c.allow_bench = 0;
 	i = parse_common("vcpus", argc, argv, &c, vcpus_help, NULL, NULL, NULL, &rc);
 	if (i < 0)
 		return rc;
@@ -271,7 +270,7 @@ static const char peek_help[] =
 
 int cmd_peek(int argc, char **argv)
 {
-	struct common c;
+	struct common c = { .allow_bench = 0 };
 	struct hva *h = NULL;
 	uint64_t gpa = 0, len = 0, pause_us = 0;
 	uint8_t *buf = NULL;
@@ -279,7 +278,6 @@ int cmd_peek(int argc, char **argv)
 	json_t *j = NULL;
 	size_t k;
 
-	c.allow_bench = 0;
 	i = parse_common("peek", argc, argv, &c, peek_help, &gpa, &have, NULL, &rc);
 	if (i < 0)
 		return rc;
@@ -389,14 +387,13 @@ static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
 int cmd_poke(int argc, char **argv)
 {
 	uint8_t data[POKE_MAX_BYTES], old[POKE_MAX_BYTES], back[POKE_MAX_BYTES];
-	struct common c;
+	struct common c = { .allow_bench = 0 };
 	struct hva *h = NULL;
 	uint64_t gpa = 0, pause_us = 0;
 	enum hva_write_path used = HVA_WRITE_NONE;
 	int have = 0, yes = 0, rc = HV_EXIT_FAIL, i, r;
 	size_t n = 0, k;
 
-	c.allow_bench = 0;
 	i = parse_common("poke", argc, argv, &c, poke_help, &gpa, &have, &yes, &rc);
 	if (i < 0)
 		return rc;
@@ -483,12 +480,11 @@ static const char describe_help[] =
 int cmd_describe(int argc, char **argv)
 {
 	struct hva_info info;
-	struct common c;
+	struct common c = { .allow_bench = 0 };
 	struct hva *h = NULL;
 	int rc = HV_EXIT_FAIL, i;
 	unsigned k;
 
-	c.allow_bench = 0;
 	i = parse_common("describe", argc, argv, &c, describe_help, NULL, NULL, NULL, &rc);
 	if (i < 0)
 		return rc;
