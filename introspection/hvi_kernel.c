@@ -106,39 +106,63 @@ out:
 
 struct image_ctx {
 	const struct hvi_paging *pg;
-	uint8_t *img;
-	uint64_t base, len;
+	uint8_t *img; /* NULL while only checking linearity */
+	uint64_t base, len, text_gpa;
 	uint64_t mapped_bytes;
+	bool linear;
 };
+
+/* Clip mapping @m to the image range: [*s, *e). */
+static void clip(const struct image_ctx *c, const struct hvi_mapping *m, uint64_t *s, uint64_t *e)
+{
+	*s = m->gva < c->base ? c->base : m->gva;
+	*e = m->gva + m->size > c->base + c->len ? c->base + c->len : m->gva + m->size;
+}
+
+static int check_mapping(void *opaque, const struct hvi_mapping *m)
+{
+	struct image_ctx *c = opaque;
+	uint64_t s, e;
+
+	clip(c, m, &s, &e);
+	c->mapped_bytes += e - s;
+	if (m->gpa + (s - m->gva) != c->text_gpa + (s - c->base))
+		c->linear = false;
+	return 0;
+}
 
 static int copy_mapping(void *opaque, const struct hvi_mapping *m)
 {
 	struct image_ctx *c = opaque;
-	uint64_t s = m->gva, e = m->gva + m->size, off;
+	uint64_t s, e;
 	int r;
 
-	if (s < c->base)
-		s = c->base;
-	if (e > c->base + c->len)
-		e = c->base + c->len;
-	off = s - m->gva;
-	r = hvi_mem_read(c->pg->mem, m->gpa + off, c->img + (s - c->base), (size_t)(e - s));
+	clip(c, m, &s, &e);
+	r = hvi_mem_read(c->pg->mem, m->gpa + (s - m->gva), c->img + (s - c->base),
+			 (size_t)(e - s));
 	if (r < 0)
 		return hv_err_prefix("cannot read the kernel image page at 0x%llx",
 				     (unsigned long long)s);
-	c->mapped_bytes += e - s;
 	return 0;
 }
 
-int hvi_read_image(const struct hvi_paging *pg, const struct hvi_kernel_loc *loc, uint8_t **img,
-		   size_t *len, unsigned *holes)
+void hvi_image_release(struct hvi_image *img)
+{
+	if (!img)
+		return;
+	free(img->owned);
+	memset(img, 0, sizeof(*img));
+}
+
+int hvi_read_image(const struct hvi_paging *pg, const struct hvi_kernel_loc *loc,
+		   struct hvi_image *img)
 {
 	struct image_ctx c;
-	uint64_t size = loc->image_end_gva - loc->text_gva;
+	uint64_t size = loc->image_end_gva - loc->text_gva, budget;
+	const uint8_t *direct;
 	int r;
 
-	*img = NULL;
-	*len = 0;
+	memset(img, 0, sizeof(*img));
 	memset(&c, 0, sizeof(c));
 	if (loc->image_end_gva <= loc->text_gva || size > HVI_IMAGE_MAX) {
 		r = hv_err(HV_E_RANGE,
@@ -151,25 +175,39 @@ int hvi_read_image(const struct hvi_paging *pg, const struct hvi_kernel_loc *loc
 	c.pg = pg;
 	c.base = loc->text_gva;
 	c.len = size;
+	c.text_gpa = loc->text_gpa;
+	c.linear = true;
+	/* level2 entries plus 512 entries for each 2 MiB page split into 4 KiB pages */
+	budget = (size / HVI_PAGE_2M + 1) * 1100 + 4096;
+	r = hvi_enum_mappings(pg, c.base, c.base + size, budget, check_mapping, &c);
+	if (r < 0)
+		goto out;
+	img->holes = (unsigned)((size - c.mapped_bytes) / HVI_PAGE_4K);
+	img->len = (size_t)size;
+	direct = c.linear ? hvi_mem_map(pg->mem, c.text_gpa, (size_t)size) : NULL;
+	if (direct) {
+		img->p = direct;
+		img->direct = true;
+		r = 0;
+		goto out;
+	}
 	c.img = calloc(1, (size_t)size);
 	if (!c.img) {
 		r = hv_err(HV_E_NOMEM, "out of memory for a %llu-byte copy of the kernel image",
 			   (unsigned long long)size);
 		goto out;
 	}
-	/* 512 level2 entries + 512 entries per split 2 MiB page */
-	r = hvi_enum_mappings(pg, c.base, c.base + size, (size / HVI_PAGE_2M + 1) * 1100 + 4096,
-			      copy_mapping, &c);
+	r = hvi_enum_mappings(pg, c.base, c.base + size, budget, copy_mapping, &c);
 	if (r < 0)
 		goto out;
-	if (holes)
-		*holes = (unsigned)((size - c.mapped_bytes) / HVI_PAGE_4K);
-	*img = c.img;
-	*len = (size_t)size;
+	img->owned = c.img;
+	img->p = c.img;
 	c.img = NULL;
 	r = 0;
 out:
 	free(c.img);
+	if (r < 0)
+		memset(img, 0, sizeof(*img));
 	return r;
 }
 
@@ -370,7 +408,7 @@ void hvi_kernel_close(struct hvi_kernel *k)
 	if (!k)
 		return;
 	hvi_symtab_free(k->syms);
-	free(k->image);
+	hvi_image_release(&k->image);
 	free(k);
 }
 
@@ -416,11 +454,13 @@ int hvi_kernel_open(const struct hvi_mem *mem, uint64_t cr3, uint64_t cr4,
 	const struct hvi_open_opts *o = opts ? opts : &defaults;
 	struct hvi_kernel *k = NULL;
 	struct hvi_sym s;
-	uint8_t *img = NULL;
-	size_t len = 0, i;
+	struct hvi_image im;
+	const uint8_t *img;
+	size_t len, i;
 	int r;
 
 	*out = NULL;
+	memset(&im, 0, sizeof(im));
 	k = calloc(1, sizeof(*k));
 	if (!k) {
 		r = hv_err(HV_E_NOMEM, "out of memory");
@@ -432,9 +472,11 @@ int hvi_kernel_open(const struct hvi_mem *mem, uint64_t cr3, uint64_t cr4,
 	r = hvi_locate_kernel(&k->pg, &k->loc);
 	if (r < 0)
 		goto out;
-	r = hvi_read_image(&k->pg, &k->loc, &img, &len, &k->image_holes);
+	r = hvi_read_image(&k->pg, &k->loc, &im);
 	if (r < 0)
 		goto out;
+	img = im.p;
+	len = im.len;
 	r = hvi_ksyms_find(img, len, &k->tables);
 	if (r < 0)
 		goto out;
@@ -470,15 +512,18 @@ int hvi_kernel_open(const struct hvi_mem *mem, uint64_t cr3, uint64_t cr4,
 			goto out;
 	}
 	if (o->keep_image) {
-		k->image = img;
-		k->image_len = len;
-		img = NULL;
+		k->image = im;
+		memset(&im, 0, sizeof(im));
+	} else {
+		k->image.holes = im.holes;
+		k->image.direct = im.direct;
+		k->image.len = im.len;
 	}
 	*out = k;
 	k = NULL;
 	r = 0;
 out:
-	free(img);
+	hvi_image_release(&im);
 	hvi_kernel_close(k);
 	return r;
 }

@@ -76,15 +76,30 @@ bool hvi_l2_entry_free(const struct hvi_kernel_loc *loc, unsigned index);
 /* Virtual address mapped by level2_kernel_pgt entry @index. */
 uint64_t hvi_l2_entry_gva(unsigned index);
 
+/* The kernel image's bytes, as hvi_read_image() found them. */
+struct hvi_image {
+	const uint8_t *p; /* bytes of [text_gva, text_gva + len) */
+	size_t len;
+	uint8_t *owned; /* the copy p points to, or NULL when p points into guest RAM */
+	unsigned holes; /* 4 KiB pages of the range that the page tables leave unmapped */
+	bool direct;	/* p points into guest RAM (hvi_mem.map) */
+};
+
 /*
- * Copy the image [loc->text_gva, loc->image_end_gva) into a new buffer
- * *@img (caller frees with free()) of *@len bytes.  Unmapped 4 KiB pages
- * (freed init memory, gaps) read as zeros; *@holes (may be NULL) gets their
- * count.  HV_E_RANGE if the image is larger than HVI_IMAGE_MAX; HV_E_NOMEM;
- * or a walk/read error.
+ * The bytes of the image [loc->text_gva, loc->image_end_gva).  When the
+ * memory has a map callback and the page tables map the image linearly
+ * (gpa = text_gpa + (gva - text_gva) for every mapped page, which is how
+ * Linux maps it), @img points straight into guest RAM: no copy, and the
+ * unmapped pages (freed init memory) show whatever RAM holds there.
+ * Otherwise the mapped pages are copied into a new buffer and the holes
+ * read as zeros.  Release with hvi_image_release().  HV_E_RANGE if the
+ * image is larger than HVI_IMAGE_MAX; HV_E_NOMEM; or a walk/read error.
  */
-int hvi_read_image(const struct hvi_paging *pg, const struct hvi_kernel_loc *loc, uint8_t **img,
-		   size_t *len, unsigned *holes) HV_WUR;
+int hvi_read_image(const struct hvi_paging *pg, const struct hvi_kernel_loc *loc,
+		   struct hvi_image *img) HV_WUR;
+
+/* Free what hvi_read_image() allocated; accepts a zeroed or released image. */
+void hvi_image_release(struct hvi_image *img);
 
 /*
  * The kernel release ("6.1.0-56-cloud-amd64") from the "Linux version ..."
@@ -116,7 +131,11 @@ struct hvi_open_opts {
 	 */
 	uint64_t idtr_base;
 	uint32_t idtr_limit;
-	bool keep_image; /* keep the image copy in k->image after opening */
+	/*
+	 * Keep the image in k->image after opening (a copy, or a pointer into
+	 * guest RAM that stays valid as long as the memory does).
+	 */
+	bool keep_image;
 };
 
 /* Everything hvi_kernel_open() found. */
@@ -134,9 +153,7 @@ struct hvi_kernel {
 	uint64_t end_gva;   /* _end, or 0 */
 	bool idt_checked;   /* the IDT cross-check ran and passed */
 	uint64_t idt_handler0;
-	unsigned image_holes; /* unmapped 4 KiB pages read as zeros */
-	uint8_t *image;	      /* image copy if opts->keep_image, else NULL */
-	size_t image_len;
+	struct hvi_image image; /* kept if opts->keep_image (then image.p is valid) */
 };
 
 /*

@@ -29,6 +29,13 @@ out:
 	return r;
 }
 
+const uint8_t *hvi_mem_map(const struct hvi_mem *m, uint64_t gpa, size_t len)
+{
+	if (!m || !m->map || gpa >= m->max_gpa || len > m->max_gpa - gpa)
+		return NULL;
+	return m->map(m->ctx, gpa, len);
+}
+
 static int flat_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 {
 	const struct hvi_flat_mem *f = ctx;
@@ -42,12 +49,22 @@ static int flat_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 	return 0;
 }
 
+static const uint8_t *flat_map(void *ctx, uint64_t gpa, size_t len)
+{
+	const struct hvi_flat_mem *f = ctx;
+
+	if (gpa > f->size_bytes || len > f->size_bytes - gpa)
+		return NULL;
+	return f->base + gpa;
+}
+
 void hvi_mem_flat(struct hvi_mem *m, struct hvi_flat_mem *flat, const void *base,
 		  uint64_t size_bytes)
 {
 	flat->base = base;
 	flat->size_bytes = base ? size_bytes : 0;
 	m->read = flat_read;
+	m->map = flat_map;
 	m->ctx = flat;
 	m->max_gpa = flat->size_bytes;
 }

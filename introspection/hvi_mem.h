@@ -25,6 +25,15 @@ struct hvi_mem {
 	 * hv_err().  Called only for ranges below max_gpa.
 	 */
 	int (*read)(void *ctx, uint64_t gpa, void *buf, size_t len);
+	/*
+	 * Optional (may be NULL): a direct, read-only pointer to @len bytes of
+	 * guest RAM at @gpa when the caller holds RAM mapped (e.g. a memfd),
+	 * or NULL when that range is not directly mapped.  libhvi then reads
+	 * large ranges (the kernel image) in place instead of copying them.
+	 * The guest may change the bytes while libhvi reads them: libhvi's
+	 * parsers stay in bounds whatever they see.
+	 */
+	const uint8_t *(*map)(void *ctx, uint64_t gpa, size_t len);
 	void *ctx;
 	/*
 	 * One past the highest guest-physical address libhvi may read (the end
@@ -35,6 +44,12 @@ struct hvi_mem {
 };
 
 /*
+ * A direct pointer to [@gpa, @gpa + @len) through m->map, or NULL when @m
+ * has no map callback or the range is not mapped or not inside guest RAM.
+ */
+const uint8_t *hvi_mem_map(const struct hvi_mem *m, uint64_t gpa, size_t len);
+
+/*
  * Read @len bytes at @gpa through @m.  Returns 0; HV_E_RANGE (recorded) if
  * any byte lies at or above m->max_gpa (or the range wraps); HV_E_INVAL if @m
  * has no callback; otherwise whatever the callback returned.
@@ -43,7 +58,7 @@ int hvi_mem_read(const struct hvi_mem *m, uint64_t gpa, void *buf, size_t len) H
 
 /*
  * A struct hvi_mem over a flat host buffer: guest-physical address 0 is
- * @base[0], max_gpa is @size_bytes.  Used by tests, fuzzers and tools that
+ * @base[0], max_gpa is @size_bytes, with a map callback.  Used by tests, fuzzers and tools that
  * already hold guest RAM in memory (e.g. a memfd mapping).  @flat must
  * outlive @m; nothing is allocated.
  */

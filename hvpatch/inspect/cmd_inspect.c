@@ -229,7 +229,9 @@ int cmd_inspect(int argc, char **argv)
 			json_object_set_new(j, "kallsyms_layout", json_string(k->tables.layout));
 			json_object_set_new(j, "symbols", json_integer((json_int_t)k->nsyms));
 			json_object_set_new(j, "idt_checked", json_boolean(k->idt_checked));
-			json_object_set_new(j, "image_holes_4k", json_integer(k->image_holes));
+			json_object_set_new(j, "image_holes_4k", json_integer(k->image.holes));
+			json_object_set_new(j, "image_read_in_place",
+					    json_boolean(k->image.direct));
 			json_object_set_new(j, "pauses", json_integer(g->pauses));
 			json_object_set_new(j, "pause_us", json_integer((json_int_t)g->pause_us));
 			json_object_set_new(j, "index_us", json_integer((json_int_t)g->index_us));

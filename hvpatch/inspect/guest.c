@@ -7,6 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * The shared RAM mapping lives in the access layer's session; hva.h has no
+ * call that hands out a pointer to it yet, so read the session's fields.
+ */
+#include "access/hva_impl.h"
+
 uint64_t hvg_now_us(void)
 {
 	struct timespec ts;
@@ -18,6 +24,24 @@ uint64_t hvg_now_us(void)
 static int mem_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 {
 	return hva_read_phys(ctx, gpa, buf, len);
+}
+
+/* A direct pointer into the session's memfd RAM mapping, or NULL. */
+static const uint8_t *mem_map(void *ctx, uint64_t gpa, size_t len)
+{
+	const struct hva *h = ctx;
+	unsigned i;
+
+	if (!h->ram || len == 0 || gpa + len < gpa)
+		return NULL;
+	for (i = 0; i < h->info.nregions && i < HVA_MAX_REGIONS; i++) {
+		const struct hva_region *rg = &h->info.regions[i];
+
+		if (gpa >= rg->gpa && gpa + len <= rg->gpa + rg->size &&
+		    rg->offset + (gpa - rg->gpa) + len <= h->ram_bytes)
+			return h->ram + rg->offset + (gpa - rg->gpa);
+	}
+	return NULL;
 }
 
 /* Highest end of guest RAM over the regions (or the memory size). */
@@ -114,6 +138,7 @@ static int see(struct hvg *g, const struct hvg_opts *o)
 	if (r < 0)
 		goto out;
 	g->mem.read = mem_read;
+	g->mem.map = mem_map;
 	g->mem.ctx = g->h;
 	g->mem.max_gpa = ram_end(&g->info);
 	memset(&ko, 0, sizeof(ko));

@@ -20,3 +20,10 @@ tests_unit_test_hvi_kallsyms_SOURCES = tests/unit/test_hvi_kallsyms.c $(HVI_TEST
 tests_unit_test_hvi_kallsyms_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_hvi_kallsyms_LDADD = $(HV_CHECK_LIBS)
 TESTS += tests/unit/test_hvi_kallsyms
+
+# Benchmark (not run by make check): make tests/bench/bench_hvi_index, then
+# tests/bench/bench_hvi_index [RUNS].  Results: docs/BENCHMARKS.md.
+noinst_PROGRAMS += tests/bench/bench_hvi_index
+tests_bench_bench_hvi_index_SOURCES = tests/bench/bench_hvi_index.c $(HVI_TEST_HELPERS)
+tests_bench_bench_hvi_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
+tests_bench_bench_hvi_index_LDADD = introspection/libhvi.a

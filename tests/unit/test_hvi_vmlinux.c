@@ -217,7 +217,7 @@ static void check_kernel(const struct setup *s, const struct hvi_kernel *k)
 	ck_assert_uint_eq(k->loc.image_end_gva, s->text_gva + s->image_bytes);
 	ck_assert_str_eq(k->release, want_release);
 	ck_assert_str_eq(k->build_id_hex, want_build_id);
-	ck_assert_uint_eq(k->image_holes, s->unmapped);
+	ck_assert_uint_eq(k->image.holes, s->unmapped);
 	ck_assert_uint_gt(k->nsyms, 50000);
 	/* Debian 6.1 carries the kallsyms_seqs_of_names backport (the 6.2 order) */
 	ck_assert_str_eq(k->tables.layout, "linux-6.2");
@@ -280,7 +280,8 @@ static void check_kernel(const struct setup *s, const struct hvi_kernel *k)
 	ck_assert(hvi_l2_entry_free(&k->loc, k->loc.end_index));
 }
 
-static void run_case(uint64_t phys, uint64_t text_gva, unsigned levels, int pti)
+/* With @copy the memory has no map callback, so the image is copied. */
+static void run_case(uint64_t phys, uint64_t text_gva, unsigned levels, int pti, int copy)
 {
 	struct setup s;
 	struct hvi_kernel *k = NULL;
@@ -291,30 +292,33 @@ static void run_case(uint64_t phys, uint64_t text_gva, unsigned levels, int pti)
 	if (text_gva != LINK_TEXT)
 		relocate_relative_base(&s);
 	cr3 = s.t.pgd | (pti ? HVI_CR3_PTI_USER | 0x5 : 0);
+	if (copy)
+		s.t.mem.map = NULL;
 	r = hvi_kernel_open(&s.t.mem, cr3, tmem_cr4(&s.t), NULL, &k);
 	ck_assert_msg(r == 0, "hvi_kernel_open: %s", hv_err_last()->msg);
 	ck_assert_uint_eq(k->pg.levels, levels);
 	ck_assert_int_eq(k->pg.pti_user, pti);
 	check_kernel(&s, k);
+	ck_assert_int_eq(k->image.direct, !copy);
 	hvi_kernel_close(k);
 	tmem_free(&s.t);
 }
 
 START_TEST(test_link_address_4level)
 {
-	run_case(LINK_PHYS, LINK_TEXT, 4, 0);
+	run_case(LINK_PHYS, LINK_TEXT, 4, 0, 0);
 }
 END_TEST
 
 START_TEST(test_kaslr_4level_pti)
 {
-	run_case(0x7a00000, 0xffffffffb5400000ull, 4, 1);
+	run_case(0x7a00000, 0xffffffffb5400000ull, 4, 1, 0);
 }
 END_TEST
 
 START_TEST(test_kaslr_5level)
 {
-	run_case(0x3200000, 0xffffffff9ce00000ull, 5, 0);
+	run_case(0x3200000, 0xffffffff9ce00000ull, 5, 0, 1);
 }
 END_TEST
 
