@@ -160,6 +160,11 @@ int hva_pause(struct hva *h)
 		r = hv_err(HV_E_STATE, "%s is already paused by this session", h->label);
 		goto out;
 	}
+	if (h->ops->prepare_pause) {
+		r = h->ops->prepare_pause(h);
+		if (r < 0)
+			goto out;
+	}
 	stop_watchdog(h); /* one that fired before */
 	h->expired = false;
 	h->watchdog_stop = false;
@@ -267,7 +272,7 @@ static int check_paused(struct hva *h, const char *what)
 	return 0;
 }
 
-int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
+static int read_regs(struct hva *h, unsigned cpu, struct hva_regs *out, bool want_idtr)
 {
 	int r;
 
@@ -276,9 +281,19 @@ int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
 	pthread_mutex_lock(&h->lock);
 	r = check_paused(h, "read vCPU registers");
 	if (r == 0)
-		r = h->ops->read_regs(h, cpu, out);
+		r = h->ops->read_regs(h, cpu, out, want_idtr);
 	pthread_mutex_unlock(&h->lock);
 	return r;
+}
+
+int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
+{
+	return read_regs(h, cpu, out, true);
+}
+
+int hva_read_regs_fast(struct hva *h, unsigned cpu, struct hva_regs *out)
+{
+	return read_regs(h, cpu, out, false);
 }
 
 int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)

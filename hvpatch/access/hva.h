@@ -84,7 +84,9 @@ struct hva_ops {
 	int (*running)(struct hva *h, bool *running);
 	int (*pause)(struct hva *h);
 	int (*resume)(struct hva *h);
-	int (*read_regs)(struct hva *h, unsigned cpu, struct hva_regs *out);
+	int (*read_regs)(struct hva *h, unsigned cpu, struct hva_regs *out, bool want_idtr);
+	/* Optional: work to do before pausing (e.g. start a gdbstub). */
+	int (*prepare_pause)(struct hva *h);
 	int (*read_phys)(struct hva *h, uint64_t gpa, void *buf, size_t len);
 	int (*write_phys)(struct hva *h, uint64_t gpa, const void *buf, size_t len,
 			  enum hva_write_path *used);
@@ -146,6 +148,12 @@ bool hva_is_paused(const struct hva *h);
  * running vCPU are meaningless); HV_E_STATE otherwise.
  */
 int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out) HV_WUR;
+
+/*
+ * The same without IDTR (which costs a monitor round trip per vCPU): for
+ * code inside a patching pause that needs RIP, CR3 and the like only.
+ */
+int hva_read_regs_fast(struct hva *h, unsigned cpu, struct hva_regs *out) HV_WUR;
 
 /* Read @len bytes of guest-physical memory at @gpa. */
 int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len) HV_WUR;

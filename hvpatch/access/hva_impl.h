@@ -91,13 +91,17 @@ int hva_qemu_probe(struct hva *h, struct hva_info *info, const char *shm_alias) 
  */
 int hva_qemu_map_memory(struct hva *h) HV_WUR;
 
-/* Start the gdbstub on a root-only socket and connect (guest must be paused). */
+/* Start the gdbstub server on a root-only socket (once; the guest runs on). */
+int hva_qemu_gdb_server(struct hva *h) HV_WUR;
+/* Start the gdbstub if needed and connect (stops the VM: pause first). */
 int hva_qemu_gdb_ensure(struct hva *h) HV_WUR;
+/* Work done before a pause so the pause itself is short. */
+int hva_qemu_prepare_pause(struct hva *h);
 /* Close the connection and stop the gdbstub this session started. */
 void hva_qemu_gdb_stop(struct hva *h);
 
 /* The shared implementations of the memory/register operations. */
-int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out);
+int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out, bool want_idtr);
 int hva_qemu_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len);
 int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
 			enum hva_write_path *used);

@@ -147,6 +147,15 @@ int hva_qemu_hmp_op(struct hva *h, const char *cmd, char **reply)
 	return hva_qemu_hmp(h, cmd, -1, reply);
 }
 
+int hva_qemu_prepare_pause(struct hva *h)
+{
+	/* Under TCG every write needs the gdbstub: start its server now, while
+	 * the guest runs, so the pause pays only for the connection. */
+	if (h->info.accel != HVA_ACCEL_TCG)
+		return 0;
+	return hva_qemu_gdb_server(h);
+}
+
 static int qom_u64(struct hva *h, const char *path, const char *prop, uint64_t *v)
 {
 	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop), *ret = NULL;
@@ -378,13 +387,13 @@ out:
 	return r;
 }
 
-int hva_qemu_gdb_ensure(struct hva *h)
+int hva_qemu_gdb_server(struct hva *h)
 {
 	char cmd[400], *text = NULL, *reply = NULL;
 	struct stat st;
 	int r;
 
-	if (h->gdb)
+	if (h->gdb_started)
 		return 0;
 	if (mkdir(h->gdb_dir, 0700) < 0 && errno != EEXIST) {
 		/* The parent may be missing too. */
@@ -440,12 +449,24 @@ int hva_qemu_gdb_ensure(struct hva *h)
 		goto out;
 	}
 	h->gdb_started = true;
-	r = hva_gdb_connect(h->gdb_path, 2000, &h->gdb);
-	if (r < 0)
-		r = hv_err_prefix("gdbstub of %s", h->label);
 out:
 	free(text);
 	free(reply);
+	return r;
+}
+
+int hva_qemu_gdb_ensure(struct hva *h)
+{
+	int r;
+
+	if (h->gdb)
+		return 0;
+	r = hva_qemu_gdb_server(h);
+	if (r < 0)
+		return r;
+	r = hva_gdb_connect(h->gdb_path, 2000, &h->gdb);
+	if (r < 0)
+		r = hv_err_prefix("gdbstub of %s", h->label);
 	return r;
 }
 
@@ -584,7 +605,7 @@ static int parse_idt(const char *text, struct hva_regs *out)
 	return 0;
 }
 
-int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
+int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out, bool want_idtr)
 {
 	char *text = NULL;
 	int r;
@@ -596,7 +617,7 @@ int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
 	if (r < 0)
 		return r;
 	r = hva_gdb_read_regs(h->gdb, cpu, out);
-	if (r < 0)
+	if (r < 0 || !want_idtr)
 		return r;
 	r = hva_qemu_hmp(h, "info registers", (int)cpu, &text);
 	if (r == 0)

@@ -120,6 +120,7 @@ static const struct hva_ops qs_ops = {
 	.pause = qs_pause,
 	.resume = qs_resume,
 	.read_regs = hva_qemu_read_regs,
+	.prepare_pause = hva_qemu_prepare_pause,
 	.read_phys = hva_qemu_read_phys,
 	.write_phys = hva_qemu_write_phys,
 	.hmp = hva_qemu_hmp_op,
