@@ -562,8 +562,8 @@ int cmd_keygen(int argc, char **argv)
 		return cli_fail("keygen");
 	hvb_hex(id, sizeof(id), hex);
 	if (json) {
-		json_t *j = json_pack("{s:s++,s:s++,s:s}", "private_key", base, ".key",
-				      "public_key", base, ".pub.pem", "key_id", hex);
+		json_t *j = json_pack("{s:s+,s:s+,s:s}", "private_key", base, ".key", "public_key",
+				      base, ".pub.pem", "key_id", hex);
 
 		print_json(j);
 		json_decref(j);

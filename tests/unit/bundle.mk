@@ -15,3 +15,16 @@ tests_unit_test_bundle_elf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bun
 tests_unit_test_bundle_elf_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_bundle_elf_LDADD = $(HV_BUNDLE_TEST_LIBS)
 TESTS += tests/unit/test_bundle_elf
+
+TESTS += tests/unit/test_bundle_cli.sh tests/unit/test_bundle_examples.sh
+EXTRA_DIST += tests/unit/test_bundle_cli.sh tests/unit/test_bundle_examples.sh \
+	tests/unit/bundle-data hvpatch/bundle/commands.inc
+
+# Build the example patches (docs/examples) for every pinned kernel into
+# $(builddir)/example-bundles, signed with a throw-away key.
+example-bundles: all
+	mkdir -p example-bundles
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		HVB_EXAMPLES_OUT='$(abs_top_builddir)/example-bundles' \
+		$(SHELL) $(abs_top_srcdir)/tests/unit/test_bundle_examples.sh
+.PHONY: example-bundles

@@ -1,0 +1,87 @@
+#!/bin/sh
+# The example patches (docs/examples/) build into bundles for every pinned
+# kernel (tests/guest/kernels.list) with that kernel's kbuild, and
+# 'hvpatch show' lists their replacements and relocations.  Needs the
+# linux-headers-ABI-cloud-amd64 packages; exits 77 (skip) when none of them
+# is installed.  The vmlinux comes from the kernel cache when present
+# (never downloaded here); otherwise the build-id from
+# tests/unit/bundle-data/kernels is given with --build-id/--release.
+# HVB_EXAMPLES_OUT=DIR keeps the bundles there.
+set -u
+hv="$top_builddir/hvpatch/hvpatch"
+ex="$top_srcdir/docs/examples"
+cache=${HVPATCH_CACHE:-/var/cache/hvpatch}/kernels
+kroot=${HV_KBUILD_ROOT:-/usr/src}
+work=$(mktemp -d /tmp/hvb-examples-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+out=${HVB_EXAMPLES_OUT:-$work/out}
+mkdir -p "$out"
+fail=0 built=0 missing=""
+
+failed() { echo "FAIL: $*"; fail=1; }
+expect_in() { # desc needle file
+	grep -qF -- "$2" "$3" || failed "$1: '$2' not in: $(head -c 2000 "$3")"
+}
+
+"$hv" keygen --out "$work/key" >/dev/null || failed "keygen"
+mkdir -p "$work/trusted"
+cp "$work/key.pub.pem" "$work/trusted/"
+
+for abi in $(grep -v '^#' "$top_srcdir/tests/guest/kernels.list"); do
+	rel="$abi-cloud-amd64"
+	kdir="$kroot/linux-headers-$rel"
+	if [ ! -f "$kdir/Makefile" ]; then
+		missing="$missing linux-headers-$rel"
+		continue
+	fi
+	bid=$(awk -v a="$abi" '$1 == a { print $2 }' "$top_srcdir/tests/unit/bundle-data/kernels")
+	[ -n "$bid" ] || { failed "no build-id for $abi in tests/unit/bundle-data/kernels"; continue; }
+	if [ -f "$cache/$abi/vmlinux" ]; then
+		target="--vmlinux $cache/$abi/vmlinux"
+	else
+		echo "note: no cached vmlinux for $abi; using --release $rel --build-id $bid"
+		target="--release $rel --build-id $bid"
+	fi
+	for name in cmdline-level hostname-check version-level; do
+		src=$(ls "$ex/$name"/*.c)
+		b="$out/$name-$abi.hvb"
+		# shellcheck disable=SC2086
+		if ! "$hv" build --json -m "$ex/$name/manifest" --kbuild "$kdir" $target \
+			--key "$work/key.key" -o "$b" "$src" > "$work/build.json" 2> "$work/build.err"; then
+			failed "$name for $abi does not build: $(cat "$work/build.err")"
+			continue
+		fi
+		built=$((built + 1))
+		expect_in "$name/$abi build reports NOPed fentry calls" '"fentry_nops":' "$work/build.json"
+		expect_in "$name/$abi build is signed" '"signed": true' "$work/build.json"
+		"$hv" show "$b" > "$work/show.txt" || failed "show $name/$abi"
+		"$hv" show --json "$b" > "$work/show.json" || failed "show --json $name/$abi"
+		expect_in "$name/$abi target" "target       $rel build-id $bid" "$work/show.txt"
+		expect_in "$name/$abi level" "$(sed -n 's/^level = //p' "$ex/$name/manifest")" "$work/show.txt"
+		for r in $(sed -n 's/^replace = \([^ ]*\) -> \([^ ]*\)$/\1:\2/p' "$ex/$name/manifest"); do
+			expect_in "$name/$abi replacement" "${r%%:*} -> ${r#*:} at .text+0x" "$work/show.txt"
+		done
+		expect_in "$name/$abi relocation to saved_command_line" "R_X86_64_PC32   saved_command_line -4" "$work/show.txt"
+		expect_in "$name/$abi relocation to seq_puts" "R_X86_64_PLT32  seq_puts -4" "$work/show.txt"
+		expect_in "$name/$abi relocation to own rodata" "R_X86_64_32S    .rodata+0x" "$work/show.txt"
+		expect_in "$name/$abi return thunk stays a kernel symbol" "__x86_return_thunk" "$work/show.txt"
+		expect_in "$name/$abi json relocations" '"relocations": [' "$work/show.json"
+		if grep -q __fentry__ "$work/show.txt"; then failed "$name/$abi still relocates __fentry__"; fi
+		case $name in
+		hostname-check)
+			expect_in "$name/$abi calls the original body" "original body of proc_do_uts_string (entry+5)" "$work/show.txt" ;;
+		version-level)
+			expect_in "$name/$abi calls the original body" "original body of version_proc_show (entry+5)" "$work/show.txt"
+			expect_in "$name/$abi calls seq_printf" "R_X86_64_PLT32  seq_printf -4" "$work/show.txt"
+			expect_in "$name/$abi json original body" '"target_kind": "original_body"' "$work/show.json" ;;
+		esac
+		"$hv" verify "$b" --trusted "$work/trusted" > /dev/null || failed "verify $name/$abi"
+	done
+done
+if [ "$built" -eq 0 ] && [ -n "$missing" ]; then
+	echo "SKIP: kernel headers are not installed (apt-get install$missing)"
+	exit 77
+fi
+[ -z "$missing" ] || failed "headers missing for some pinned kernels:$missing"
+echo "$built example bundles built"
+exit $fail
