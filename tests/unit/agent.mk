@@ -8,8 +8,8 @@ HV_AGENT_TEST_SOURCES = $(HV_AGENT_SOURCES) \
 check_PROGRAMS += tests/unit/test_agent
 tests_unit_test_agent_SOURCES = tests/unit/test_agent.c $(HV_AGENT_TEST_SOURCES)
 tests_unit_test_agent_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/guest-agent
-tests_unit_test_agent_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_agent_LDADD = $(HV_CHECK_LIBS) $(JANSSON_LIBS)
+tests_unit_test_agent_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS) -pthread
+tests_unit_test_agent_LDADD = $(HV_CHECK_LIBS) $(JANSSON_LIBS) -lpthread
 TESTS += tests/unit/test_agent
 
 check_PROGRAMS += tests/unit/test_agentchan

@@ -7,10 +7,15 @@
 #include "config.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -614,6 +619,114 @@ START_TEST(test_conn_output_queue_is_bounded)
 }
 END_TEST
 
+/* ---- the daemon over a pseudo-terminal standing in for the virtio port */
+
+struct dfix {
+	struct vfix v;
+	char port[512], state[512];
+	struct agt_config cfg;
+	volatile int stop;
+	pthread_t th;
+};
+
+static void *daemon_main(void *arg)
+{
+	struct dfix *d = arg;
+
+	(void)agt_daemon(&d->cfg, &d->stop);
+	return NULL;
+}
+
+/* A new pty in raw mode whose slave the port symlink points at; returns the master. */
+static int new_port(const char *link)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	struct termios t;
+
+	ck_assert_int_ge(m, 0);
+	ck_assert_int_eq(grantpt(m), 0);
+	ck_assert_int_eq(unlockpt(m), 0);
+	ck_assert_int_eq(tcgetattr(m, &t), 0);
+	cfmakeraw(&t);
+	ck_assert_int_eq(tcsetattr(m, TCSANOW, &t), 0);
+	unlink(link);
+	ck_assert_int_eq(symlink(ptsname(m), link), 0);
+	return m;
+}
+
+/* Read from @fd until a line containing @want arrives or @timeout_ms pass. */
+static int wait_for(int fd, const char *want, int timeout_ms, char *buf, size_t cap)
+{
+	size_t n = 0;
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	buf[0] = 0;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long el;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (strstr(buf, want))
+			return 0;
+		if (el >= timeout_ms || n + 1 >= cap)
+			return -1;
+		if (poll(&p, 1, (int)(timeout_ms - el)) > 0) {
+			ssize_t r = read(fd, buf + n, cap - 1 - n);
+
+			if (r <= 0)
+				return -1;
+			n += (size_t)r;
+			buf[n] = 0;
+		}
+	}
+}
+
+START_TEST(test_daemon_reopens_port_after_it_goes_away)
+{
+	static char buf[65536];
+	struct dfix d;
+	int m;
+	static const char ping[] = "{\"v\":1,\"type\":\"ping\",\"id\":21}\n";
+
+	memset(&d, 0, sizeof(d));
+	vfix_init(&d.v, good_kallsyms);
+	snprintf(d.port, sizeof(d.port), "%s/port", d.v.dir);
+	snprintf(d.state, sizeof(d.state), "%s/run/status.json", d.v.dir);
+	d.cfg.port = d.port;
+	d.cfg.state_path = d.state;
+	d.cfg.kallsyms = d.v.kallsyms;
+	d.cfg.kcore = d.v.kcore;
+	d.cfg.poll_ms = 20;
+	m = new_port(d.port);
+	ck_assert_int_eq(pthread_create(&d.th, NULL, daemon_main, &d), 0);
+	/* A host on the port: hello, then a status is acked and verified. */
+	ck_assert_msg(wait_for(m, "\"type\":\"hello\"", 5000, buf, sizeof(buf)) == 0, "got: %s",
+		      buf);
+	ck_assert_ptr_nonnull(strstr(buf, "\"level\":null"));
+	ck_assert_int_eq(write(m, STATUS_MSG "\n", strlen(STATUS_MSG) + 1),
+			 (ssize_t)strlen(STATUS_MSG) + 1);
+	ck_assert_msg(wait_for(m, "\"type\":\"verify\",\"id\":7", 5000, buf, sizeof(buf)) == 0,
+		      "got: %s", buf);
+	ck_assert_ptr_nonnull(strstr(buf, "\"type\":\"ack\",\"id\":7,\"ok\":true"));
+	/* The port goes away (hang-up), and a new one appears at the same path. */
+	close(m);
+	m = new_port(d.port);
+	ck_assert_msg(wait_for(m, "\"type\":\"hello\"", 8000, buf, sizeof(buf)) == 0,
+		      "no hello after the port came back: %s", buf);
+	/* The agent still knows the level it was told before. */
+	ck_assert_ptr_nonnull(strstr(buf, "\"level\":\"2026.11-1\""));
+	ck_assert_int_eq(write(m, ping, strlen(ping)), (ssize_t)strlen(ping));
+	ck_assert_msg(wait_for(m, "\"type\":\"pong\",\"id\":21", 5000, buf, sizeof(buf)) == 0,
+		      "got: %s", buf);
+	d.stop = 1;
+	pthread_join(d.th, NULL);
+	close(m);
+	fx_rmdir(d.v.dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("agent");
@@ -638,6 +751,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_conn_answers_errors_and_keeps_going);
 	tcase_add_test(t, test_conn_drops_oversized_line_whole);
 	tcase_add_test(t, test_conn_output_queue_is_bounded);
+	tcase_add_test(t, test_daemon_reopens_port_after_it_goes_away);
 	suite_add_tcase(s, t);
 	return s;
 }
