@@ -1,4 +1,7 @@
+/* Guarded so the fuzz runner (tests/fuzz/run.sh) can build it without configure. */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 #include "hvi_kallsyms.h"
 
@@ -586,6 +589,7 @@ int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tabl
 	for (i = 0; i < n; i++) {
 		struct sym_ent *s = &st->syms[i];
 
+		s->absolute = false;
 		if (abs_percpu && raw[i] >= 0) {
 			s->addr = (uint64_t)raw[i];
 			s->absolute = true;

@@ -464,6 +464,48 @@ START_TEST(test_locate_kernel_hostile)
 }
 END_TEST
 
+/* The image is read in place when linear, copied (holes as zeros) otherwise. */
+START_TEST(test_read_image)
+{
+	const uint64_t text = 0xffffffffa0000000ull;
+	struct hvi_kernel_loc loc;
+	struct hvi_image img;
+	uint64_t k;
+
+	setup(4);
+	for (k = 0; k < HVI_PAGE_2M; k += HVI_PAGE_4K) /* 4 KiB pages, one hole */
+		if (k != 0x5000)
+			tmem_map(&t, text + k, 0x400000 + k, HVI_PAGE_4K, 0);
+	tmem_map(&t, text + HVI_PAGE_2M, 0x600000, HVI_PAGE_2M, 0);
+	memset(t.ram + 0x400000, 0xaa, 2 * HVI_PAGE_2M);
+	init_pg(t.pgd);
+	ck_assert_int_eq(hvi_locate_kernel(&pg, &loc), 0);
+	ck_assert_int_eq(hvi_read_image(&pg, &loc, &img), 0);
+	ck_assert(img.direct);
+	ck_assert_ptr_eq(img.p, t.ram + 0x400000);
+	ck_assert_uint_eq(img.len, 2 * HVI_PAGE_2M);
+	ck_assert_uint_eq(img.holes, 1);
+	ck_assert_ptr_null(img.owned);
+	hvi_image_release(&img);
+	/* move the second 2 MiB page elsewhere: not linear, so copied */
+	tmem_map(&t, text + HVI_PAGE_2M, 0x800000, HVI_PAGE_2M, 0);
+	t.ram[0x800000] = 0x55;
+	ck_assert_int_eq(hvi_read_image(&pg, &loc, &img), 0);
+	ck_assert(!img.direct);
+	ck_assert_ptr_nonnull(img.owned);
+	ck_assert_uint_eq(img.p[0x5000], 0); /* the hole */
+	ck_assert_uint_eq(img.p[0x4fff], 0xaa);
+	ck_assert_uint_eq(img.p[HVI_PAGE_2M], 0x55);
+	hvi_image_release(&img);
+	hvi_image_release(&img); /* twice is fine */
+	/* an image beyond RAM: copying fails cleanly */
+	tmem_map(&t, text + HVI_PAGE_2M, RAM, HVI_PAGE_2M, 0);
+	ck_assert_int_eq(hvi_read_image(&pg, &loc, &img), HV_E_RANGE);
+	ck_assert_ptr_null(img.p);
+	tmem_free(&t);
+}
+END_TEST
+
 /* Random corruption of the tables: walks and enumeration fail cleanly. */
 START_TEST(test_mutations)
 {
@@ -546,6 +588,7 @@ int main(void)
 	tcase_add_test(tc, test_enumerate_stop_and_budget);
 	tcase_add_test(tc, test_locate_kernel);
 	tcase_add_test(tc, test_locate_kernel_hostile);
+	tcase_add_test(tc, test_read_image);
 	tcase_add_test(tc, test_mutations);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);

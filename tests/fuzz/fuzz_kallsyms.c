@@ -1,0 +1,61 @@
+/*
+ * libhvi's kallsyms decoder and identity readers over hostile bytes: the
+ * input is a kernel image (img[0] at _text).  Finding, decoding, lookups,
+ * release and build-id must stay in bounds and agree with themselves.
+ */
+/* fuzz-sources: introspection/hvi_kallsyms.c introspection/hvi_kernel.c introspection/hvi_paging.c
+ * introspection/hvi_mem.c introspection/hv_buf.c introspection/hv_error.c */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvi_kallsyms.h"
+#include "hvi_kernel.h"
+
+#define TEXT 0xffffffffa1000000ull
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct hvi_ksyms_tables t;
+	struct hvi_symtab *st = NULL;
+	char rel[HVI_RELEASE_MAX];
+	uint8_t id[HVI_BUILD_ID_MAX];
+	int r;
+
+	if (hvi_read_release(data, size, TEXT, NULL, rel) == 0 && strlen(rel) >= HVI_RELEASE_MAX)
+		abort();
+	r = hvi_read_build_id(data, size, TEXT, NULL, id);
+	if (r > HVI_BUILD_ID_MAX)
+		abort();
+	if (hvi_ksyms_find(data, size, &t) < 0)
+		return 0;
+	if (t.names_off + t.names_len > size || t.token_index_off + 512 > size)
+		abort();
+	r = hvi_ksyms_decode(data, size, &t, 0, &st);
+	if (r >= 0) {
+		struct hvi_sym s, first;
+		uint64_t off;
+		size_t n = hvi_symtab_count(st), i;
+
+		if ((size_t)r != n || n != t.num_syms)
+			abort();
+		if (hvi_sym_lookup(st, "_text", &s) == 0 && s.addr == 0 && !s.absolute)
+			(void)s;
+		for (i = 0; i < n && i < 64; i++) {
+			if (hvi_symtab_get(st, i, &first) < 0)
+				abort();
+			if (hvi_sym_lookup_all(st, first.name, NULL, 0) < 1)
+				abort();
+			if (!first.absolute && (hvi_sym_by_addr(st, first.addr, 0, &s, &off) < 0 ||
+						s.addr != first.addr || off != 0))
+				abort();
+		}
+		(void)hvi_read_release(data, size, TEXT, st, rel);
+		(void)hvi_read_build_id(data, size, TEXT, st, id);
+	}
+	hvi_symtab_free(st);
+	return 0;
+}
