@@ -3,8 +3,9 @@
  * input is a kernel image (img[0] at _text).  Finding, decoding, lookups,
  * release and build-id must stay in bounds and agree with themselves.
  */
-/* fuzz-sources: introspection/hvi_kallsyms.c introspection/hvi_kernel.c introspection/hvi_paging.c
- * introspection/hvi_mem.c introspection/hv_buf.c introspection/hv_error.c */
+/* clang-format off */
+/* fuzz-sources: introspection/hvi_kallsyms.c introspection/hvi_kernel.c introspection/hvi_paging.c introspection/hvi_mem.c introspection/hv_buf.c introspection/hv_error.c */
+/* clang-format on */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -4,8 +4,9 @@
  * address) and then the RAM itself (guest-physical 0 onwards).  Every walk
  * must end in bounded time with a result inside RAM or an error.
  */
-/* fuzz-sources: introspection/hvi_paging.c introspection/hvi_kernel.c introspection/hvi_kallsyms.c
- * introspection/hvi_mem.c introspection/hv_buf.c introspection/hv_error.c */
+/* clang-format off */
+/* fuzz-sources: introspection/hvi_paging.c introspection/hvi_kernel.c introspection/hvi_kallsyms.c introspection/hvi_mem.c introspection/hv_buf.c introspection/hv_error.c */
+/* clang-format on */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
