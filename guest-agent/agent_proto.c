@@ -352,6 +352,9 @@ int agt_msg_parse(const char *line, size_t len, struct agt_msg *out, uint64_t *i
 	}
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!o) {
+		for (char *c = jerr.text; *c; c++)
+			if (!printable_char(*c))
+				*c = '?';
 		r = hv_err(HV_E_FORMAT, "the host message is not valid JSON: %s at column %d",
 			   jerr.text, jerr.column);
 		goto out;

@@ -210,50 +210,6 @@ static int parse_func(const char *arg, struct hvc_func *f, char *name, size_t na
 	return 0;
 }
 
-static json_t *report_json(const char *sock, const struct hvc_report *rep, int r)
-{
-	json_t *o, *fa = json_array();
-	char hx[2 * HVC_BYTES_MAX + 1], site[24];
-	size_t i, j;
-
-	o = json_pack("{s:s,s:b,s:I,s:b,s:b,s:s,s:b,s:i,s:i,s:i}", "socket", sock, "ok", r == 0,
-		      "status_id", (json_int_t)rep->status_id, "acked", rep->acked, "rejected",
-		      rep->rejected, "agent_error", rep->agent_error, "verified", rep->verified,
-		      "present", rep->npresent, "mismatch", rep->nmismatch, "unreadable",
-		      rep->nunreadable);
-	if (!o || !fa) {
-		json_decref(o);
-		json_decref(fa);
-		return NULL;
-	}
-	json_object_set_new(o, "agent", rep->hello ? agent_json(&rep->agent) : json_null());
-	for (i = 0; i < rep->nsites; i++) {
-		const struct hvc_site *s = &rep->sites[i];
-		json_t *f;
-
-		snprintf(site, sizeof(site), "0x%016llx", (unsigned long long)s->site);
-		f = json_pack("{s:s,s:s,s:s,s:s,s:s}", "name", s->name, "site", site, "result",
-			      hvc_site_result_name(s->result), "symbol", hvc_sym_name(s->sym),
-			      "reason", s->reason);
-		if (f && s->found_len) {
-			for (j = 0; j < s->found_len; j++)
-				snprintf(hx + 2 * j, 3, "%02x", s->found[j]);
-			json_object_set_new(f, "found", json_string(hx));
-		}
-		if (f && (s->sym == HVC_SYM_AGREES || s->sym == HVC_SYM_DIFFERS)) {
-			snprintf(site, sizeof(site), "0x%016llx", (unsigned long long)s->sym_addr);
-			json_object_set_new(f, "symbol_address", json_string(site));
-		}
-		json_array_append_new(fa, f);
-	}
-	json_object_set_new(o, "functions", fa);
-	json_object_set_new(o, "misbehaved", json_boolean(rep->misbehaved));
-	json_object_set_new(o, "misbehaviour", json_string(rep->misbehaviour));
-	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)rep->elapsed_ms));
-	json_object_set_new(o, "error", r < 0 ? json_string(hv_err_last()->msg) : json_null());
-	return o;
-}
-
 static void report_text(const struct hvc_report *rep, int r)
 {
 	size_t i, j;
@@ -378,9 +334,13 @@ int cmd_agent_notify(int argc, char **argv)
 		return cli_usage_error("agent-notify",
 				       "--socket PATH and --level LEVEL are required");
 	r = hvc_notify(sock, &st, timeout_ms, &rep);
-	if (json)
-		print_json(report_json(sock, &rep, r));
-	else
+	if (json) {
+		char *j = hvc_report_json(&rep, r);
+
+		if (j)
+			printf("%s\n", j);
+		free(j);
+	} else
 		report_text(&rep, r);
 	hvc_report_clear(&rep);
 	if (r < 0)

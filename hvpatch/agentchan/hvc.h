@@ -170,6 +170,20 @@ struct hvc_report {
 
 void hvc_report_clear(struct hvc_report *r);
 
+/*
+ * @rep as one line of compact JSON (malloc'ed, no newline; caller frees),
+ * with "ok" (@rc == 0) and "error" (this thread's last error when @rc < 0,
+ * else null), for the CLI, the ledger and logs.  NULL when out of memory.
+ * Keys: ok, status_id, acked, rejected, agent_error, verified, present,
+ * mismatch, unreadable, agent, functions[] (name, site, result, symbol,
+ * reason, found, symbol_address), misbehaved, misbehaviour, elapsed_ms,
+ * error.
+ */
+char *hvc_report_json(const struct hvc_report *rep, int rc);
+
+/* @a as compact JSON (agent_version, kernel_release, boot_id, level); caller frees. */
+char *hvc_agent_json(const struct hvc_agent_info *a);
+
 struct hvc_session;
 
 /*

@@ -75,6 +75,11 @@ static void note(struct hvc_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->misbehaviour + n, sizeof(s->misbehaviour) - n, fmt, ap);
 	va_end(ap);
+	/* Agent-chosen text reaches terminals and logs: printable ASCII only. */
+	for (; s->misbehaviour[n]; n++)
+		if ((unsigned char)s->misbehaviour[n] < 0x20 ||
+		    (unsigned char)s->misbehaviour[n] > 0x7e)
+			s->misbehaviour[n] = '?';
 }
 
 static void exchange_start(struct hvc_session *s)

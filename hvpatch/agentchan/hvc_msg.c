@@ -276,6 +276,10 @@ int hvc_msg_parse(const char *line, size_t len, struct hvc_msg *out)
 	}
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!o) {
+		/* jansson quotes the offending input: keep it printable. */
+		for (char *c = jerr.text; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+				*c = '?';
 		r = hv_err(HV_E_FORMAT, "the agent's message is not JSON (%.80s, column %d)",
 			   jerr.text, jerr.column);
 		goto out;

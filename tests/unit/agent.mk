@@ -19,3 +19,7 @@ tests_unit_test_agentchan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/guest-agent 
 tests_unit_test_agentchan_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS) -pthread
 tests_unit_test_agentchan_LDADD = hvpatch/libhvpatch.a $(HV_CHECK_LIBS) $(JANSSON_LIBS) -lpthread
 TESTS += tests/unit/test_agentchan
+
+# The agent binary as a tenant runs it (static, size, status/verify, exit codes).
+TESTS += tests/unit/test_agent_cli.sh
+EXTRA_DIST += tests/unit/test_agent_cli.sh

@@ -349,7 +349,8 @@ static void serve_script(struct fake *f, int fd)
 				break;
 		break;
 	case GARBAGE:
-		put(fd, "\x01\x02\xff\xfe garbage\n{\"v\":1,\"type\":\n{{{{{{{{\n[1,2,3]\n");
+		put(fd, "\x01\x02\xff\xfe garbage\n{\"v\":1,\"type\":\n{{{{{{{{\n[1,2,3]\n"
+			"{\"v\":1,\"type\":\"hello\",\"x\":\x1b[2J\x07}\n");
 		snprintf(line, sizeof(line), pong_fmt, id);
 		put(fd, line);
 		id = read_id(fd, type, sizeof(type));
@@ -530,7 +531,7 @@ START_TEST(test_real_agent_acks_and_verifies)
 	struct fake f;
 	struct hvc_session *s = NULL;
 	struct hvc_report rep;
-	struct agt_state saved;
+	char *json;
 
 	fake_start(&f, REAL);
 	ck_assert_int_eq(hvc_session_open(f.sock, 3000, &s), 0);
@@ -547,6 +548,14 @@ START_TEST(test_real_agent_acks_and_verifies)
 	ck_assert_mem_eq(rep.sites[1].found, jmp5, 5);
 	ck_assert_uint_eq(rep.npresent, 1);
 	ck_assert_uint_eq(rep.nmismatch, 1);
+	json = hvc_report_json(&rep, 0);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_ptr_nonnull(strstr(json, "{\"ok\":true,\"status_id\":2,\"acked\":true,"));
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"version_proc_show\",\"site\":"
+					   "\"0xffffffff81000200\",\"result\":\"mismatch\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"found\":\"e901020304\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"error\":null"));
+	free(json);
 	hvc_report_clear(&rep);
 	/* A second status on the same session: ids move on, the agent follows. */
 	ck_assert_int_eq(hvc_send_status(s, &two_status, 3000, &rep), 0);
@@ -555,7 +564,6 @@ START_TEST(test_real_agent_acks_and_verifies)
 	hvc_report_clear(&rep);
 	hvc_session_close(s);
 	fake_stop(&f);
-	(void)saved;
 }
 END_TEST
 
@@ -634,6 +642,11 @@ START_TEST(test_bad_agent_is_bounded_and_reported)
 		      rep.agent_error, hv_err_last()->msg);
 	if (rep.misbehaved)
 		ck_assert_ptr_nonnull(strstr(rep.misbehaviour, "agent misbehaved: "));
+	/* Whatever the agent sent, what reaches terminals and logs is printable. */
+	for (const char *c = rep.misbehaviour; *c; c++)
+		ck_assert(*c >= 0x20 && *c <= 0x7e);
+	for (const char *c = hv_err_last()->msg; *c; c++)
+		ck_assert(*c >= 0x20 && *c <= 0x7e);
 	ck_assert(!rep.verified); /* none of them produced a trustworthy verification */
 	hvc_report_clear(&rep);
 out:
