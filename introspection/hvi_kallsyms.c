@@ -311,8 +311,10 @@ static bool layout_62(const uint8_t *img, size_t len, size_t tt_off, struct hvi_
 					ok = (((uint32_t)q[0] << 16) | ((uint32_t)q[1] << 8) |
 					      q[2]) < n;
 				}
-				if (ok && find_names(img, len, m0, nm, n, t))
+				if (ok && find_names(img, len, m0, nm, n, t)) {
+					t->seqs_off = seqs;
 					return true;
+				}
 			}
 		}
 	}
@@ -451,6 +453,66 @@ static int cmp_name(const void *a, const void *b, void *ctx)
 	if (c)
 		return c;
 	return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Take the name order from kallsyms_seqs_of_names (symbol numbers in name
+ * order, 3 bytes big-endian each) instead of sorting: fill st->by_name and
+ * return true only if the guest's order is a permutation that really is in
+ * name order (checked pairwise); symbols of equal name are put in address
+ * order.  Anything else returns false and the caller sorts by itself.
+ */
+static bool name_order_from_seqs(struct hvi_symtab *st, const uint8_t *img, size_t len,
+				 size_t seqs_off)
+{
+	size_t n = st->n, i, j;
+	uint32_t *pos = NULL;
+	bool ok = false;
+
+	if (seqs_off > len || 3 * n > len - seqs_off)
+		return false;
+	pos = malloc(n * sizeof(*pos)); /* kallsyms number -> address-order position */
+	if (!pos)
+		return false;
+	for (i = 0; i < n; i++)
+		pos[i] = UINT32_MAX;
+	for (i = 0; i < n; i++)
+		if (st->syms[i].seq < n)
+			pos[st->syms[i].seq] = (uint32_t)i;
+	for (i = 0; i < n; i++) {
+		const uint8_t *q = img + seqs_off + 3 * i;
+		uint32_t seq = ((uint32_t)q[0] << 16) | ((uint32_t)q[1] << 8) | q[2];
+
+		if (seq >= n || pos[seq] == UINT32_MAX)
+			goto out; /* out of range, or a number seen twice */
+		st->by_name[i] = pos[seq];
+		pos[seq] = UINT32_MAX;
+	}
+	for (i = 1; i < n; i++)
+		if (strcmp(st->pool + st->syms[st->by_name[i - 1]].name_off,
+			   st->pool + st->syms[st->by_name[i]].name_off) > 0)
+			goto out;
+	/* equal names: address order (the positions) */
+	for (i = 0; i < n; i = j) {
+		const char *nm = st->pool + st->syms[st->by_name[i]].name_off;
+
+		for (j = i + 1; j < n && !strcmp(nm, st->pool + st->syms[st->by_name[j]].name_off);
+		     j++)
+			;
+		if (j - i > 1)
+			qsort(st->by_name + i, j - i, sizeof(*st->by_name), cmp_u32);
+	}
+	ok = true;
+out:
+	free(pos);
+	return ok;
 }
 
 static int pool_add(struct hvi_symtab *st, const char *s, size_t n, uint32_t *off)
@@ -600,7 +662,11 @@ int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tabl
 		}
 	}
 	st->n = n;
-	qsort(st->syms, n, sizeof(*st->syms), cmp_addr);
+	/* the kernel stores its symbols in address order already: sort only if not */
+	for (i = 1; i < n && cmp_addr(&st->syms[i - 1], &st->syms[i]) <= 0; i++)
+		;
+	if (i < n)
+		qsort(st->syms, n, sizeof(*st->syms), cmp_addr);
 	for (st->first_rel = 0; st->first_rel < n && st->syms[st->first_rel].absolute;
 	     st->first_rel++)
 		;
@@ -611,9 +677,11 @@ int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tabl
 		r = hv_err(HV_E_NOMEM, "out of memory for the kallsyms name index");
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		st->by_name[i] = (uint32_t)i;
-	qsort_r(st->by_name, n, sizeof(*st->by_name), cmp_name, st);
+	if (!t->seqs_off || !name_order_from_seqs(st, img, len, t->seqs_off)) {
+		for (i = 0; i < n; i++)
+			st->by_name[i] = (uint32_t)i;
+		qsort_r(st->by_name, n, sizeof(*st->by_name), cmp_name, st);
+	}
 	for (i = 0; i < n;) {
 		size_t j = i + 1, k;
 		const char *nm = st->pool + st->syms[st->by_name[i]].name_off;

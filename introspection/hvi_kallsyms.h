@@ -44,6 +44,7 @@ struct hvi_ksyms_tables {
 	size_t markers_off;
 	size_t token_table_off;
 	size_t token_index_off;
+	size_t seqs_off; /* kallsyms_seqs_of_names (layout linux-6.2), else 0 */
 	uint32_t num_syms;
 	uint32_t num_markers;
 	uint64_t relative_base; /* as stored in the image (run-time value under KASLR) */

@@ -115,6 +115,19 @@ static const char *const pairs[] = { "_s", "et", "in", "er", "re", "on", "at", "
 				     "de", "te", "en", "es", "nt", "ri", "ro", "ar", "or",
 				     "le", "al", "ic", "it", "ed", "ct", "ch", "is", "ti" };
 
+static int cmp_sym_name(const void *a, const void *b, void *ctx)
+{
+	const struct enc_sym *syms = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(syms[x].name, syms[y].name);
+
+	if (c)
+		return c;
+	if (syms[x].addr != syms[y].addr)
+		return syms[x].addr < syms[y].addr ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
 static size_t align8(size_t x)
 {
 	return (x + 7) & ~(size_t)7;
@@ -202,15 +215,23 @@ int enc_kallsyms(const struct enc_sym *syms, size_t n, uint64_t rb, uint8_t *out
 	p = align8(p + 4 * nm);
 	lay->seqs = 0;
 	if (with_seqs) {
-		/* symbol indices in name order, 3 bytes big-endian (order not checked) */
+		/* symbol numbers in name order (then address), 3 bytes big-endian */
+		size_t *order = malloc(n * sizeof(*order));
+
 		lay->seqs = p;
-		if (p + 3 * n + 8 > cap)
+		if (!order || p + 3 * n + 8 > cap) {
+			free(order);
 			goto out;
-		for (i = 0; i < n; i++) {
-			out[p + 3 * i] = (uint8_t)(i >> 16);
-			out[p + 3 * i + 1] = (uint8_t)(i >> 8);
-			out[p + 3 * i + 2] = (uint8_t)i;
 		}
+		for (i = 0; i < n; i++)
+			order[i] = i;
+		qsort_r(order, n, sizeof(*order), cmp_sym_name, (void *)syms);
+		for (i = 0; i < n; i++) {
+			out[p + 3 * i] = (uint8_t)(order[i] >> 16);
+			out[p + 3 * i + 1] = (uint8_t)(order[i] >> 8);
+			out[p + 3 * i + 2] = (uint8_t)order[i];
+		}
+		free(order);
 		p = align8(p + 3 * n);
 	}
 	lay->token_table = p;

@@ -74,6 +74,9 @@ static void make_syms(void)
 			s->addr = TEXT + 0x1000 + i * 0x40;
 		}
 	}
+	/* two symbols out of address order (the real tables are sorted; the
+	 * decoder must not rely on it) */
+	syms[601].addr = TEXT + 0x1000 + 599 * 0x40 + 8;
 }
 
 /* An image with junk around the tables (including a decoy digit run). */
@@ -219,6 +222,31 @@ START_TEST(test_decode_62_seqs)
 	decode_all();
 	ck_assert_int_eq(hvi_ksyms_find(img, IMG_LEN, &t), 0);
 	ck_assert_str_eq(t.layout, "linux-6.2");
+	ck_assert_uint_eq(t.seqs_off, lay.seqs);
+}
+END_TEST
+
+static int find_decode(void);
+
+/* A name order from the guest that lies is not used: the result is the same. */
+START_TEST(test_seqs_lying)
+{
+	unsigned i;
+
+	/* swap two entries: still a permutation, no longer in name order */
+	for (i = 0; i < 3; i++) {
+		uint8_t tmp = img[lay.seqs + 3 + i];
+
+		img[lay.seqs + 3 + i] = img[lay.seqs + 3 * 2000 + i];
+		img[lay.seqs + 3 * 2000 + i] = tmp;
+	}
+	decode_all();
+	/* a number twice: not a permutation */
+	memcpy(img + lay.seqs + 3, img + lay.seqs + 6, 3);
+	decode_all();
+	/* a number out of range (the layout check rejects it already) */
+	img[lay.seqs] = 0xff;
+	ck_assert_int_eq(find_decode(), HV_E_NOTFOUND);
 }
 END_TEST
 
@@ -502,6 +530,7 @@ int main(void)
 	tcase_add_checked_fixture(tc2, setup_seqs, teardown);
 	tcase_set_timeout(tc2, 60);
 	tcase_add_test(tc2, test_decode_62_seqs);
+	tcase_add_test(tc2, test_seqs_lying);
 	tcase_add_test(tc2, test_absurd_num_syms);
 	tcase_add_test(tc2, test_unsorted_markers);
 	tcase_add_test(tc2, test_truncated);
