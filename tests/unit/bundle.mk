@@ -28,3 +28,10 @@ example-bundles: all
 		HVB_EXAMPLES_OUT='$(abs_top_builddir)/example-bundles' \
 		$(SHELL) $(abs_top_srcdir)/tests/unit/test_bundle_examples.sh
 .PHONY: example-bundles
+
+check_PROGRAMS += tests/unit/test_bundle_ld
+tests_unit_test_bundle_ld_SOURCES = tests/unit/test_bundle_ld.c
+tests_unit_test_bundle_ld_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
+tests_unit_test_bundle_ld_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_bundle_ld_LDADD = $(HV_BUNDLE_TEST_LIBS)
+TESTS += tests/unit/test_bundle_ld
