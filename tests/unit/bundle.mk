@@ -35,3 +35,10 @@ tests_unit_test_bundle_ld_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bund
 tests_unit_test_bundle_ld_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_bundle_ld_LDADD = $(HV_BUNDLE_TEST_LIBS)
 TESTS += tests/unit/test_bundle_ld
+
+check_PROGRAMS += tests/unit/test_bundle_targets
+tests_unit_test_bundle_targets_SOURCES = tests/unit/test_bundle_targets.c
+tests_unit_test_bundle_targets_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
+tests_unit_test_bundle_targets_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_bundle_targets_LDADD = $(HV_BUNDLE_TEST_LIBS)
+TESTS += tests/unit/test_bundle_targets
