@@ -88,12 +88,18 @@ static int read_regs(struct hvg *g, const struct hvg_opts *o)
 		for (k = 0; k < g->info.nvcpus && !found; k++) {
 			if (o->cpu >= 0 && k != (unsigned)o->cpu)
 				continue;
-			rr = hva_read_regs(g->h, k, &g->regs);
+			/* IDTR costs a monitor round trip: read it only for the vCPU used */
+			rr = hva_read_regs_fast(g->h, k, &g->regs);
 			if (rr < 0)
 				break;
 			if (!o->user_cr3 || g->regs.cpl == 3) {
 				g->cpu = k;
 				found = 1;
+				if (o->idt_check) {
+					rr = hva_read_regs(g->h, k, &g->regs);
+					if (rr < 0)
+						break;
+				}
 			}
 		}
 		if (!was_paused) {

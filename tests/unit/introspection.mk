@@ -27,3 +27,4 @@ noinst_PROGRAMS += tests/bench/bench_hvi_index
 tests_bench_bench_hvi_index_SOURCES = tests/bench/bench_hvi_index.c $(HVI_TEST_HELPERS)
 tests_bench_bench_hvi_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 tests_bench_bench_hvi_index_LDADD = introspection/libhvi.a
+EXTRA_DIST += tests/bench/bench-inspect-live.sh
