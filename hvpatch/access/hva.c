@@ -316,6 +316,12 @@ int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
 int hva_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
 		   enum hva_write_path *used)
 {
+	return hva_write_phys_flags(h, gpa, buf, len, 0, used);
+}
+
+int hva_write_phys_flags(struct hva *h, uint64_t gpa, const void *buf, size_t len, unsigned flags,
+			 enum hva_write_path *used)
+{
 	enum hva_write_path dummy;
 	int r;
 
@@ -330,7 +336,7 @@ int hva_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
 	pthread_mutex_lock(&h->lock);
 	r = check_paused(h, "write guest memory");
 	if (r == 0)
-		r = h->ops->write_phys(h, gpa, buf, len, used);
+		r = h->ops->write_phys(h, gpa, buf, len, flags, used);
 	pthread_mutex_unlock(&h->lock);
 	return r;
 }

@@ -88,7 +88,7 @@ struct hva_ops {
 	/* Optional: work to do before pausing (e.g. start a gdbstub). */
 	int (*prepare_pause)(struct hva *h);
 	int (*read_phys)(struct hva *h, uint64_t gpa, void *buf, size_t len);
-	int (*write_phys)(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+	int (*write_phys)(struct hva *h, uint64_t gpa, const void *buf, size_t len, unsigned flags,
 			  enum hva_write_path *used);
 	int (*hmp)(struct hva *h, const char *cmd, char **reply);
 	void (*close)(struct hva *h);
@@ -165,6 +165,18 @@ int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len) HV_WUR;
  */
 int hva_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
 		   enum hva_write_path *used) HV_WUR;
+
+/* hva_write_phys_flags() flags. */
+#define HVA_WF_DATA 1u /* the bytes are never executed as code */
+
+/*
+ * As hva_write_phys(); with HVA_WF_DATA the caller promises the bytes are
+ * data the guest does not execute (page tables, records, variables), so
+ * they may go through the shared mapping under TCG too, which is much
+ * faster than the gdbstub.
+ */
+int hva_write_phys_flags(struct hva *h, uint64_t gpa, const void *buf, size_t len, unsigned flags,
+			 enum hva_write_path *used) HV_WUR;
 
 /*
  * Run a human-monitor command; *reply (caller frees) is its text output.

@@ -103,7 +103,7 @@ void hva_qemu_gdb_stop(struct hva *h);
 /* The shared implementations of the memory/register operations. */
 int hva_qemu_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out, bool want_idtr);
 int hva_qemu_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len);
-int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len, unsigned flags,
 			enum hva_write_path *used);
 int hva_qemu_hmp_op(struct hva *h, const char *cmd, char **reply);
 

@@ -558,7 +558,7 @@ int hva_qemu_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
 	return hva_gdb_read_phys(h->gdb, gpa, buf, len);
 }
 
-int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len, unsigned flags,
 			enum hva_write_path *used)
 {
 	bool is_area;
@@ -569,8 +569,9 @@ int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len
 	r = check_range(h, gpa, len);
 	if (r < 0)
 		return r;
-	if (h->info.accel == HVA_ACCEL_KVM) {
-		/* KVM runs guest code from RAM itself: no translation cache. */
+	if (h->info.accel == HVA_ACCEL_KVM || (flags & HVA_WF_DATA)) {
+		/* KVM runs guest code from RAM itself: no translation cache; and
+		 * data is never translated. */
 		p = mapped(h, gpa, len, &is_area);
 		if (p) {
 			memcpy(p, buf, len);

@@ -1,2 +1,5 @@
-# The apply engine: patch-area layout, apply/revert/status.
-hvpatch_libhvpatch_a_SOURCES += hvpatch/apply/area.c hvpatch/apply/area.h
+# The apply engine: patch-area layout and record, apply/revert/status.
+hvpatch_libhvpatch_a_SOURCES += hvpatch/apply/area.c hvpatch/apply/area.h \
+	hvpatch/apply/state.c hvpatch/apply/state.h \
+	hvpatch/apply/engine.c hvpatch/apply/engine.h \
+	hvpatch/apply/cmd_apply.c

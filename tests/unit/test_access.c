@@ -549,10 +549,11 @@ static int f_resume(struct hva *h)
 	return f->fail_resume ? hv_err(HV_E_IO, "fake resume failed") : 0;
 }
 
-static int f_write(struct hva *h, uint64_t gpa, const void *buf, size_t len,
+static int f_write(struct hva *h, uint64_t gpa, const void *buf, size_t len, unsigned flags,
 		   enum hva_write_path *used)
 {
 	(void)h;
+	(void)flags;
 	(void)gpa;
 	(void)buf;
 	(void)len;

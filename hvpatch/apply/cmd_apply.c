@@ -1,0 +1,401 @@
+/*
+ * hvpatch apply / revert / status.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "engine.h"
+
+#define LOCK_DIR "/run/hvpatch/lock"
+
+struct aopts {
+	const char *uri, *qmp, *ledger;
+	struct hvp_opts o;
+	int json;
+};
+
+enum {
+	O_QMP = 1000,
+	O_LEDGER,
+	O_TRUSTED,
+	O_DEADLINE,
+	O_JSON,
+	O_DRY,
+	O_NONE,
+	O_AGENT_TO
+};
+
+static const char common_help[] =
+	"Options:\n"
+	"  -c, --connect URI        libvirt URI (default qemu:///system)\n"
+	"      --qmp-socket PATH    a QEMU run without libvirt, through its QMP socket\n"
+	"      --ledger PATH        host ledger (default " HVP_DEFAULT_LEDGER ")\n"
+	"      --trusted DIR        directory of trusted public keys (*.pub.pem)\n"
+	"                           (default " HVP_DEFAULT_TRUSTED ")\n"
+	"      --deadline-ms N      longest pause; past it the change is rolled back\n"
+	"                           (default 50)\n"
+	"      --agent-timeout-ms N how long to wait for the guest agent (default 2000);\n"
+	"                           an agent that does not answer never fails the command\n"
+	"      --json               machine-readable output\n"
+	"  -h, --help               this help\n"
+	"\n"
+	"Exit status: 0 done, 1 failed (the guest is as it was; the message says\n"
+	"which step and why), 2 bad command line.\n";
+
+static int parse(const char *cmd, int argc, char **argv, const char *help, struct aopts *a,
+		 int allow_dry, int allow_none, int *rc)
+{
+	static const struct option opts[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "qmp-socket", required_argument, NULL, O_QMP },
+		{ "ledger", required_argument, NULL, O_LEDGER },
+		{ "trusted", required_argument, NULL, O_TRUSTED },
+		{ "deadline-ms", required_argument, NULL, O_DEADLINE },
+		{ "agent-timeout-ms", required_argument, NULL, O_AGENT_TO },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "to-none", no_argument, NULL, O_NONE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int o;
+
+	memset(a, 0, sizeof(*a));
+	a->ledger = HVP_DEFAULT_LEDGER;
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			a->uri = optarg;
+			break;
+		case O_QMP:
+			a->qmp = optarg;
+			break;
+		case O_LEDGER:
+			a->ledger = optarg;
+			break;
+		case O_TRUSTED:
+			a->o.trusted_dir = optarg;
+			break;
+		case O_DEADLINE:
+		case O_AGENT_TO:
+			if (cli_parse_u64(optarg, argv[optind - 1], &v) < 0 || v == 0 ||
+			    v > 10000) {
+				*rc = cli_usage_error(cmd, "%s wants 1 to 10000 (ms), not '%s'",
+						      o == O_DEADLINE ? "--deadline-ms"
+								      : "--agent-timeout-ms",
+						      optarg);
+				return -1;
+			}
+			if (o == O_DEADLINE)
+				a->o.deadline_ms = (unsigned)v;
+			else
+				a->o.agent_timeout_ms = (unsigned)v;
+			break;
+		case O_JSON:
+			a->json = 1;
+			break;
+		case O_DRY:
+			if (!allow_dry)
+				goto bad;
+			a->o.dry_run = true;
+			break;
+		case O_NONE:
+			if (!allow_none)
+				goto bad;
+			a->o.to_none = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			fputs(common_help, stdout);
+			*rc = HV_EXIT_OK;
+			return -1;
+		default:
+		bad:
+			*rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		}
+	}
+	return optind;
+}
+
+/* One hvpatch at a time per domain: a lock file under /run/hvpatch/lock. */
+static int lock_domain(const char *uuid, int *fd)
+{
+	char path[320];
+
+	*fd = -1;
+	(void)mkdir("/run/hvpatch", 0755);
+	(void)mkdir(LOCK_DIR, 0700);
+	snprintf(path, sizeof(path), "%s/%.250s.lock", LOCK_DIR, uuid);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return hv_err(errno == EACCES ? HV_E_PERM : HV_E_IO, "cannot open the lock %s: %s",
+			      path, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		close(*fd);
+		*fd = -1;
+		return hv_err(HV_E_BUSY,
+			      "another hvpatch is working on this domain (lock %s); wait for it",
+			      path);
+	}
+	return 0;
+}
+
+static int open_all(const char *domain, const struct aopts *a, struct hvg **g,
+		    struct hvl_ledger **l, int *lockfd)
+{
+	struct hvg_opts go = HVG_OPTS_INIT;
+	char dir[512], *slash;
+	int r;
+
+	go.uri = a->uri;
+	go.qmp_socket = a->qmp;
+	go.deadline_ms = a->o.deadline_ms ? a->o.deadline_ms : HVP_DEFAULT_DEADLINE_MS;
+	r = hvg_open(domain, &go, g);
+	if (r < 0)
+		return r;
+	r = lock_domain((*g)->info.uuid[0] ? (*g)->info.uuid : (*g)->info.name, lockfd);
+	if (r < 0)
+		return r;
+	snprintf(dir, sizeof(dir), "%s", a->ledger);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		(void)mkdir(dir, 0700);
+	}
+	return hvl_open(a->ledger, l);
+}
+
+static void close_all(struct hvg *g, struct hvl_ledger *l, int lockfd)
+{
+	hvl_close(l);
+	hvg_close(g);
+	if (lockfd >= 0)
+		close(lockfd);
+}
+
+static void print_report(const struct hvp_report *r, int json)
+{
+	if (json) {
+		json_t *j = json_pack(
+			"{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:i,s:i,s:s,s:s,s:s}", "op", r->kind,
+			"domain", r->domain, "uuid", r->uuid, "from_level", r->from_level,
+			"to_level", r->to_level, "dry_run", r->dry_run, "op_id",
+			(json_int_t)r->op_id, "pause_us", (json_int_t)r->pause_us, "bytes_written",
+			(json_int_t)r->bytes_written, "writes", (int)r->writes, "sites_changed",
+			(int)r->sites_changed, "write_path", r->write_path, "agent", r->agent,
+			"reconciled", r->reconciled);
+		char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(j);
+		return;
+	}
+	if (r->reconciled[0])
+		printf("reconciled: %s\n", r->reconciled);
+	printf("%s%s %s: level %s -> %s\n", r->dry_run ? "would " : "", r->kind, r->domain,
+	       r->from_level[0] ? r->from_level : "none", r->to_level[0] ? r->to_level : "none");
+	if (r->dry_run) {
+		printf("  %u writes (%" PRIu64 " bytes), %u sites; nothing was written\n",
+		       r->writes, r->bytes_written, r->sites_changed);
+		return;
+	}
+	printf("  paused %" PRIu64 " us; %u writes, %" PRIu64 " bytes through the %s; %u sites "
+	       "changed\n",
+	       r->pause_us, r->writes, r->bytes_written, r->write_path, r->sites_changed);
+	printf("  ledger operation %lld; guest agent: %s\n", (long long)r->op_id, r->agent);
+}
+
+static const char apply_help[] =
+	"Usage: hvpatch apply [OPTIONS] DOMAIN BUNDLE\n"
+	"\n"
+	"Hot-patch the running kernel of DOMAIN with BUNDLE, in one short pause.\n"
+	"\n"
+	"Before touching the guest, hvpatch verifies the bundle's signature against\n"
+	"the trusted keys, checks that the bundle was built for the kernel the guest\n"
+	"runs (build-id read from guest memory), resolves every replaced function\n"
+	"and relocation through the kernel's own symbol table, and checks that each\n"
+	"function's entry holds the ftrace NOP (or the jump of the level being\n"
+	"replaced).  It records the planned writes in the ledger, then pauses the\n"
+	"guest, checks no vCPU is inside a site, writes the code and the jumps,\n"
+	"reads everything back and resumes.  Any failure restores every byte\n"
+	"written before the guest runs again.  A guest at level N goes to the\n"
+	"bundle's level in the same pause (atomic replace).\n"
+	"\n"
+	"  --dry-run    plan and check everything, write nothing\n"
+	"\n";
+
+int cmd_apply(int argc, char **argv)
+{
+	struct hvp_report rep;
+	struct aopts a;
+	struct hvg *g = NULL;
+	struct hvl_ledger *l = NULL;
+	int rc = HV_EXIT_FAIL, i, lockfd = -1;
+
+	i = parse("apply", argc, argv, apply_help, &a, 1, 0, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i != 2)
+		return cli_usage_error("apply", "expected DOMAIN and BUNDLE");
+	memset(&rep, 0, sizeof(rep));
+	if (open_all(argv[i], &a, &g, &l, &lockfd) < 0 ||
+	    hvp_apply(g, l, argv[i + 1], &a.o, &rep) < 0) {
+		rc = cli_fail("apply");
+		goto out;
+	}
+	print_report(&rep, a.json);
+	rc = HV_EXIT_OK;
+out:
+	close_all(g, l, lockfd);
+	return rc;
+}
+
+static const char revert_help[] =
+	"Usage: hvpatch revert [OPTIONS] DOMAIN\n"
+	"\n"
+	"Return DOMAIN's kernel to the level before the current one (re-applying\n"
+	"that level's bundle, kept in the ledger), or to no patch at all when the\n"
+	"current level is the first one or with --to-none.  Same pause and\n"
+	"rollback rules as apply.\n"
+	"\n"
+	"  --to-none    remove every level at once (the original code runs again)\n"
+	"  --dry-run    plan and check, write nothing\n"
+	"\n";
+
+int cmd_revert(int argc, char **argv)
+{
+	struct hvp_report rep;
+	struct aopts a;
+	struct hvg *g = NULL;
+	struct hvl_ledger *l = NULL;
+	int rc = HV_EXIT_FAIL, i, lockfd = -1;
+
+	i = parse("revert", argc, argv, revert_help, &a, 1, 1, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i != 1)
+		return cli_usage_error("revert", "expected one DOMAIN");
+	memset(&rep, 0, sizeof(rep));
+	if (open_all(argv[i], &a, &g, &l, &lockfd) < 0 || hvp_revert(g, l, &a.o, &rep) < 0) {
+		rc = cli_fail("revert");
+		goto out;
+	}
+	print_report(&rep, a.json);
+	rc = HV_EXIT_OK;
+out:
+	close_all(g, l, lockfd);
+	return rc;
+}
+
+static const char status_help[] =
+	"Usage: hvpatch status [OPTIONS] DOMAIN\n"
+	"\n"
+	"Show DOMAIN's patch level as its memory shows it: the level and bundle,\n"
+	"each patched function with its site and whether the site still holds\n"
+	"hvpatch's jump (\"drift\" when the guest changed it, e.g. by enabling\n"
+	"tracing on it), the ledger's view, and whether the guest rebooted since\n"
+	"it was patched (a new boot is unpatched).  The guest is not paused.\n"
+	"An operation a crashed hvpatch left open is reconciled first.\n"
+	"Exit status 3 when some site drifted.\n"
+	"\n";
+
+int cmd_status(int argc, char **argv)
+{
+	struct hvp_status st;
+	struct aopts a;
+	struct hvg *g = NULL;
+	struct hvl_ledger *l = NULL;
+	int rc = HV_EXIT_FAIL, i, lockfd = -1;
+	unsigned k;
+
+	i = parse("status", argc, argv, status_help, &a, 0, 0, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i != 1)
+		return cli_usage_error("status", "expected one DOMAIN");
+	if (open_all(argv[i], &a, &g, &l, &lockfd) < 0 || hvp_status(g, l, &st) < 0) {
+		rc = cli_fail("status");
+		goto out;
+	}
+	if (a.json) {
+		char sha[65];
+		json_t *arr = json_array(), *j;
+		char *s;
+
+		for (k = 0; k < 32; k++)
+			sprintf(sha + 2 * k, "%02x", st.state.bundle_sha256[k]);
+		for (k = 0; k < st.state.nsites; k++) {
+			char site[20], now[11], want[11];
+			unsigned m;
+
+			snprintf(site, sizeof(site), "0x%" PRIx64, st.sites[k].site.site_gva);
+			for (m = 0; m < 5; m++) {
+				sprintf(now + 2 * m, "%02x", st.sites[k].now[m]);
+				sprintf(want + 2 * m, "%02x", st.sites[k].site.jmp[m]);
+			}
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:b}", "name",
+							     st.sites[k].site.name, "site", site,
+							     "expected", want, "now", now, "intact",
+							     st.sites[k].intact));
+		}
+		j = json_pack(
+			"{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s,s:s,s:s,s:I,s:o,s:i,s:s*,s:s}", "domain",
+			st.domain, "uuid", st.uuid, "release", st.release, "build_id", st.build_id,
+			"boot_key", st.boot_key, "patched", st.patched, "new_boot", st.new_boot,
+			"level", st.state.level, "patch_id", st.state.patch_id, "bundle_sha256",
+			st.patched ? sha : "", "applied_unix", (json_int_t)st.state.applied_unix,
+			"sites", arr, "drifted", (int)st.drifted, "ledger_level",
+			st.ledger_known ? st.ledger_level : NULL, "reconciled", st.reconciled);
+		s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(j);
+	} else {
+		if (st.reconciled[0])
+			printf("reconciled: %s\n", st.reconciled);
+		printf("%s (%s)\n  kernel %s, build-id %s\n", st.domain, st.uuid, st.release,
+		       st.build_id);
+		if (!st.patched) {
+			printf("  level: none%s\n",
+			       st.new_boot ? " (the guest rebooted since it was last patched)"
+					   : "");
+		} else {
+			printf("  level: %s (patch %s, slot %u, applied %" PRIu64 ")\n",
+			       st.state.level, st.state.patch_id, st.state.active_slot,
+			       st.state.applied_unix);
+			for (k = 0; k < st.state.nsites; k++)
+				printf("  %-32s 0x%016" PRIx64 " -> 0x%016" PRIx64 "  %s\n",
+				       st.sites[k].site.name, st.sites[k].site.site_gva,
+				       st.sites[k].site.target_gva,
+				       st.sites[k].intact ? "ok" : "DRIFT (the guest changed it)");
+		}
+		printf("  ledger: %s\n", st.ledger_known
+						 ? (st.ledger_level[0] ? st.ledger_level : "none")
+						 : "knows nothing of this boot");
+	}
+	rc = st.drifted ? 3 : HV_EXIT_OK;
+out:
+	close_all(g, l, lockfd);
+	return rc;
+}

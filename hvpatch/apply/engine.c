@@ -1,0 +1,1062 @@
+/*
+ * The apply engine.  See engine.h for the shape of an operation; the order
+ * of the writes inside the pause is what makes it safe:
+ *   1. the new slot's sections (no site jumps there yet, so no vCPU can be
+ *      executing them),
+ *   2. the patch area's page table and its page-directory entry (first
+ *      time only; an entry the kernel never uses),
+ *   3. the record page (host bookkeeping, never mapped in the guest),
+ *   4. the sites: each 5-byte jump, checked not to cut a vCPU's RIP.
+ * Undo runs the same list backwards with the old bytes.
+ */
+#include "config.h"
+
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "agentchan/hvc.h"
+#include "area.h"
+#include "bundle/hvb.h"
+#include "hvi_kallsyms.h"
+#include "hvi_kernel.h"
+#include "hvi_paging.h"
+
+#define RIP_RETRIES 8
+
+struct wr {
+	uint64_t gpa;
+	uint32_t len;
+	uint8_t *old;
+	uint8_t *new_bytes;
+	char what[96];
+	int is_site;
+	unsigned flags; /* HVA_WF_DATA for bytes the guest never executes */
+	int done;	/* written in this pause */
+};
+
+struct plan {
+	struct wr *w;
+	size_t n, cap;
+	uint64_t rip_sites[HVP_STATE_MAX_SITES * 2];
+	unsigned nrip_sites;
+	uint64_t slot_lo, slot_hi; /* code of the slot being written */
+	struct hvp_state from, to;
+	unsigned sites_changed;
+};
+
+static void plan_free(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		free(p->w[i].old);
+		free(p->w[i].new_bytes);
+	}
+	free(p->w);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Add a write of @len bytes; @old is read from the guest now. */
+static int plan_add(struct hvg *g, struct plan *p, uint64_t gpa, const uint8_t *new_bytes,
+		    uint32_t len, int is_site, unsigned flags, const char *what)
+{
+	struct wr *w;
+	int r;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct wr *nw = realloc(p->w, cap * sizeof(*nw));
+
+		if (!nw)
+			return hv_err(HV_E_NOMEM, "out of memory planning the writes");
+		p->w = nw;
+		p->cap = cap;
+	}
+	w = &p->w[p->n];
+	memset(w, 0, sizeof(*w));
+	w->old = malloc(len);
+	w->new_bytes = malloc(len);
+	if (!w->old || !w->new_bytes) {
+		free(w->old);
+		free(w->new_bytes);
+		return hv_err(HV_E_NOMEM, "out of memory planning the writes");
+	}
+	r = hva_read_phys(g->h, gpa, w->old, len);
+	if (r < 0) {
+		free(w->old);
+		free(w->new_bytes);
+		return hv_err_prefix("reading %s", what);
+	}
+	if (memcmp(w->old, new_bytes, len) == 0) {
+		/* Already there: nothing to write or undo. */
+		free(w->old);
+		free(w->new_bytes);
+		return 0;
+	}
+	memcpy(w->new_bytes, new_bytes, len);
+	w->gpa = gpa;
+	w->len = len;
+	w->is_site = is_site;
+	w->flags = flags;
+	snprintf(w->what, sizeof(w->what), "%s", what);
+	p->n++;
+	return 0;
+}
+
+void hvp_boot_key(const struct hvg *g, char out[HVP_STATE_TEXT])
+{
+	snprintf(out, HVP_STATE_TEXT, "%016" PRIx64 "-%" PRIx64, g->k->loc.text_gva,
+		 g->k->loc.l2_gpa);
+}
+
+static void hexs(const uint8_t *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+/*
+ * What is installed now: the record, believed only if it is from this boot
+ * and its page-directory entry is really in the kernel's page directory.
+ * *new_boot is set when a record exists but belongs to another boot.
+ */
+static int read_current(struct hvg *g, struct hvp_state *cur, bool *new_boot)
+{
+	uint8_t page[HVP_STATE_BYTES];
+	char key[HVP_STATE_TEXT];
+	uint64_t pde = 0;
+	int r;
+
+	*new_boot = false;
+	if (!g->info.has_area || !g->info.area_gpa)
+		return hv_err(
+			HV_E_STATE,
+			"%s has no patch area: enroll it with 'hvpatch enroll %s' and restart it",
+			g->info.name, g->info.name);
+	r = hva_read_phys(g->h, g->info.area_gpa, page, sizeof(page));
+	if (r < 0)
+		return hv_err_prefix("reading the patch-area record");
+	r = hvp_state_decode(page, sizeof(page), cur);
+	if (r < 0)
+		return hv_err_prefix("patch area of %s", g->info.name);
+	if (r == 0)
+		return 0;
+	hvp_boot_key(g, key);
+	if (strcmp(key, cur->boot_key) != 0) {
+		*new_boot = true;
+		goto none;
+	}
+	r = hva_read_phys(g->h, g->k->loc.l2_gpa + 8ull * cur->pd_index, &pde, 8);
+	if (r < 0)
+		return r;
+	if (pde != cur->pde)
+		goto none;
+	return 0;
+none : {
+	struct hvp_state empty;
+
+	memset(&empty, 0, sizeof(empty));
+	empty.active_slot = HVP_NO_SLOT;
+	*cur = empty;
+}
+	return 0;
+}
+
+struct resolve_ctx {
+	struct hvg *g;
+};
+
+static int resolve_ksym(void *ctx, const char *name, uint64_t *addr)
+{
+	struct resolve_ctx *rc = ctx;
+	struct hvi_sym s;
+	int r = hvi_sym_lookup(rc->g->k->syms, name, &s);
+
+	if (r < 0)
+		return r;
+	if (s.absolute)
+		return hv_err(HV_E_FORMAT,
+			      "kernel symbol %s is a per-cpu offset, not an address; a patch "
+			      "must reach per-cpu data through the kernel's accessors",
+			      name);
+	*addr = s.addr;
+	return 0;
+}
+
+static const struct hvp_site *find_site(const struct hvp_state *st, uint64_t gva)
+{
+	uint32_t i;
+
+	for (i = 0; i < st->nsites; i++)
+		if (st->sites[i].site_gva == gva)
+			return &st->sites[i];
+	return NULL;
+}
+
+/* Build the plan that takes the guest from @cur to bundle @b (NULL: none). */
+static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t sha[32],
+		      const struct hvp_state *cur, struct plan *p)
+{
+	uint64_t l2[512], sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES];
+	uint64_t ptes[512];
+	struct hvb_patched patched = { 0, NULL };
+	struct hvp_layout lay;
+	struct hvp_state *to = &p->to;
+	struct resolve_ctx rc = { g };
+	uint8_t page[HVP_STATE_BYTES];
+	uint32_t pd_index, slot, i;
+	uint64_t code_off = 0, data_off = 0;
+	int r;
+
+	p->from = *cur;
+	memset(to, 0, sizeof(*to));
+	to->active_slot = HVP_NO_SLOT;
+
+	r = hva_read_phys(g->h, g->k->loc.l2_gpa, l2, sizeof(l2));
+	if (r < 0)
+		return hv_err_prefix("reading the kernel-image page directory");
+	if (cur->active_slot != HVP_NO_SLOT) {
+		pd_index = cur->pd_index;
+	} else {
+		r = hvp_layout_plan(g->info.area_gpa, g->info.area_size, 0, &lay);
+		if (r < 0)
+			return r;
+		/* Leave one empty entry after the image: the kernel's image is
+		 * found as the run of present entries, which must not grow to
+		 * include the patch area. */
+		r = hvp_layout_pick_pd(l2, g->k->loc.end_index + 1, hvp_layout_pde(&lay));
+		if (r < 0)
+			return hv_err(
+				HV_E_NOTFOUND,
+				"the kernel-image region of %s has no free page-directory entry "
+				"after the kernel for the patch area",
+				g->info.name);
+		pd_index = (uint32_t)r;
+		if (l2[pd_index] == 0 && !hvi_l2_entry_free(&g->k->loc, pd_index))
+			return hv_err(HV_E_STATE, "page-directory entry %u changed while planning",
+				      pd_index);
+	}
+	r = hvp_layout_plan(g->info.area_gpa, g->info.area_size, pd_index, &lay);
+	if (r < 0)
+		return r;
+	slot = cur->active_slot == 0 ? 1 : 0;
+	p->slot_lo = lay.slot[slot].code_gva;
+	p->slot_hi = lay.slot[slot].code_gva + lay.slot[slot].code_size;
+	to->pd_index = pd_index;
+	to->pde = hvp_layout_pde(&lay);
+	to->window_gva = lay.window_gva;
+	to->applied_unix = (uint64_t)time(NULL);
+	hvp_boot_key(g, to->boot_key);
+
+	if (b) {
+		if (b->nreplacements > HVP_STATE_MAX_SITES) {
+			r = hv_err(HV_E_RANGE,
+				   "bundle %s replaces %zu functions; one level may "
+				   "replace at most %u",
+				   b->patch_id, b->nreplacements, HVP_STATE_MAX_SITES);
+			goto out;
+		}
+		to->active_slot = slot;
+		snprintf(to->level, sizeof(to->level), "%s", b->level);
+		snprintf(to->patch_id, sizeof(to->patch_id), "%s", b->patch_id);
+		memcpy(to->bundle_sha256, sha, 32);
+		/* Place sections: code in the slot's RX pages, everything else in
+		 * its RW+NX pages. */
+		for (i = 0; i < b->nsections; i++) {
+			const struct hvb_section *s = &b->sections[i];
+			uint64_t *off = s->exec ? &code_off : &data_off;
+			uint64_t limit =
+				s->exec ? lay.slot[slot].code_size : lay.slot[slot].data_size;
+			uint64_t a = s->align_bytes ? s->align_bytes : 1;
+
+			*off = (*off + a - 1) & ~(a - 1);
+			if (s->size_bytes > limit || *off > limit - s->size_bytes) {
+				r = hv_err(HV_E_RANGE,
+					   "bundle %s does not fit in a patch-area slot: its %s "
+					   "sections need more than %" PRIu64 " KiB",
+					   b->patch_id, s->exec ? "code" : "data", limit / 1024);
+				goto out;
+			}
+			sec_addr[i] =
+				(s->exec ? lay.slot[slot].code_gva : lay.slot[slot].data_gva) +
+				*off;
+			*off += s->size_bytes;
+		}
+		/* Resolve the functions being replaced. */
+		for (i = 0; i < b->nreplacements; i++) {
+			const struct hvb_replacement *rp = &b->replacements[i];
+			char name[HVB_MAX_NAME + 16];
+			struct hvi_sym s;
+
+			if (rp->target_index == HVB_NO_INDEX)
+				snprintf(name, sizeof(name), "%s", rp->target);
+			else
+				snprintf(name, sizeof(name), "%s@%u", rp->target, rp->target_index);
+			r = hvi_sym_lookup(g->k->syms, name, &s);
+			if (r < 0) {
+				r = hv_err_prefix("bundle %s replaces %s", b->patch_id, name);
+				goto out;
+			}
+			if (s.type != 't' && s.type != 'T') {
+				r = hv_err(HV_E_FORMAT,
+					   "bundle %s replaces %s, which is not a function in the "
+					   "running kernel (kallsyms type '%c')",
+					   b->patch_id, name, s.type);
+				goto out;
+			}
+			target_addr[i] = s.addr;
+		}
+		{
+			struct hvb_placement pl = { sec_addr, target_addr };
+
+			r = hvb_apply_relocs(b, &pl, resolve_ksym, &rc, &patched);
+			if (r < 0) {
+				r = hv_err_prefix("relocating bundle %s", b->patch_id);
+				goto out;
+			}
+		}
+		/* 1. The new slot's sections. */
+		for (i = 0; i < b->nsections; i++) {
+			const struct hvb_section *s = &b->sections[i];
+			char what[96];
+			uint64_t gpa;
+
+			if (!s->size_bytes)
+				continue;
+			gpa = (s->exec ? lay.slot[slot].code_gpa : lay.slot[slot].data_gpa) +
+			      (sec_addr[i] -
+			       (s->exec ? lay.slot[slot].code_gva : lay.slot[slot].data_gva));
+			snprintf(what, sizeof(what), "slot %u section %s", slot, s->name);
+			r = plan_add(g, p, gpa, patched.bytes[i], (uint32_t)s->size_bytes, 0,
+				     s->exec ? 0 : HVA_WF_DATA, what);
+			if (r < 0)
+				goto out;
+		}
+		/* The sites of the new level. */
+		for (i = 0; i < b->nreplacements; i++) {
+			const struct hvb_replacement *rp = &b->replacements[i];
+			struct hvp_site *site = &to->sites[to->nsites];
+			const struct hvp_site *old = find_site(cur, target_addr[i]);
+			uint64_t gpa4;
+			unsigned perms;
+			uint8_t now[5];
+
+			memset(site, 0, sizeof(*site));
+			site->site_gva = target_addr[i];
+			site->target_gva = sec_addr[rp->section] + rp->offset;
+			snprintf(site->name, sizeof(site->name), "%s", rp->target);
+			r = hvi_translate(&g->k->pg, site->site_gva, &site->site_gpa, &perms);
+			if (r == 0)
+				r = hvi_translate(&g->k->pg, site->site_gva + 4, &gpa4, &perms);
+			if (r == 0 && gpa4 != site->site_gpa + 4)
+				r = hv_err(HV_E_UNSUPPORTED,
+					   "the entry of %s straddles two physical pages",
+					   rp->target);
+			if (r < 0) {
+				r = hv_err_prefix("site of %s", rp->target);
+				goto out;
+			}
+			r = hvp_encode_jmp(site->site_gva, site->target_gva, site->jmp);
+			if (r < 0)
+				goto out;
+			r = hva_read_phys(g->h, site->site_gpa, now, 5);
+			if (r < 0)
+				goto out;
+			if (old) {
+				memcpy(site->orig, old->orig, 5);
+				if (memcmp(now, old->jmp, 5) != 0) {
+					char hx[11];
+
+					hexs(now, 5, hx);
+					r = hv_err(
+						HV_E_VERIFY,
+						"the site of %s holds %s, not the jump hvpatch "
+						"wrote (drift: the guest changed it); see 'hvpatch "
+						"status'",
+						rp->target, hx);
+					goto out;
+				}
+			} else {
+				if (memcmp(now, hvp_ftrace_nop, 5) != 0) {
+					char hx[11];
+
+					hexs(now, 5, hx);
+					r = hv_err(HV_E_VERIFY,
+						   "the entry of %s holds %s, not the ftrace NOP "
+						   "0f1f440000: the guest traces, probes or "
+						   "patches it "
+						   "itself, so hvpatch will not touch it",
+						   rp->target, hx);
+					goto out;
+				}
+				memcpy(site->orig, now, 5);
+			}
+			to->nsites++;
+		}
+	}
+	/* Sites of the current level that the new one does not patch. */
+	for (i = 0; i < cur->nsites; i++) {
+		const struct hvp_site *s = &cur->sites[i];
+		uint8_t now[5];
+
+		if (find_site(to, s->site_gva))
+			continue;
+		r = hva_read_phys(g->h, s->site_gpa, now, 5);
+		if (r < 0)
+			goto out;
+		if (memcmp(now, s->jmp, 5) != 0) {
+			r = hv_err(HV_E_VERIFY,
+				   "the site of %s no longer holds the jump hvpatch wrote (drift); "
+				   "see 'hvpatch status'",
+				   s->name);
+			goto out;
+		}
+	}
+
+	/* 2. Page table and page-directory entry. */
+	hvp_layout_ptes(&lay, ptes);
+	r = plan_add(g, p, lay.pt_gpa, (const uint8_t *)ptes, sizeof(ptes), 0, HVA_WF_DATA,
+		     "patch-area page table");
+	if (r < 0)
+		goto out;
+	if (l2[pd_index] != to->pde) {
+		if (l2[pd_index] != 0) {
+			r = hv_err(HV_E_STATE,
+				   "page-directory entry %u of the kernel-image region is in use",
+				   pd_index);
+			goto out;
+		}
+		r = plan_add(g, p, g->k->loc.l2_gpa + 8ull * pd_index, (const uint8_t *)&to->pde, 8,
+			     0, HVA_WF_DATA, "page-directory entry of the patch area");
+		if (r < 0)
+			goto out;
+	}
+	/* 3. The record. */
+	r = hvp_state_encode(to, page);
+	if (r < 0)
+		goto out;
+	r = plan_add(g, p, g->info.area_gpa, page, sizeof(page), 0, HVA_WF_DATA,
+		     "patch-area record");
+	if (r < 0)
+		goto out;
+	/* 4. Sites: new jumps, then originals back where the level no longer
+	 * patches. */
+	for (i = 0; i < to->nsites; i++) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "site %s", to->sites[i].name);
+		p->rip_sites[p->nrip_sites++] = to->sites[i].site_gva;
+		r = plan_add(g, p, to->sites[i].site_gpa, to->sites[i].jmp, 5, 1, 0, what);
+		if (r < 0)
+			goto out;
+		p->sites_changed++;
+	}
+	for (i = 0; i < cur->nsites; i++) {
+		const struct hvp_site *s = &cur->sites[i];
+		char what[96];
+
+		if (find_site(to, s->site_gva))
+			continue;
+		snprintf(what, sizeof(what), "site %s (restored)", s->name);
+		p->rip_sites[p->nrip_sites++] = s->site_gva;
+		r = plan_add(g, p, s->site_gpa, s->orig, 5, 1, 0, what);
+		if (r < 0)
+			goto out;
+		p->sites_changed++;
+	}
+	r = 0;
+out:
+	hvb_patched_free(&patched);
+	return r;
+}
+
+/* Undo the writes made so far, newest first, and check them. */
+static int undo(struct hvg *g, struct plan *p)
+{
+	enum hva_write_path used;
+	size_t i = p->n;
+	int r = 0, rr;
+
+	while (i-- > 0) {
+		struct wr *w = &p->w[i];
+		uint8_t *back;
+
+		if (!w->done)
+			continue;
+		rr = hva_write_phys_flags(g->h, w->gpa, w->old, w->len, w->flags, &used);
+		back = malloc(w->len);
+		if (rr == 0 && back) {
+			rr = hva_read_phys(g->h, w->gpa, back, w->len);
+			if (rr == 0 && memcmp(back, w->old, w->len) != 0)
+				rr = hv_err(HV_E_VERIFY, "restoring %s did not read back", w->what);
+		}
+		free(back);
+		if (rr < 0 && r == 0)
+			r = rr;
+		if (rr == 0)
+			w->done = 0;
+	}
+	return r;
+}
+
+static int64_t now_unix_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Carry out @p in one pause.  On failure every byte written is restored
+ * before the guest runs again (re-pausing if the deadline resumed it).
+ */
+static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const uint8_t sha[32],
+		   struct plan *p, struct hvp_report *rep)
+{
+	struct hvl_op op;
+	enum hva_write_path used = HVA_WRITE_NONE, code_path = HVA_WRITE_NONE;
+	const char *step = "recording the operation";
+	char detail[HVL_TEXT_MAX * 2];
+	int64_t id = 0;
+	uint64_t pause_us = 0, bytes = 0, ignored;
+	unsigned tries = 0, cpu;
+	size_t i;
+	int r, rr;
+	bool wrote = false;
+
+	memset(&op, 0, sizeof(op));
+	snprintf(op.domain_uuid, sizeof(op.domain_uuid), "%s", g->info.uuid);
+	snprintf(op.boot_key, sizeof(op.boot_key), "%s", p->to.boot_key);
+	snprintf(op.kind, sizeof(op.kind), "%s", kind);
+	snprintf(op.from_level, sizeof(op.from_level), "%s", p->from.level);
+	snprintf(op.to_level, sizeof(op.to_level), "%s", p->to.level);
+	if (sha)
+		hexs(sha, 32, op.bundle_sha256);
+	op.started_unix_us = now_unix_us();
+	r = hvl_op_begin(l, &op, &id);
+	if (r < 0)
+		return hv_err_prefix("recording the %s in the ledger", kind);
+	rep->op_id = id;
+	for (i = 0; i < p->n; i++) {
+		struct hvl_write w = { p->w[i].gpa, p->w[i].len, p->w[i].old, p->w[i].new_bytes,
+				       p->w[i].what };
+
+		r = hvl_op_add_write(l, id, &w);
+		if (r < 0)
+			goto fail;
+	}
+
+	step = "pausing the guest";
+again:
+	r = hva_pause(g->h);
+	if (r < 0)
+		goto fail;
+	step = "checking the vCPUs' instruction pointers";
+	for (cpu = 0; cpu < g->info.nvcpus; cpu++) {
+		struct hva_regs regs;
+		unsigned k;
+
+		r = hva_read_regs_fast(g->h, cpu, &regs);
+		if (r < 0)
+			goto fail;
+		for (k = 0; k <= p->nrip_sites; k++) {
+			/* k == nrip_sites: the slot about to be rewritten, which code
+			 * of a level two steps back may still run in. */
+			if (k < p->nrip_sites ? !hvp_rip_inside_site(regs.rip, p->rip_sites[k])
+					      : !(regs.rip >= p->slot_lo && regs.rip < p->slot_hi))
+				continue;
+			/* Let it run on a little and look again. */
+			r = hva_resume(g->h, &ignored);
+			if (r < 0)
+				goto fail;
+			if (++tries > RIP_RETRIES) {
+				r = hv_err(HV_E_BUSY,
+					   "vCPU %u stayed inside %s (RIP 0x%" PRIx64
+					   ") in %u pauses",
+					   cpu,
+					   k < p->nrip_sites ? "a site being rewritten"
+							     : "the slot being rewritten",
+					   regs.rip, tries);
+				goto fail;
+			}
+			usleep(1000);
+			goto again;
+		}
+	}
+	step = "checking the bytes to be replaced";
+	for (i = 0; i < p->n; i++) {
+		uint8_t *now = malloc(p->w[i].len);
+
+		if (!now) {
+			r = hv_err(HV_E_NOMEM, "out of memory");
+			goto fail;
+		}
+		r = hva_read_phys(g->h, p->w[i].gpa, now, p->w[i].len);
+		if (r == 0 && memcmp(now, p->w[i].old, p->w[i].len) != 0)
+			r = hv_err(HV_E_VERIFY, "%s changed between planning and the pause",
+				   p->w[i].what);
+		free(now);
+		if (r < 0)
+			goto fail;
+	}
+	step = "writing";
+	for (i = 0; i < p->n; i++) {
+		p->w[i].done = 1; /* a failed write may be partial: undo it too */
+		wrote = true;
+		r = hva_write_phys_flags(g->h, p->w[i].gpa, p->w[i].new_bytes, p->w[i].len,
+					 p->w[i].flags, &used);
+		if (!(p->w[i].flags & HVA_WF_DATA))
+			code_path = used;
+		if (r < 0) {
+			r = hv_err_prefix("writing %s", p->w[i].what);
+			goto fail;
+		}
+		bytes += p->w[i].len;
+	}
+	step = "reading back";
+	for (i = 0; i < p->n; i++) {
+		uint8_t *back = malloc(p->w[i].len);
+
+		if (!back) {
+			r = hv_err(HV_E_NOMEM, "out of memory");
+			goto fail;
+		}
+		r = hva_read_phys(g->h, p->w[i].gpa, back, p->w[i].len);
+		if (r == 0 && memcmp(back, p->w[i].new_bytes, p->w[i].len) != 0)
+			r = hv_err(HV_E_VERIFY, "%s did not read back as written", p->w[i].what);
+		free(back);
+		if (r < 0)
+			goto fail;
+	}
+	step = "resuming";
+	r = hva_resume(g->h, &pause_us);
+	if (r < 0)
+		goto fail;
+	rep->pause_us = pause_us;
+	rep->bytes_written = bytes;
+	rep->writes = (unsigned)p->n;
+	rep->sites_changed = p->sites_changed;
+	rep->write_path = hva_write_path_name(code_path);
+	snprintf(detail, sizeof(detail), "%s %s -> %s: %zu writes, %" PRIu64 " bytes, %u sites",
+		 kind, p->from.level[0] ? p->from.level : "none",
+		 p->to.level[0] ? p->to.level : "none", p->n, bytes, p->sites_changed);
+	r = hvl_op_finish(l, id, HVL_DONE, (int64_t)pause_us, bytes, p->sites_changed, detail);
+	if (r < 0)
+		return hv_err_prefix("the guest is at the new level, but the ledger could not "
+				     "record it (the next run reconciles it)");
+	return 0;
+
+fail:
+	/* Keep the first error; restore the guest whatever it costs. */
+	{
+		struct hv_error saved = *hv_err_last();
+		enum hvl_state final = wrote ? HVL_ROLLED_BACK : HVL_FAILED;
+
+		if (wrote) {
+			if (!hva_is_paused(g->h)) {
+				/* The deadline resumed it mid-way: pause again to undo. */
+				if (hva_resume(g->h, &ignored) < 0)
+					hv_err_clear(); /* the expected deadline report */
+				rr = hva_pause(g->h);
+			} else {
+				rr = 0;
+			}
+			if (rr == 0)
+				rr = undo(g, p);
+			if (rr < 0)
+				final = HVL_WRITING; /* left open: the next run reconciles */
+		}
+		if (hva_is_paused(g->h) && hva_resume(g->h, &pause_us) < 0)
+			hv_err_clear();
+		if (id > 0 && final != HVL_WRITING) {
+			snprintf(detail, sizeof(detail), "%s failed while %s: %.300s", kind, step,
+				 saved.msg);
+			if (hvl_op_finish(l, id, final, (int64_t)pause_us, 0, 0, detail) < 0)
+				hv_err_clear(); /* the guest is safe; report the first error */
+		}
+		hv_err_set_at(saved.file, saved.func, saved.line, saved.code,
+			      "%s failed while %s%s: %.700s", kind, step,
+			      final == HVL_ROLLED_BACK ? " (every byte written was restored)"
+			      : final == HVL_WRITING
+				      ? " (restoring failed: run the command again to "
+					"reconcile)"
+				      : " (the guest was not touched)",
+			      saved.msg);
+		return saved.code ? saved.code : HV_E_INTERNAL;
+	}
+}
+
+static int file_sha256(const uint8_t *p, size_t n, uint8_t out[32])
+{
+	unsigned len = 32;
+
+	if (!EVP_Digest(p, n, out, &len, EVP_sha256(), NULL))
+		return hv_err(HV_E_INTERNAL, "SHA-256 failed");
+	return 0;
+}
+
+static void fill_report(struct hvg *g, struct hvp_report *rep, const char *kind)
+{
+	memset(rep, 0, sizeof(*rep));
+	snprintf(rep->kind, sizeof(rep->kind), "%s", kind);
+	snprintf(rep->domain, sizeof(rep->domain), "%s", g->info.name);
+	snprintf(rep->uuid, sizeof(rep->uuid), "%s", g->info.uuid);
+	rep->slot = HVP_NO_SLOT;
+	rep->write_path = "none";
+}
+
+static void tell_agent(struct hvg *g, const struct plan *p, const char *kind,
+		       const struct hvp_opts *opts, struct hvp_report *rep)
+{
+	struct hvc_func funcs[HVP_STATE_MAX_SITES];
+	struct hvc_status st;
+	struct hvc_report ar;
+	unsigned i;
+	int r;
+
+	if (!g->info.agent_socket[0]) {
+		snprintf(rep->agent, sizeof(rep->agent), "no agent channel");
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < p->to.nsites; i++) {
+		funcs[i].name = p->to.sites[i].name;
+		funcs[i].site = p->to.sites[i].site_gva;
+		funcs[i].offset = 0;
+		funcs[i].expected = p->to.sites[i].jmp;
+		funcs[i].expected_len = 5;
+	}
+	st.level = p->to.level;
+	st.previous_level = p->from.level;
+	st.op = kind;
+	st.applied_at = (int64_t)p->to.applied_unix;
+	st.nfuncs = p->to.nsites;
+	st.funcs = funcs;
+	r = hvc_notify(g->info.agent_socket, &st,
+		       opts->agent_timeout_ms ? opts->agent_timeout_ms : 2000, &ar);
+	if (r < 0)
+		snprintf(rep->agent, sizeof(rep->agent), "not told: %.250s%s%.200s",
+			 hv_err_last()->msg, ar.misbehaved ? "; " : "",
+			 ar.misbehaved ? ar.misbehaviour : "");
+	else if (ar.misbehaved)
+		snprintf(rep->agent, sizeof(rep->agent), "acknowledged, but %.400s",
+			 ar.misbehaviour);
+	else
+		snprintf(rep->agent, sizeof(rep->agent), "acknowledged%s (%u present, %u mismatch)",
+			 ar.verified ? " and verified" : "", ar.npresent, ar.nmismatch);
+	hvc_report_clear(&ar);
+	hv_err_clear();
+}
+
+static int install(struct hvg *g, struct hvl_ledger *l, const struct hvb_bundle *b,
+		   const uint8_t *sha, const char *kind, const struct hvp_opts *opts,
+		   struct hvp_report *rep)
+{
+	struct hvp_state cur;
+	struct plan p;
+	bool new_boot;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	r = read_current(g, &cur, &new_boot);
+	if (r < 0)
+		goto out;
+	r = plan_level(g, b, sha, &cur, &p);
+	if (r < 0)
+		goto out;
+	snprintf(rep->from_level, sizeof(rep->from_level), "%s", cur.level);
+	snprintf(rep->to_level, sizeof(rep->to_level), "%s", p.to.level);
+	rep->slot = p.to.active_slot;
+	if (opts->dry_run) {
+		size_t i;
+
+		rep->dry_run = true;
+		rep->writes = (unsigned)p.n;
+		rep->sites_changed = p.sites_changed;
+		for (i = 0; i < p.n; i++)
+			rep->bytes_written += p.w[i].len;
+		r = 0;
+		goto out;
+	}
+	r = execute(g, l, kind, sha, &p, rep);
+	if (r == 0)
+		tell_agent(g, &p, kind, opts, rep);
+out:
+	plan_free(&p);
+	return r;
+}
+
+int hvp_apply(struct hvg *g, struct hvl_ledger *l, const char *bundle_path,
+	      const struct hvp_opts *opts, struct hvp_report *rep)
+{
+	struct hvb_verify_info vi;
+	struct hvb_bundle *b = NULL;
+	uint8_t *bytes = NULL, sha[32];
+	size_t len = 0, i;
+	int r;
+
+	fill_report(g, rep, "apply");
+	r = hvp_reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
+	if (r < 0)
+		return r;
+	r = hvb_read_file(bundle_path, HVB_MAX_BUNDLE_BYTES, &bytes, &len);
+	if (r < 0)
+		goto out;
+	r = hvb_verify(bytes, len, opts->trusted_dir ? opts->trusted_dir : HVP_DEFAULT_TRUSTED,
+		       &vi);
+	if (r < 0) {
+		r = hv_err_prefix("bundle %s", bundle_path);
+		goto out;
+	}
+	r = hvb_parse(bytes, len, &b);
+	if (r < 0) {
+		r = hv_err_prefix("bundle %s", bundle_path);
+		goto out;
+	}
+	r = file_sha256(bytes, len, sha);
+	if (r < 0)
+		goto out;
+	for (i = 0; i < b->ntargets; i++)
+		if (b->targets[i].build_id_len == g->k->build_id_len &&
+		    !memcmp(b->targets[i].build_id, g->k->build_id, g->k->build_id_len))
+			break;
+	if (i == b->ntargets) {
+		char want[2 * HVB_MAX_BUILD_ID + 1] = "";
+
+		if (b->ntargets)
+			hexs(b->targets[0].build_id, b->targets[0].build_id_len, want);
+		r = hv_err(HV_E_VERIFY,
+			   "bundle %s is for kernel build-id %s (%s), but %s runs %s (%s); build "
+			   "the patch against this kernel's headers",
+			   bundle_path, want, b->ntargets ? b->targets[0].release : "?",
+			   g->info.name, g->k->build_id_hex, g->k->release);
+		goto out;
+	}
+	{
+		char shahex[65];
+
+		hexs(sha, 32, shahex);
+		r = hvl_bundle_put(l, shahex, bytes, len);
+		if (r < 0)
+			goto out;
+	}
+	r = install(g, l, b, sha, "apply", opts, rep);
+out:
+	hvb_free(b);
+	free(bytes);
+	return r;
+}
+
+struct hist {
+	char level[8][HVL_TEXT_MAX];
+	char sha[8][65];
+	int n; /* entries seen */
+};
+
+static int hist_cb(void *opaque, const char *level, const char *sha)
+{
+	struct hist *h = opaque;
+	int k = h->n % 8;
+
+	snprintf(h->level[k], sizeof(h->level[k]), "%s", level);
+	snprintf(h->sha[k], sizeof(h->sha[k]), "%s", sha);
+	h->n++;
+	return 0;
+}
+
+int hvp_revert(struct hvg *g, struct hvl_ledger *l, const struct hvp_opts *opts,
+	       struct hvp_report *rep)
+{
+	struct hvp_state cur;
+	struct hvb_bundle *b = NULL;
+	struct hvb_verify_info vi;
+	struct hist h;
+	char key[HVP_STATE_TEXT];
+	uint8_t *bytes = NULL, sha[32];
+	size_t len = 0;
+	bool new_boot;
+	int r, n;
+
+	fill_report(g, rep, "revert");
+	r = hvp_reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
+	if (r < 0)
+		return r;
+	r = read_current(g, &cur, &new_boot);
+	if (r < 0)
+		return r;
+	if (cur.active_slot == HVP_NO_SLOT)
+		return hv_err(HV_E_STATE, "%s has no patch level installed%s; nothing to revert",
+			      g->info.name, new_boot ? " in this boot (it rebooted since)" : "");
+	hvp_boot_key(g, key);
+	memset(&h, 0, sizeof(h));
+	n = hvl_level_history(l, g->info.uuid, key, hist_cb, &h);
+	if (n < 0)
+		return n;
+	/* The top of the stack is the current level; below it, the one to
+	 * return to (unless asked for none, or the ledger knows no more). */
+	if (!opts->to_none && n >= 2 && h.level[(n - 2) % 8][0] && h.sha[(n - 2) % 8][0]) {
+		const char *want = h.sha[(n - 2) % 8];
+
+		r = hvl_bundle_get(l, want, &bytes, &len);
+		if (r < 0) {
+			r = hv_err_prefix("the bundle of level %s", h.level[(n - 2) % 8]);
+			goto out;
+		}
+		r = hvb_verify(bytes, len,
+			       opts->trusted_dir ? opts->trusted_dir : HVP_DEFAULT_TRUSTED, &vi);
+		if (r == 0)
+			r = hvb_parse(bytes, len, &b);
+		if (r == 0)
+			r = file_sha256(bytes, len, sha);
+		if (r < 0) {
+			r = hv_err_prefix("the stored bundle of level %s", h.level[(n - 2) % 8]);
+			goto out;
+		}
+		r = install(g, l, b, sha, "revert", opts, rep);
+	} else {
+		r = install(g, l, NULL, NULL, opts->to_none && n >= 2 ? "reset" : "revert", opts,
+			    rep);
+	}
+out:
+	hvb_free(b);
+	free(bytes);
+	return r;
+}
+
+struct rec_ctx {
+	struct hvg *g;
+	unsigned nnew, nold, nother, n;
+	int undo; /* second pass: write old bytes where new ones are */
+	int err;
+};
+
+static int rec_cb(void *opaque, const struct hvl_write *w)
+{
+	struct rec_ctx *c = opaque;
+	uint8_t *now = malloc(w->len);
+	enum hva_write_path used;
+	int r;
+
+	if (!now)
+		return hv_err(HV_E_NOMEM, "out of memory");
+	r = hva_read_phys(c->g->h, w->gpa, now, w->len);
+	if (r < 0)
+		goto out;
+	c->n++;
+	if (!memcmp(now, w->new_bytes, w->len)) {
+		c->nnew++;
+		if (c->undo) {
+			r = hva_write_phys(c->g->h, w->gpa, w->old_bytes, w->len, &used);
+			if (r < 0)
+				goto out;
+		}
+	} else if (!memcmp(now, w->old_bytes, w->len)) {
+		c->nold++;
+	} else {
+		c->nother++;
+	}
+out:
+	free(now);
+	return r;
+}
+
+int hvp_reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len)
+{
+	struct rec_ctx c = { g, 0, 0, 0, 0, 0, 0 };
+	char key[HVP_STATE_TEXT];
+	struct hvl_op op;
+	uint64_t us = 0;
+	int r;
+
+	what[0] = '\0';
+	r = hvl_op_open_for(l, g->info.uuid, &op);
+	if (r <= 0)
+		return r;
+	hvp_boot_key(g, key);
+	if (strcmp(key, op.boot_key) != 0) {
+		snprintf(what, what_len,
+			 "operation %lld (%s %s) was interrupted and the guest has rebooted since: "
+			 "closed as rolled back",
+			 (long long)op.id, op.kind, op.to_level);
+		return hvl_op_finish(l, op.id, HVL_ROLLED_BACK, 0, 0, 0, what);
+	}
+	r = hvl_op_each_write(l, op.id, 1, rec_cb, &c);
+	if (r < 0)
+		return hv_err_prefix("reconciling operation %lld", (long long)op.id);
+	if (c.n > 0 && c.nnew == c.n) {
+		snprintf(
+			what, what_len,
+			"operation %lld (%s to %s) was interrupted after its last write: the guest "
+			"holds all of it, so it is recorded as done",
+			(long long)op.id, op.kind, op.to_level[0] ? op.to_level : "none");
+		return hvl_op_finish(l, op.id, HVL_DONE, 0, 0, 0, what);
+	}
+	if (c.nnew > 0) {
+		/* Half done: undo in one pause. */
+		c = (struct rec_ctx){ g, 0, 0, 0, 0, 1, 0 };
+		r = hva_pause(g->h);
+		if (r < 0)
+			return r;
+		r = hvl_op_each_write(l, op.id, 1, rec_cb, &c);
+		if (hva_resume(g->h, &us) < 0 && r == 0)
+			r = hv_err_prefix("reconciling");
+		if (r < 0)
+			return r;
+	}
+	snprintf(what, what_len,
+		 "operation %lld (%s to %s) was interrupted; %u of %u writes had landed and were "
+		 "undone, so the guest is back at %s",
+		 (long long)op.id, op.kind, op.to_level[0] ? op.to_level : "none", c.nnew, c.n,
+		 op.from_level[0] ? op.from_level : "no level");
+	return hvl_op_finish(l, op.id, HVL_ROLLED_BACK, (int64_t)us, 0, 0, what);
+}
+
+int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st)
+{
+	uint8_t page[HVP_STATE_BYTES];
+	unsigned i;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->domain, sizeof(st->domain), "%s", g->info.name);
+	snprintf(st->uuid, sizeof(st->uuid), "%s", g->info.uuid);
+	snprintf(st->release, sizeof(st->release), "%s", g->k->release);
+	snprintf(st->build_id, sizeof(st->build_id), "%s", g->k->build_id_hex);
+	hvp_boot_key(g, st->boot_key);
+	r = hvp_reconcile(g, l, st->reconciled, sizeof(st->reconciled));
+	if (r < 0)
+		return r;
+	r = read_current(g, &st->state, &st->new_boot);
+	if (r < 0)
+		return r;
+	(void)page;
+	st->patched = st->state.active_slot != HVP_NO_SLOT;
+	for (i = 0; i < st->state.nsites; i++) {
+		struct hvp_site_status *s = &st->sites[i];
+
+		s->site = st->state.sites[i];
+		r = hva_read_phys(g->h, s->site.site_gpa, s->now, 5);
+		if (r < 0)
+			return r;
+		s->intact = !memcmp(s->now, s->site.jmp, 5);
+		if (!s->intact)
+			st->drifted++;
+	}
+	r = hvl_level_get(l, g->info.uuid, st->boot_key, st->ledger_level,
+			  sizeof(st->ledger_level));
+	if (r < 0)
+		return r;
+	st->ledger_known = r;
+	return 0;
+}

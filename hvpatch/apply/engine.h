@@ -1,0 +1,113 @@
+/*
+ * hvp engine: apply, revert and status of patch levels on a running guest.
+ *
+ * One operation = a plan of guest writes (old and new bytes for each),
+ * recorded in the ledger before any of them is made, then carried out in one
+ * pause: check no vCPU's RIP is inside a site, check every write's old bytes
+ * are still there, write the new slot's code and data, the patch-area page
+ * table and its page-directory entry (first time only), the record page and
+ * finally the jumps; read everything back; resume.  Any failure restores
+ * every byte written, in reverse order, before resuming.
+ *
+ * Levels are cumulative: a level's bundle holds every fix; applying level
+ * N+1 over N writes it into the other slot and moves each site's jump (or
+ * puts the original bytes back for a function N+1 no longer patches) in the
+ * same pause.  A revert re-applies the previous level's bundle (kept in the
+ * ledger) or, at the bottom of the stack, restores every site.
+ */
+#ifndef HVP_ENGINE_H
+#define HVP_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hv_error.h"
+#include "inspect/guest.h"
+#include "ledger/hvl.h"
+#include "state.h"
+
+#define HVP_DEFAULT_DEADLINE_MS 50u
+#define HVP_DEFAULT_LEDGER	"/var/lib/hvpatch/ledger.db"
+#define HVP_DEFAULT_TRUSTED	"/etc/hvpatch/trusted-keys"
+
+struct hvp_opts {
+	const char *trusted_dir;   /* NULL: HVP_DEFAULT_TRUSTED */
+	unsigned deadline_ms;	   /* 0: HVP_DEFAULT_DEADLINE_MS */
+	bool dry_run;		   /* plan and check, write nothing */
+	bool to_none;		   /* revert: remove every level at once */
+	unsigned agent_timeout_ms; /* 0: 2000; telling the agent never fails an apply */
+};
+
+/* What an apply or revert did (or would do, with dry_run). */
+struct hvp_report {
+	char kind[16]; /* "apply" or "revert" */
+	char domain[256];
+	char uuid[40];
+	char from_level[HVP_STATE_TEXT];
+	char to_level[HVP_STATE_TEXT];
+	int64_t op_id;
+	uint64_t pause_us;
+	uint64_t bytes_written;
+	unsigned writes;
+	unsigned sites_changed;
+	unsigned slot;		/* slot the new level lives in (HVP_NO_SLOT: none) */
+	const char *write_path; /* "gdbstub", "ram", ... */
+	bool dry_run;
+	char reconciled[256]; /* what the start-up reconcile found, or "" */
+	char agent[512];      /* what the guest agent said, or why it was not told */
+};
+
+/* One patched function as status shows it. */
+struct hvp_site_status {
+	struct hvp_site site;
+	uint8_t now[5]; /* bytes at the site now */
+	bool intact;	/* now == site.jmp */
+};
+
+struct hvp_status {
+	char domain[256];
+	char uuid[40];
+	char release[64];
+	char build_id[130];
+	char boot_key[HVP_STATE_TEXT];
+	bool patched;  /* a level is installed in this boot */
+	bool new_boot; /* the record is from an earlier boot: the guest is unpatched */
+	struct hvp_state state;
+	struct hvp_site_status sites[HVP_STATE_MAX_SITES];
+	unsigned drifted; /* sites that no longer hold hvpatch's jump */
+	char ledger_level[HVP_STATE_TEXT];
+	int ledger_known;     /* the ledger knows this boot */
+	char reconciled[256]; /* what the reconcile found, or "" */
+};
+
+/*
+ * Apply the bundle file @bundle_path to the guest @g.  Verifies the
+ * signature against opts->trusted_dir, the build-id, every symbol and every
+ * site before touching the guest.  Returns 0 and fills *@rep; on failure
+ * the guest holds exactly what it held before, and the error names the step.
+ */
+int hvp_apply(struct hvg *g, struct hvl_ledger *l, const char *bundle_path,
+	      const struct hvp_opts *opts, struct hvp_report *rep) HV_WUR;
+
+/* Return to the previous level (or to none with opts->to_none). */
+int hvp_revert(struct hvg *g, struct hvl_ledger *l, const struct hvp_opts *opts,
+	       struct hvp_report *rep) HV_WUR;
+
+/*
+ * Read what is installed and whether each site still holds hvpatch's jump
+ * (drift).  Runs the reconcile first.  Does not pause the guest.
+ */
+int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st) HV_WUR;
+
+/*
+ * Finish an operation a crashed hvpatch left open for @g's domain: if the
+ * guest holds every new byte it is done, otherwise every write is undone
+ * (in one pause).  Writes a sentence of what it did into @what ("" when
+ * nothing was open).
+ */
+int hvp_reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len) HV_WUR;
+
+/* The boot key of the guest's current boot (KASLR base, page directory). */
+void hvp_boot_key(const struct hvg *g, char out[HVP_STATE_TEXT]);
+
+#endif

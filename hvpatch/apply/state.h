@@ -1,0 +1,67 @@
+/*
+ * hvp_state: the record of what is installed in a guest, kept in the patch
+ * area's first page (which is never mapped into the guest kernel).  The
+ * guest could still reach the ivshmem BAR with a driver of its own, so the
+ * record is parsed as untrusted bytes and every field is checked against
+ * the guest's memory before it is believed.
+ *
+ * Layout (little-endian), HVP_STATE_BYTES at most:
+ *   "HVPAREA1" u32 version u32 nsites u32 pd_index u32 active_slot
+ *   u64 pde u64 window_gva u64 applied_unix
+ *   char boot_key[64] char level[64] char patch_id[64] u8 bundle_sha256[32]
+ *   nsites x { u64 site_gva u64 site_gpa u64 target_gva u8 orig[5] u8 jmp[5]
+ *              u16 reserved char name[64] }
+ */
+#ifndef HVP_STATE_H
+#define HVP_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hv_error.h"
+
+#define HVP_STATE_MAGIC	    "HVPAREA1"
+#define HVP_STATE_VERSION   1u
+#define HVP_STATE_BYTES	    4096u
+#define HVP_STATE_TEXT	    64u
+#define HVP_STATE_MAX_SITES 32u
+#define HVP_NO_SLOT	    0xffffffffu
+
+struct hvp_site {
+	uint64_t site_gva;   /* the function entry rewritten */
+	uint64_t site_gpa;   /* its guest-physical address */
+	uint64_t target_gva; /* where the jump goes */
+	uint8_t orig[5];     /* the bytes before hvpatch (the ftrace NOP) */
+	uint8_t jmp[5];	     /* the jump written */
+	char name[HVP_STATE_TEXT];
+};
+
+struct hvp_state {
+	uint32_t pd_index;
+	uint32_t active_slot; /* HVP_NO_SLOT: no level installed */
+	uint64_t pde;
+	uint64_t window_gva;
+	uint64_t applied_unix;
+	char boot_key[HVP_STATE_TEXT];
+	char level[HVP_STATE_TEXT];
+	char patch_id[HVP_STATE_TEXT];
+	uint8_t bundle_sha256[32];
+	uint32_t nsites;
+	struct hvp_site sites[HVP_STATE_MAX_SITES];
+};
+
+/*
+ * Encode @st into @out (HVP_STATE_BYTES bytes, zero-padded).  HV_E_RANGE if
+ * it has too many sites.
+ */
+int hvp_state_encode(const struct hvp_state *st, uint8_t out[HVP_STATE_BYTES]) HV_WUR;
+
+/*
+ * Decode @len bytes at @p.  Returns 1 and fills *@st for a valid record, 0
+ * when the page holds no record (all zero or no magic: a fresh area), or
+ * HV_E_FORMAT naming the bad field (text not NUL-terminated or not
+ * printable, counts out of range, an unknown version).
+ */
+int hvp_state_decode(const uint8_t *p, size_t len, struct hvp_state *st) HV_WUR;
+
+#endif
