@@ -174,7 +174,7 @@ static bool ends_with(const char *s, const char *suffix)
 static int compile_source(const char *src, const char *kbuild, bool quiet, uint8_t **obj,
 			  size_t *obj_len)
 {
-	char dir[] = "/tmp/hvpatch-build-XXXXXX";
+	char dir[1024];
 	char path[4096], srcdir[4096], log[4096], base[128];
 	const char *slash = strrchr(src, '/');
 	uint8_t *text = NULL;
@@ -184,6 +184,13 @@ static int compile_source(const char *src, const char *kbuild, bool quiet, uint8
 	pid_t pid;
 	int st = 0, r = 0;
 
+	if (snprintf(dir, sizeof(dir), "%s/hvpatch-build-XXXXXX",
+		     getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") >=
+	    (int)sizeof(dir)) {
+		r = hv_err(HV_E_INVAL, "TMPDIR is longer than %zu characters; set a shorter one",
+			   sizeof(dir) - 32);
+		goto out;
+	}
 	snprintf(base, sizeof(base), "%s", slash ? slash + 1 : src);
 	base[strlen(base) - 2] = '\0'; /* drop ".c" (checked by the caller) */
 	for (i = 0; base[i]; i++)
@@ -198,7 +205,10 @@ static int compile_source(const char *src, const char *kbuild, bool quiet, uint8
 	}
 	*strrchr(srcdir, '/') = '\0';
 	if (!mkdtemp(dir)) {
-		r = hv_err(HV_E_IO, "cannot create a temporary directory: %s", strerror(errno));
+		r = hv_err(HV_E_IO,
+			   "cannot create the temporary directory %s for kbuild: %s; set "
+			   "TMPDIR to a writable directory",
+			   dir, strerror(errno));
 		goto out;
 	}
 	made = true;
@@ -932,7 +942,15 @@ int cmd_show(int argc, char **argv)
 	printf("bundle       %s (%zu bytes, format %u.%u)\n", path, len, b->version_major,
 	       b->version_minor);
 	printf("patch id     %s\nlevel        %s\n", b->patch_id, b->level);
-	printf("description  %s\n", *b->description ? b->description : "(none)");
+	printf("description  ");
+	if (!*b->description)
+		printf("(none)");
+	for (i = 0; b->description[i]; i++) {
+		putchar(b->description[i]);
+		if (b->description[i] == '\n')
+			printf("             ");
+	}
+	putchar('\n');
 	printf("CVEs        ");
 	for (i = 0; i < b->ncves; i++)
 		printf(" %s", b->cves[i]);
