@@ -406,10 +406,8 @@ int cmd_addr(int argc, char **argv)
 	for (a = i + 1; a < argc; a++) {
 		uint64_t v;
 
-		if (cli_parse_u64(argv[a], "ADDRESS", &v) < 0) {
-			cli_fail("addr");
-			return HV_EXIT_USAGE;
-		}
+		if (cli_parse_u64(argv[a], "ADDRESS", &v) < 0)
+			return cli_usage_error("addr", "%s", hv_err_last()->msg);
 	}
 	if (hvg_open(argv[i], &o.g, &g) < 0) {
 		rc = cli_fail("addr");

@@ -28,3 +28,6 @@ tests_bench_bench_hvi_index_SOURCES = tests/bench/bench_hvi_index.c $(HVI_TEST_H
 tests_bench_bench_hvi_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 tests_bench_bench_hvi_index_LDADD = introspection/libhvi.a
 EXTRA_DIST += tests/bench/bench-inspect-live.sh
+
+TESTS += tests/unit/test_hvi_cli.sh
+EXTRA_DIST += tests/unit/test_hvi_cli.sh
