@@ -214,6 +214,7 @@ struct agt_config {
 	const char *kcore;
 	unsigned verify_interval_s; /* periodic self-check; 0 = never */
 	unsigned poll_ms;	    /* how often to look for a host while none is connected */
+	bool return_on_hangup;	    /* serve_fd returns when the host hangs up (sockets) */
 };
 
 /* Log a line to syslog (after agt_log_to_syslog()) or stderr. */
@@ -259,9 +260,11 @@ void agt_conn_consumed(struct agt_conn *c, size_t n);
 void agt_conn_reset(struct agt_conn *c);
 
 /*
- * Serve the host over an open, non-blocking @fd until it fails or *@stop
- * becomes non-zero.  Used by the daemon for the virtio port and by tests
- * with a socket.  Returns 0 when stopped, HV_E_IO when the fd failed.
+ * Serve the host over an open, non-blocking @fd until it fails, *@stop
+ * becomes non-zero, or (with cfg->return_on_hangup) the host hangs up.
+ * Used by the daemon for the virtio port (where a hang-up only means "no
+ * host now") and by tests with a socket.  Returns 0 when stopped or hung
+ * up, HV_E_IO when the fd failed.
  */
 int agt_serve_fd(int fd, const struct agt_config *cfg, struct agt_state *st,
 		 volatile int *stop) HV_WUR;

@@ -346,6 +346,10 @@ int agt_serve_fd(int fd, const struct agt_config *cfg, struct agt_state *st, vol
 					connected = 0;
 					agt_conn_reset(c);
 					set_connected(c, false);
+					if (cfg->return_on_hangup) {
+						r = 0;
+						break;
+					}
 				} else if (errno != EAGAIN && errno != EINTR) {
 					r = hv_err(HV_E_IO, "cannot read the host channel: %s",
 						   strerror(errno));

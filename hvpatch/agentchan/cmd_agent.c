@@ -2,6 +2,7 @@
 
 /* hvpatch agent-ping and agent-notify: talk to a guest's hvpatch-agent by hand. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 int cmd_agent_ping(int argc, char **argv);
 int cmd_agent_notify(int argc, char **argv);
+int cmd_agent_verify(int argc, char **argv);
 
 #define DEFAULT_TIMEOUT_MS 5000
 
@@ -68,6 +70,30 @@ static const char notify_help[] =
 	"Exit status: 0 the agent acknowledged the status (the verification may\n"
 	"still report mismatches: read it), 1 it did not (the message says why),\n"
 	"2 bad usage.\n";
+
+static const char verify_help[] =
+	"Usage: hvpatch agent-verify --socket PATH [--func NAME:SITE:HEX]... [OPTIONS]\n"
+	"\n"
+	"Ask a guest's hvpatch-agent to check its patched sites now, from inside the\n"
+	"guest (its own /proc/kallsyms and /proc/kcore), and print the result: per\n"
+	"function present, mismatch (drift: the bytes it found) or unreadable.  The\n"
+	"--func list is what the host believes is installed; a verification of other\n"
+	"functions or sites is reported as the agent misbehaving.\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH       the channel's unix socket (required)\n"
+	"  -f, --func NAME:SITE:HEX[:OFFSET]\n"
+	"                          a function the host patched; repeatable\n"
+	"  -t, --timeout MS        give up after MS milliseconds (default 5000)\n"
+	"      --json              print one JSON object\n"
+	"  -h, --help              show this help\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch agent-verify --socket /run/hvt.agent \\\n"
+	"      --func cmdline_proc_show:0xffffffffb5a3c1e0:e912345678\n"
+	"\n"
+	"Exit status: 0 the verification arrived (read it for mismatches), 1 it\n"
+	"did not (the message says why), 2 bad usage.\n";
 
 static int parse_timeout(const char *cmd, const char *s, unsigned *out)
 {
@@ -249,8 +275,9 @@ static void report_text(const struct hvc_report *rep, int r)
 
 #define MAX_CLI_FUNCS 64
 
-int cmd_agent_notify(int argc, char **argv)
+static int run_notify(int argc, char **argv, bool verify_only)
 {
+	const char *cmd = verify_only ? "agent-verify" : "agent-notify";
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "level", required_argument, NULL, 'l' },
@@ -291,49 +318,51 @@ int cmd_agent_notify(int argc, char **argv)
 			break;
 		case 'o':
 			if (strcmp(optarg, "apply") && strcmp(optarg, "revert"))
-				return cli_usage_error("agent-notify",
-						       "--op must be apply or revert");
+				return cli_usage_error(cmd, "--op must be apply or revert");
 			st.op = optarg;
 			break;
 		case 'a':
 			if (cli_parse_u64(optarg, "--applied-at", &v) < 0 || v > (1ULL << 40))
-				return cli_usage_error("agent-notify",
-						       "--applied-at must be unix seconds");
+				return cli_usage_error(cmd, "--applied-at must be unix seconds");
 			st.applied_at = (int64_t)v;
 			break;
 		case 'f':
 			if (st.nfuncs >= MAX_CLI_FUNCS)
-				return cli_usage_error("agent-notify", "at most %d --func options",
+				return cli_usage_error(cmd, "at most %d --func options",
 						       MAX_CLI_FUNCS);
 			if (parse_func(optarg, &funcs[st.nfuncs], names[st.nfuncs],
 				       sizeof(names[0]), bytes[st.nfuncs]) < 0)
 				return cli_usage_error(
-					"agent-notify",
+					cmd,
 					"--func '%s' must be NAME:0xSITE:HEXBYTES[:OFFSET] "
 					"(1 to %d bytes, offset up to 64)",
 					optarg, HVC_BYTES_MAX);
 			st.nfuncs++;
 			break;
 		case 't':
-			if (parse_timeout("agent-notify", optarg, &timeout_ms))
+			if (parse_timeout(cmd, optarg, &timeout_ms))
 				return HV_EXIT_USAGE;
 			break;
 		case 'j':
 			json = 1;
 			break;
 		case 'h':
-			fputs(notify_help, stdout);
+			fputs(verify_only ? verify_help : notify_help, stdout);
 			return HV_EXIT_OK;
 		default:
-			return cli_usage_error("agent-notify", "unknown option");
+			return cli_usage_error(cmd, "unknown option");
 		}
 	}
 	if (optind != argc)
-		return cli_usage_error("agent-notify", "unexpected argument '%s'", argv[optind]);
-	if (!sock || !have_level)
-		return cli_usage_error("agent-notify",
-				       "--socket PATH and --level LEVEL are required");
-	r = hvc_notify(sock, &st, timeout_ms, &rep);
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!sock)
+		return cli_usage_error(cmd, "--socket PATH is required");
+	if (!have_level && !verify_only)
+		return cli_usage_error(cmd, "--level LEVEL is required ('' for none)");
+	if (!have_level)
+		st.level = "";
+	r = verify_only ? hvc_check(sock, &st, timeout_ms, &rep)
+			: hvc_notify(sock, &st, timeout_ms, &rep);
 	if (json) {
 		char *j = hvc_report_json(&rep, r);
 
@@ -344,6 +373,16 @@ int cmd_agent_notify(int argc, char **argv)
 		report_text(&rep, r);
 	hvc_report_clear(&rep);
 	if (r < 0)
-		return cli_fail("agent-notify");
+		return cli_fail(cmd);
 	return HV_EXIT_OK;
+}
+
+int cmd_agent_notify(int argc, char **argv)
+{
+	return run_notify(argc, argv, false);
+}
+
+int cmd_agent_verify(int argc, char **argv)
+{
+	return run_notify(argc, argv, true);
 }

@@ -215,6 +215,20 @@ const char *hvc_session_misbehaviour(const struct hvc_session *s);
 int hvc_send_status(struct hvc_session *s, const struct hvc_status *st, unsigned timeout_ms,
 		    struct hvc_report *out) HV_WUR;
 
+/*
+ * Ask the agent to check its sites now (drift detection, e.g. for
+ * "hvpatch status") and wait up to @timeout_ms for its verification.
+ * @st is what the host believes is installed: the verification must list
+ * exactly its functions and sites, else it is noted as misbehaviour and not
+ * used.  *@out as for hvc_send_status() (acked stays false: nothing to
+ * acknowledge).
+ * Returns 0 when the verification arrived; HV_E_TIMEOUT, HV_E_PROTO (the
+ * agent answered with an error, e.g. it knows no status), HV_E_IO,
+ * HV_E_STATE.
+ */
+int hvc_request_verify(struct hvc_session *s, const struct hvc_status *st, unsigned timeout_ms,
+		       struct hvc_report *out) HV_WUR;
+
 /* Close the connection and free @s.  Accepts NULL. */
 void hvc_session_close(struct hvc_session *s);
 
@@ -225,5 +239,9 @@ void hvc_session_close(struct hvc_session *s);
  */
 int hvc_notify(const char *socket_path, const struct hvc_status *st, unsigned timeout_ms,
 	       struct hvc_report *out) HV_WUR;
+
+/* Like hvc_notify(), but ask for a verification only (hvc_request_verify()). */
+int hvc_check(const char *socket_path, const struct hvc_status *st, unsigned timeout_ms,
+	      struct hvc_report *out) HV_WUR;
 
 #endif

@@ -414,8 +414,13 @@ static void finish_report(struct hvc_session *s, struct hvc_report *rep, uint64_
 	rep->elapsed_ms = now_ms() - start;
 }
 
-static int send_status_until(struct hvc_session *s, const struct hvc_status *st, uint64_t deadline,
-			     struct hvc_report *rep)
+/*
+ * One exchange: with @verify_only false send @st and wait for its ack and
+ * verify; with @verify_only true ask for a verification of what the agent
+ * has and check it against @st (what the host believes is installed).
+ */
+static int exchange_until(struct hvc_session *s, const struct hvc_status *st, bool verify_only,
+			  uint64_t deadline, struct hvc_report *rep)
 {
 	uint64_t start = now_ms(), id;
 	struct hvc_msg m;
@@ -431,12 +436,17 @@ static int send_status_until(struct hvc_session *s, const struct hvc_status *st,
 	}
 	id = s->next_id++;
 	rep->status_id = id;
-	r = hvc_status_line(id, st, &line);
+	if (verify_only) {
+		line = hvc_request_line("verify", id);
+		r = line ? 0 : hv_err(HV_E_NOMEM, "cannot build a verify request: out of memory");
+	} else {
+		r = hvc_status_line(id, st, &line);
+	}
 	if (r < 0)
 		goto out;
 	exchange_start(s);
 	r = send_all(s, line, strlen(line), deadline);
-	while (r == 0 && !rep->rejected && !(rep->acked && rep->verified)) {
+	while (r == 0 && !rep->rejected && !((rep->acked || verify_only) && rep->verified)) {
 		r = next_msg(s, deadline, &m);
 		if (r < 0)
 			break;
@@ -456,7 +466,7 @@ static int send_status_until(struct hvc_session *s, const struct hvc_status *st,
 			break;
 		case HVC_MSG_VERIFY:
 			if (m.id == id) {
-				if (!rep->acked && !rep->rejected)
+				if (!verify_only && !rep->acked && !rep->rejected)
 					note(s,
 					     "sent the verification of status %llu before its "
 					     "ack",
@@ -498,11 +508,17 @@ static int send_status_until(struct hvc_session *s, const struct hvc_status *st,
 		}
 		hvc_msg_clear(&m);
 	}
-	if (rep->acked && (r == HV_E_TIMEOUT || r == 0)) {
-		r = 0; /* acked; out->verified says whether the verification came */
+	if (r == HV_E_NOMEM || r == HV_E_IO || r == HV_E_PROTO) {
+		/* recorded already */
 	} else if (rep->rejected) {
-		r = hv_err(HV_E_PROTO, "the agent rejected status %llu: %s", (unsigned long long)id,
+		r = hv_err(HV_E_PROTO, "the agent rejected %s %llu: %s",
+			   verify_only ? "verify request" : "status", (unsigned long long)id,
 			   rep->agent_error[0] ? rep->agent_error : "no reason given");
+	} else if (verify_only) {
+		if (!rep->verified)
+			r = hv_err(HV_E_TIMEOUT, "the agent did not send its verification in time");
+	} else if (rep->acked) {
+		r = 0; /* acked; out->verified says whether the verification came */
 	} else if (r == HV_E_TIMEOUT) {
 		r = hv_err(HV_E_TIMEOUT, "the agent did not acknowledge status %llu in time",
 			   (unsigned long long)id);
@@ -521,11 +537,20 @@ int hvc_send_status(struct hvc_session *s, const struct hvc_status *st, unsigned
 	memset(out, 0, sizeof(*out));
 	if (!s || !st)
 		return hv_err(HV_E_INVAL, "hvc_send_status needs a session and a status");
-	return send_status_until(s, st, now_ms() + timeout_ms, out);
+	return exchange_until(s, st, false, now_ms() + timeout_ms, out);
 }
 
-int hvc_notify(const char *socket_path, const struct hvc_status *st, unsigned timeout_ms,
-	       struct hvc_report *out)
+int hvc_request_verify(struct hvc_session *s, const struct hvc_status *st, unsigned timeout_ms,
+		       struct hvc_report *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s || !st)
+		return hv_err(HV_E_INVAL, "hvc_request_verify needs a session and a status");
+	return exchange_until(s, st, true, now_ms() + timeout_ms, out);
+}
+
+static int one_shot(const char *socket_path, const struct hvc_status *st, bool verify_only,
+		    unsigned timeout_ms, struct hvc_report *out)
 {
 	uint64_t start = now_ms(), deadline = start + timeout_ms;
 	struct hvc_session *s = NULL;
@@ -533,7 +558,7 @@ int hvc_notify(const char *socket_path, const struct hvc_status *st, unsigned ti
 
 	memset(out, 0, sizeof(*out));
 	if (!st)
-		return hv_err(HV_E_INVAL, "hvc_notify needs a status");
+		return hv_err(HV_E_INVAL, "the agent channel needs a status to send or check");
 	r = open_until(socket_path, deadline, &s);
 	if (r < 0) {
 		out->elapsed_ms = now_ms() - start;
@@ -544,8 +569,20 @@ int hvc_notify(const char *socket_path, const struct hvc_status *st, unsigned ti
 		}
 		return r;
 	}
-	r = send_status_until(s, st, deadline, out);
+	r = exchange_until(s, st, verify_only, deadline, out);
 	out->elapsed_ms = now_ms() - start;
 	hvc_session_close(s);
 	return r;
+}
+
+int hvc_notify(const char *socket_path, const struct hvc_status *st, unsigned timeout_ms,
+	       struct hvc_report *out)
+{
+	return one_shot(socket_path, st, false, timeout_ms, out);
+}
+
+int hvc_check(const char *socket_path, const struct hvc_status *st, unsigned timeout_ms,
+	      struct hvc_report *out)
+{
+	return one_shot(socket_path, st, true, timeout_ms, out);
 }

@@ -8,6 +8,8 @@
 #    for version_proc_show as a mismatch, with the bytes it found;
 #  - the tenant's view on the console (HVP-AGENT-STATUS) shows the new level,
 #    and after a revert the empty level with the previous one;
+#  - drift: after the host rewrites the site by hand, the agent's check
+#    (asked by the host) reports the mismatch and the bytes; restored, present;
 #  - garbage and an oversized line from the host do not kill the agent.
 . "$top_srcdir/tests/integration/lib.sh"
 hv=$top_builddir/hvpatch/hvpatch
@@ -71,6 +73,26 @@ for abi in $(hv_abis); do
 	echo "$line" | grep -q '"name":"cmdline_proc_show"' || hv_fail "$abi: tenant view lacks the function: $line"
 	echo "$line" | grep -q '"verify":{[^}]*"present":1,"mismatch":1' ||
 		hv_fail "$abi: tenant view lacks the guest's own check: $line"
+
+	# Drift: the host rewrites the site behind the agent's back (another
+	# 5-byte NOP, harmless) and asks the agent to check; then restores it.
+	line=$("$hv" addr "$HV_DOM" "$site1") || hv_fail "$abi: hvpatch addr $site1 failed: $line"
+	gpa=$(echo "$line" | awk '{print $3}')
+	case "$gpa" in 0x*) ;; *) hv_fail "$abi: no guest-physical address for $site1: $line" ;; esac
+	out=$("$hv" poke "$HV_DOM" --phys "$gpa" 660f1f4000 --yes 2>&1) || hv_fail "$abi: poke failed: $out"
+	funcs="--func cmdline_proc_show:$site1:$nop --func version_proc_show:$site2:e900000000"
+	# shellcheck disable=SC2086
+	out=$("$hv" agent-verify --socket "$HV_AGENT_SOCK" --timeout 60000 --json $funcs) ||
+		hv_fail "$abi: agent-verify failed: $out"
+	hv_log "$abi: drift $out"
+	echo "$out" | grep -q '"name":"cmdline_proc_show",[^}]*"result":"mismatch"[^}]*"found":"660f1f4000"' ||
+		hv_fail "$abi: the guest did not see the rewritten site: $out"
+	out=$("$hv" poke "$HV_DOM" --phys "$gpa" "$nop" --yes 2>&1) || hv_fail "$abi: poke back failed: $out"
+	# shellcheck disable=SC2086
+	out=$("$hv" agent-verify --socket "$HV_AGENT_SOCK" --timeout 60000 --json $funcs) ||
+		hv_fail "$abi: agent-verify failed: $out"
+	echo "$out" | grep -q '"name":"cmdline_proc_show",[^}]*"result":"present"' ||
+		hv_fail "$abi: the restored site is not present again: $out"
 
 	# Garbage and an oversized line from the host: the agent answers errors and lives on.
 	{

@@ -446,26 +446,30 @@ static void set_nonblock(int fd)
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
-	int fd = accept(f->lfd, NULL, NULL);
+	struct agt_config cfg = {
+		"/nonexistent", f->files.state, f->files.kallsyms, f->files.kcore, 0, 20, true
+	};
+	struct agt_state st;
 
-	if (fd < 0)
-		return NULL;
-	if (f->mode == REAL) {
-		struct agt_config cfg = {
-			"/nonexistent", f->files.state, f->files.kallsyms, f->files.kcore, 0, 20
-		};
-		struct agt_state st;
-		int r;
+	/* The real agent serves one host after another and keeps its state,
+	 * like the daemon on its port; the scripted ones serve one. */
+	memset(&st, 0, sizeof(st));
+	while (!f->stop) {
+		int fd = accept(f->lfd, NULL, NULL);
 
-		memset(&st, 0, sizeof(st));
-		set_nonblock(fd);
-		r = agt_serve_fd(fd, &cfg, &st, &f->stop);
-		(void)r;
-		agt_state_clear(&st);
-	} else {
-		serve_script(f, fd);
+		if (fd < 0)
+			break;
+		if (f->mode == REAL) {
+			set_nonblock(fd);
+			if (agt_serve_fd(fd, &cfg, &st, &f->stop) < 0)
+				f->stop = 1;
+		} else {
+			serve_script(f, fd);
+			f->stop = 1;
+		}
+		close(fd);
 	}
-	close(fd);
+	agt_state_clear(&st);
 	return NULL;
 }
 
@@ -563,6 +567,48 @@ START_TEST(test_real_agent_acks_and_verifies)
 	ck_assert(rep.acked && rep.verified);
 	hvc_report_clear(&rep);
 	hvc_session_close(s);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_verify_request_detects_drift)
+{
+	static const uint8_t other_nop[5] = { 0x66, 0x0f, 0x1f, 0x40, 0x00 };
+	struct fake f;
+	struct hvc_session *s = NULL;
+	struct hvc_report rep;
+	uint8_t text[FX_TEXT_LEN];
+
+	fake_start(&f, REAL);
+	ck_assert_int_eq(hvc_session_open(f.sock, 3000, &s), 0);
+	/* Before any status the agent has nothing to check: a clear refusal. */
+	ck_assert_int_eq(hvc_request_verify(s, &two_status, 3000, &rep), HV_E_PROTO);
+	ck_assert(rep.rejected);
+	ck_assert_ptr_nonnull(strstr(rep.agent_error, "no status is known"));
+	ck_assert(!rep.misbehaved);
+	hvc_report_clear(&rep);
+	ck_assert_int_eq(hvc_send_status(s, &two_status, 3000, &rep), 0);
+	ck_assert_int_eq(rep.sites[0].result, HVC_SITE_PRESENT);
+	hvc_report_clear(&rep);
+	/* Someone rewrites the first site behind the host's back. */
+	memset(text, 0xcc, sizeof(text));
+	memcpy(text + FX_FUNC_OFF, other_nop, 5);
+	memcpy(text + FX_FUNC2_OFF, jmp5, 5);
+	ck_assert_int_eq(fx_kcore_file(f.files.kcore, FX_TEXT_VA, text, sizeof(text)), 0);
+	ck_assert_int_eq(hvc_request_verify(s, &two_status, 3000, &rep), 0);
+	ck_assert(rep.verified);
+	ck_assert_int_eq(rep.sites[0].result, HVC_SITE_MISMATCH);
+	ck_assert_mem_eq(rep.sites[0].found, other_nop, 5);
+	ck_assert_uint_eq(rep.nmismatch, 2);
+	hvc_report_clear(&rep);
+	hvc_session_close(s);
+	/* One-shot form, against a host view that differs from the agent's. */
+	two_funcs[1].name = "meminfo_proc_show";
+	ck_assert_int_eq(hvc_check(f.sock, &two_status, 800, &rep), HV_E_TIMEOUT);
+	two_funcs[1].name = "version_proc_show";
+	ck_assert(!rep.verified);
+	ck_assert_ptr_nonnull(strstr(rep.misbehaviour, "does not match the status"));
+	hvc_report_clear(&rep);
 	fake_stop(&f);
 }
 END_TEST
@@ -700,6 +746,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, p);
 	tcase_set_timeout(c, 30);
 	tcase_add_test(c, test_real_agent_acks_and_verifies);
+	tcase_add_test(c, test_verify_request_detects_drift);
 	tcase_add_test(c, test_notify_real_agent_writes_tenant_state);
 	tcase_add_loop_test(c, test_bad_agent_is_bounded_and_reported, 0,
 			    (int)(sizeof(bad_agents) / sizeof(bad_agents[0])));
