@@ -474,6 +474,46 @@ static int find_func(const struct elf *e, const char *name, size_t *idx)
 	return HV_E_NOTFOUND;
 }
 
+/* Function entry points (section, offset), sorted, for the __fentry__ check. */
+struct func_entry {
+	size_t sec;
+	uint64_t off;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct func_entry *x = a, *y = b;
+
+	if (x->sec != y->sec)
+		return x->sec < y->sec ? -1 : 1;
+	if (x->off != y->off)
+		return x->off < y->off ? -1 : 1;
+	return 0;
+}
+
+static int func_entries(const struct elf *e, struct func_entry **out, size_t *n)
+{
+	struct func_entry *v = calloc(e->nsym ? e->nsym : 1, sizeof(*v));
+	size_t i, k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!v)
+		return hv_err(HV_E_NOMEM, "out of memory indexing the functions of %s", e->what);
+	for (i = 1; i < e->nsym; i++) {
+		if ((e->sym[i].info & 15) != STT_FUNC_ || e->sym[i].shndx == SHN_UNDEF_ ||
+		    e->sym[i].shndx >= SHN_LORESERVE_)
+			continue;
+		v[k].sec = e->sym[i].shndx;
+		v[k].off = e->sym[i].value;
+		k++;
+	}
+	qsort(v, k, sizeof(*v), cmp_entry);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
 int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 		     const struct hvb_manifest *m, const struct hvb_kernel_id *targets,
 		     size_t ntargets, struct hvb_bundle **out, struct hvb_build_report *rep)
@@ -483,6 +523,8 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 	struct elf e = { 0 };
 	struct hvb_bundle *b = NULL;
 	struct in_map *map = NULL;
+	struct func_entry *entries = NULL;
+	size_t nentries = 0;
 	uint64_t kind_size[4] = { 0 };
 	uint32_t kind_align[4] = { 1, 1, 1, 1 };
 	int kind_out[4] = { -1, -1, -1, -1 };
@@ -733,6 +775,9 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 		p->offset = map[s->shndx].off + s->value;
 	}
 	/* Pass 2: relocations of kept sections. */
+	r = func_entries(&e, &entries, &nentries);
+	if (r < 0)
+		goto out;
 	for (i = 1; i < e.nsec; i++) {
 		const struct elf_sec *rs = &e.sec[i];
 		const struct elf_sec *ts;
@@ -822,13 +867,11 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 			s = &e.sym[si];
 			if (s->shndx == SHN_UNDEF_ && !strcmp(s->name, "__fentry__")) {
 				uint8_t *site = os->bytes + map[rs->info].off + off;
-				bool entry = false;
+				struct func_entry key = { rs->info, off - 1 };
+				bool entry = off >= 1 && nentries &&
+					     bsearch(&key, entries, nentries, sizeof(*entries),
+						     cmp_entry) != NULL;
 
-				for (j = 1; j < e.nsym && off >= 1; j++)
-					if (e.sym[j].shndx == rs->info &&
-					    (e.sym[j].info & 15) == STT_FUNC_ &&
-					    e.sym[j].value == off - 1)
-						entry = true;
 				if (!entry || site[-1] != 0xe8 ||
 				    (type != HVB_R_X86_64_PLT32 && type != HVB_R_X86_64_PC32)) {
 					r = hv_err(HV_E_UNSUPPORTED,
@@ -960,6 +1003,7 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 out:
 	hvb_free(b);
 	free(map);
+	free(entries);
 	elf_close(&e);
 	if (r < 0)
 		hvb_build_report_free(rep);
