@@ -14,7 +14,11 @@
 #define MARKER_STRIDE 256u
 /* The most bytes 256 name entries can take (2-byte header, 512 tokens each). */
 #define LAST_BLOCK_MAX ((size_t)MARKER_STRIDE * (HVI_KSYM_NAME_MAX + 2) + 16)
-#define ALIGN8(x)      (((x) + 7u) & ~(size_t)7u)
+/* Bounds on the search, so a crafted image cannot stall it. */
+#define FIND_CANDIDATES_MAX 1024u /* digit runs examined ("0".."9" tokens) */
+#define FIND_TABLES_MAX	    256u  /* token tables checked in full */
+#define FIND_WORK_MAX	    64u	  /* O(num_syms) validations (names, seqs) */
+#define ALIGN8(x)	    (((x) + 7u) & ~(size_t)7u)
 
 /* Bounded little-endian loads: 0 if in range, HV_E_FORMAT otherwise. */
 static int ld_u16(const uint8_t *img, size_t len, size_t off, uint16_t *v)
@@ -192,7 +196,7 @@ static uint32_t count_markers(const uint8_t *img, size_t len, size_t off, uint32
  * against the markers.  Fills @t on success.
  */
 static bool find_names(const uint8_t *img, size_t len, size_t markers_off, uint32_t nm,
-		       uint32_t want_n, struct hvi_ksyms_tables *t)
+		       uint32_t want_n, struct hvi_ksyms_tables *t, unsigned *work)
 {
 	uint32_t last;
 	size_t hi, lo, q;
@@ -214,6 +218,9 @@ static bool find_names(const uint8_t *img, size_t len, size_t markers_off, uint3
 		offs_len = ALIGN8((size_t)n * 4);
 		if (q - 16 < offs_len || ld_u64(img, len, q - 16, &rb) < 0)
 			continue;
+		if (*work == 0)
+			return false;
+		(*work)--;
 		names_end = check_names(img, len, q, markers_off, n, markers_off, nm);
 		if (!names_end || markers_off - names_end >= 8)
 			continue;
@@ -237,7 +244,8 @@ static bool find_names(const uint8_t *img, size_t len, size_t markers_off, uint3
  * token_index, each label 8-byte aligned.  The markers end right before the
  * token table at @tt_off (4 bytes earlier when their count is odd).
  */
-static bool layout_60(const uint8_t *img, size_t len, size_t tt_off, struct hvi_ksyms_tables *t)
+static bool layout_60(const uint8_t *img, size_t len, size_t tt_off, struct hvi_ksyms_tables *t,
+		      unsigned *work)
 {
 	size_t pad;
 
@@ -263,7 +271,7 @@ static bool layout_60(const uint8_t *img, size_t len, size_t tt_off, struct hvi_
 		if (nm == 0 || count_markers(img, len, p, nm) != nm ||
 		    ALIGN8(p + 4u * nm) != tt_off)
 			continue;
-		if (find_names(img, len, p, nm, 0, t))
+		if (find_names(img, len, p, nm, 0, t, work))
 			return true;
 	}
 	return false;
@@ -275,7 +283,8 @@ static bool layout_60(const uint8_t *img, size_t len, size_t tt_off, struct hvi_
  * token table lies kallsyms_seqs_of_names (3 bytes, big-endian, per
  * symbol: symbol indices in name order).
  */
-static bool layout_62(const uint8_t *img, size_t len, size_t tt_off, struct hvi_ksyms_tables *t)
+static bool layout_62(const uint8_t *img, size_t len, size_t tt_off, struct hvi_ksyms_tables *t,
+		      unsigned *work)
 {
 	const size_t max_back =
 		3u * (size_t)HVI_KSYMS_MAX + 4u * (HVI_KSYMS_MAX / MARKER_STRIDE) + 16;
@@ -305,13 +314,16 @@ static bool layout_62(const uint8_t *img, size_t len, size_t tt_off, struct hvi_
 				if (n == 0 || ALIGN8(seqs + 3u * (size_t)n) != tt_off ||
 				    (n + MARKER_STRIDE - 1) / MARKER_STRIDE != nm)
 					continue;
+				if (*work == 0)
+					return false;
+				(*work)--;
 				for (i = 0; i < n && ok; i++) {
 					const uint8_t *q = img + seqs + 3 * i;
 
 					ok = (((uint32_t)q[0] << 16) | ((uint32_t)q[1] << 8) |
 					      q[2]) < n;
 				}
-				if (ok && find_names(img, len, m0, nm, n, t)) {
+				if (ok && find_names(img, len, m0, nm, n, t, work)) {
 					t->seqs_off = seqs;
 					return true;
 				}
@@ -324,8 +336,8 @@ static bool layout_62(const uint8_t *img, size_t len, size_t tt_off, struct hvi_
 /* The supported table orders, tried in turn.  Add new kernel layouts here. */
 static const struct {
 	const char *name;
-	bool (*walk_back)(const uint8_t *img, size_t len, size_t tt_off,
-			  struct hvi_ksyms_tables *t);
+	bool (*walk_back)(const uint8_t *img, size_t len, size_t tt_off, struct hvi_ksyms_tables *t,
+			  unsigned *work);
 } layouts[] = {
 	{ "linux-6.0", layout_60 },
 	{ "linux-6.2", layout_62 },
@@ -346,7 +358,7 @@ int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 {
 	const size_t dlen = sizeof(digits); /* includes the last NUL */
 	size_t pos = 0;
-	unsigned tried = 0;
+	unsigned tried = 0, tables = 0, work = FIND_WORK_MAX;
 	int r = HV_E_NOTFOUND;
 
 	memset(t, 0, sizeof(*t));
@@ -360,7 +372,8 @@ int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 		pos = d + 1;
 		if (d == 0 || img[d - 1] != 0)
 			continue; /* "0" must be a whole token */
-		tried++;
+		if (++tried > FIND_CANDIDATES_MAX || tables >= FIND_TABLES_MAX || work == 0)
+			break; /* a real kernel has a handful; this image is built to stall us */
 		/* the token index follows the table: find it by token '0' -> d */
 		qmax = d + TOKTAB_MAX;
 		for (q = ALIGN8(d + dlen); q <= qmax && q + 2 * NTOKENS <= len; q += 8) {
@@ -372,11 +385,23 @@ int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 			if (ld_u16(img, len, q, &v0) < 0 || v0 != 0 ||
 			    ld_u16(img, len, q + 2 * 0x30, &v30) < 0 || v30 > d || ((d - v30) & 7))
 				continue;
+			/* tokens '1'..'9' follow '0', two bytes each */
+			for (k = 1; k < 10; k++) {
+				uint16_t vk;
+
+				if (ld_u16(img, len, q + 2 * (0x30 + k), &vk) < 0 ||
+				    vk != v30 + 2 * k)
+					break;
+			}
+			if (k < 10)
+				continue;
 			start = d - v30;
+			if (++tables > FIND_TABLES_MAX)
+				break;
 			if (!check_token_table(img, len, start, &index_off, &tt) || index_off != q)
 				continue;
 			for (k = 0; k < sizeof(layouts) / sizeof(layouts[0]); k++) {
-				if (layouts[k].walk_back(img, len, start, t)) {
+				if (layouts[k].walk_back(img, len, start, t, &work)) {
 					t->layout = layouts[k].name;
 					t->token_table_off = start;
 					t->token_index_off = index_off;
@@ -387,10 +412,13 @@ int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 		}
 	}
 	hv_err(r,
-	       "no kallsyms tables found in the %zu-byte kernel image (%u token-table candidates "
-	       "checked): the kernel lacks CONFIG_KALLSYMS, uses an unsupported table layout, "
-	       "or its tables are damaged",
-	       len, tried);
+	       "no kallsyms tables found in the %zu-byte kernel image (%u digit runs, %u "
+	       "token-table candidates checked%s): the kernel lacks CONFIG_KALLSYMS, uses an "
+	       "unsupported table layout, or its tables are damaged",
+	       len, tried, tables,
+	       tried > FIND_CANDIDATES_MAX || tables > FIND_TABLES_MAX || work == 0
+		       ? ", then gave up: too many candidates"
+		       : "");
 out:
 	return r;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hvi_kallsyms.h"
 #include "hvi_kernel.h"
@@ -353,6 +354,32 @@ START_TEST(test_description_out_of_bounds)
 }
 END_TEST
 
+/* An image made of nothing but candidate digit runs is given up on quickly. */
+START_TEST(test_stall_bounded)
+{
+	static const char run[] = "x\0"
+				  "0\0"
+				  "1\0"
+				  "2\0"
+				  "3\0"
+				  "4\0"
+				  "5\0"
+				  "6\0"
+				  "7\0"
+				  "8\0"
+				  "9\0";
+	struct hvi_ksyms_tables t;
+	size_t p;
+	clock_t c0 = clock();
+
+	for (p = 0; p + sizeof(run) <= IMG_LEN; p += sizeof(run) - 1)
+		memcpy(img + p, run, sizeof(run) - 1);
+	ck_assert_int_eq(hvi_ksyms_find(img, IMG_LEN, &t), HV_E_NOTFOUND);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "gave up"));
+	ck_assert_int_lt((clock() - c0) / CLOCKS_PER_SEC, 5);
+}
+END_TEST
+
 /* Cutting the image anywhere inside the tables never over-reads. */
 START_TEST(test_truncated)
 {
@@ -523,6 +550,7 @@ int main(void)
 	tcase_add_test(tc, test_token_nonprintable);
 	tcase_add_test(tc, test_description_out_of_bounds);
 	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_stall_bounded);
 	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_release_scan_and_symbol);
 	tcase_add_test(tc, test_identity_through_symbols);
