@@ -400,10 +400,10 @@ int agt_daemon(const struct agt_config *cfg, volatile int *stop)
 				   "cannot open the host channel %s: %s", cfg->port,
 				   strerror(errno));
 		} else {
+			/* The port opened: a later failure starts a fresh backoff. */
+			backoff_s = 1;
 			r = agt_serve_fd(fd, cfg, &st, stop);
 			close(fd);
-			if (r == 0)
-				backoff_s = 1;
 		}
 		if (*stop)
 			break;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "access/hva.h"
 #include "cli.h"
 #include "hvc.h"
 
@@ -19,7 +20,7 @@ int cmd_agent_verify(int argc, char **argv);
 #define DEFAULT_TIMEOUT_MS 5000
 
 static const char ping_help[] =
-	"Usage: hvpatch agent-ping --socket PATH [--timeout MS] [--json]\n"
+	"Usage: hvpatch agent-ping (--socket PATH | --domain DOMAIN) [--timeout MS] [--json]\n"
 	"\n"
 	"Connect to the host end of a guest's hvpatch-agent channel (the unix socket\n"
 	"libvirt binds for the virtio-serial channel " HVC_CHANNEL_NAME "; see\n"
@@ -29,19 +30,22 @@ static const char ping_help[] =
 	"is the guest's claim, not proof.\n"
 	"\n"
 	"Options:\n"
-	"  -s, --socket PATH   the channel's unix socket (required)\n"
+	"  -s, --socket PATH   the channel's unix socket\n"
+	"  -d, --domain DOMAIN find the socket in the libvirt domain's definition\n"
+	"  -c, --connect URI   libvirt URI for --domain (default qemu:///system)\n"
 	"  -t, --timeout MS    give up after MS milliseconds (default 5000)\n"
 	"      --json          print one JSON object\n"
 	"  -h, --help          show this help\n"
 	"\n"
 	"Example:\n"
+	"  hvpatch agent-ping --domain web-01\n"
 	"  hvpatch agent-ping --socket /var/lib/libvirt/qemu/channel/target/web-01.agent\n"
 	"\n"
 	"Exit status: 0 the agent answered, 1 no answer or a broken channel (the\n"
 	"message says why), 2 bad usage.\n";
 
 static const char notify_help[] =
-	"Usage: hvpatch agent-notify --socket PATH --level LEVEL [OPTIONS]\n"
+	"Usage: hvpatch agent-notify (--socket PATH | --domain DOMAIN) --level LEVEL [OPTIONS]\n"
 	"\n"
 	"Send a status update to a guest's hvpatch-agent, as the apply engine does\n"
 	"after every apply or revert, and print the agent's acknowledgement and its\n"
@@ -50,7 +54,9 @@ static const char notify_help[] =
 	"so the tenant sees it; use it on test guests.\n"
 	"\n"
 	"Options:\n"
-	"  -s, --socket PATH       the channel's unix socket (required)\n"
+	"  -s, --socket PATH       the channel's unix socket\n"
+	"  -d, --domain DOMAIN     find the socket in the libvirt domain's definition\n"
+	"  -c, --connect URI       libvirt URI for --domain (default qemu:///system)\n"
 	"  -l, --level LEVEL       patch level name ('' for none)\n"
 	"  -p, --previous LEVEL    the level before this one\n"
 	"      --op apply|revert   what produced this level\n"
@@ -72,7 +78,8 @@ static const char notify_help[] =
 	"2 bad usage.\n";
 
 static const char verify_help[] =
-	"Usage: hvpatch agent-verify --socket PATH [--func NAME:SITE:HEX]... [OPTIONS]\n"
+	"Usage: hvpatch agent-verify (--socket PATH | --domain DOMAIN) [--func NAME:SITE:HEX]...\n"
+	"                            [OPTIONS]\n"
 	"\n"
 	"Ask a guest's hvpatch-agent to check its patched sites now, from inside the\n"
 	"guest (its own /proc/kallsyms and /proc/kcore), and print the result: per\n"
@@ -81,7 +88,9 @@ static const char verify_help[] =
 	"functions or sites is reported as the agent misbehaving.\n"
 	"\n"
 	"Options:\n"
-	"  -s, --socket PATH       the channel's unix socket (required)\n"
+	"  -s, --socket PATH       the channel's unix socket\n"
+	"  -d, --domain DOMAIN     find the socket in the libvirt domain's definition\n"
+	"  -c, --connect URI       libvirt URI for --domain (default qemu:///system)\n"
 	"  -f, --func NAME:SITE:HEX[:OFFSET]\n"
 	"                          a function the host patched; repeatable\n"
 	"  -t, --timeout MS        give up after MS milliseconds (default 5000)\n"
@@ -94,6 +103,32 @@ static const char verify_help[] =
 	"\n"
 	"Exit status: 0 the verification arrived (read it for mismatches), 1 it\n"
 	"did not (the message says why), 2 bad usage.\n";
+
+/*
+ * The agent socket of libvirt domain @domain (its <channel> for
+ * org.hvpatch.agent.0), through the access layer.  Returns 0 or HV_E_*.
+ */
+static int domain_socket(const char *domain, const char *uri, char *out, size_t outlen)
+{
+	struct hva_open_opts o = { 0 };
+	struct hva *h = NULL;
+	struct hva_info info;
+	int r;
+
+	o.uri = uri;
+	r = hva_open(domain, &o, &h);
+	if (r == 0)
+		r = hva_describe(h, &info);
+	if (r == 0 && !info.agent_socket[0])
+		r = hv_err(HV_E_NOTFOUND,
+			   "domain '%s' has no " HVC_CHANNEL_NAME " channel with a unix socket: "
+			   "enroll it (hvpatch enroll) and restart it",
+			   domain);
+	if (r == 0)
+		snprintf(out, outlen, "%s", info.agent_socket);
+	hva_close(h);
+	return r;
+}
 
 static int parse_timeout(const char *cmd, const char *s, unsigned *out)
 {
@@ -126,6 +161,8 @@ int cmd_agent_ping(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "connect", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -133,15 +170,22 @@ int cmd_agent_ping(int argc, char **argv)
 	};
 	struct hvc_session *s = NULL;
 	const struct hvc_agent_info *a;
-	const char *sock = NULL;
+	const char *sock = NULL, *domain = NULL, *uri = NULL;
+	char sockbuf[256];
 	unsigned timeout_ms = DEFAULT_TIMEOUT_MS;
 	int json = 0, c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:d:c:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'd':
+			domain = optarg;
+			break;
+		case 'c':
+			uri = optarg;
 			break;
 		case 't':
 			if (parse_timeout("agent-ping", optarg, &timeout_ms))
@@ -159,8 +203,14 @@ int cmd_agent_ping(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error("agent-ping", "unexpected argument '%s'", argv[optind]);
-	if (!sock)
-		return cli_usage_error("agent-ping", "--socket PATH is required");
+	if (!sock == !domain)
+		return cli_usage_error("agent-ping",
+				       "give either --socket PATH or --domain DOMAIN");
+	if (domain) {
+		if (domain_socket(domain, uri, sockbuf, sizeof(sockbuf)) < 0)
+			return cli_fail("agent-ping");
+		sock = sockbuf;
+	}
 	r = hvc_session_open(sock, timeout_ms, &s);
 	if (r < 0)
 		return cli_fail("agent-ping");
@@ -280,6 +330,8 @@ static int run_notify(int argc, char **argv, bool verify_only)
 	const char *cmd = verify_only ? "agent-verify" : "agent-notify";
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "connect", required_argument, NULL, 'c' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "previous", required_argument, NULL, 'p' },
 		{ "op", required_argument, NULL, 'o' },
@@ -295,7 +347,8 @@ static int run_notify(int argc, char **argv, bool verify_only)
 	static uint8_t bytes[MAX_CLI_FUNCS][HVC_BYTES_MAX];
 	struct hvc_status st;
 	struct hvc_report rep;
-	const char *sock = NULL;
+	const char *sock = NULL, *domain = NULL, *uri = NULL;
+	char sockbuf[256];
 	unsigned timeout_ms = DEFAULT_TIMEOUT_MS;
 	int json = 0, c, r, have_level = 0;
 	uint64_t v;
@@ -304,10 +357,16 @@ static int run_notify(int argc, char **argv, bool verify_only)
 	st.applied_at = (int64_t)time(NULL);
 	st.funcs = funcs;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:l:p:f:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:d:c:l:p:f:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'd':
+			domain = optarg;
+			break;
+		case 'c':
+			uri = optarg;
 			break;
 		case 'l':
 			st.level = optarg;
@@ -355,12 +414,17 @@ static int run_notify(int argc, char **argv, bool verify_only)
 	}
 	if (optind != argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!sock)
-		return cli_usage_error(cmd, "--socket PATH is required");
+	if (!sock == !domain)
+		return cli_usage_error(cmd, "give either --socket PATH or --domain DOMAIN");
 	if (!have_level && !verify_only)
 		return cli_usage_error(cmd, "--level LEVEL is required ('' for none)");
 	if (!have_level)
 		st.level = "";
+	if (domain) {
+		if (domain_socket(domain, uri, sockbuf, sizeof(sockbuf)) < 0)
+			return cli_fail(cmd);
+		sock = sockbuf;
+	}
 	r = verify_only ? hvc_check(sock, &st, timeout_ms, &rep)
 			: hvc_notify(sock, &st, timeout_ms, &rep);
 	if (json) {

@@ -40,7 +40,8 @@ for abi in $(hv_abis); do
 	hv_wait_console '^HVP-READY' 60 >/dev/null || hv_fail "$abi: workload did not start"
 
 	# hello (through a ping): the guest's own release.
-	out=$("$hv" agent-ping --socket "$HV_AGENT_SOCK" --timeout 30000 --json) ||
+	# (found through the domain's definition, as an operator would)
+	out=$("$hv" agent-ping --domain "$HV_DOM" --timeout 30000 --json) ||
 		hv_fail "$abi: agent-ping failed: $out"
 	hv_log "$abi: hello $out"
 	[ "$(json_get "$out" kernel_release)" = "\"$HV_RELEASE\"" ] ||
