@@ -907,7 +907,8 @@ int cmd_show(int argc, char **argv)
 	uint8_t *buf = NULL;
 	size_t len = 0, i;
 	const char *path;
-	char hex[2 * HVB_KEY_ID_BYTES + 1], spec[HVB_MAX_NAME + 64];
+	char hex[2 * HVB_KEY_ID_BYTES + 1], spec[HVB_MAX_NAME + 64], shahex[65];
+	uint8_t sha[32];
 	int c, json = 0, rc = HV_EXIT_FAIL;
 
 	optind = 1;
@@ -931,8 +932,13 @@ int cmd_show(int argc, char **argv)
 		hv_err_prefix("bundle %s", path);
 		goto out;
 	}
+	if (hvb_sha256(buf, len, sha) < 0)
+		goto out;
+	hvb_hex(sha, sizeof(sha), shahex);
 	if (json) {
 		json_t *j = show_json(b, path, len);
+
+		json_object_set_new(j, "sha256", json_string(shahex));
 
 		print_json(j);
 		json_decref(j);
@@ -941,6 +947,7 @@ int cmd_show(int argc, char **argv)
 	}
 	printf("bundle       %s (%zu bytes, format %u.%u)\n", path, len, b->version_major,
 	       b->version_minor);
+	printf("sha256       %s\n", shahex);
 	printf("patch id     %s\nlevel        %s\n", b->patch_id, b->level);
 	printf("description  ");
 	if (!*b->description)

@@ -504,6 +504,34 @@ int hvb_check(const struct hvb_bundle *b)
 	return check_relocs(b);
 }
 
+int hvb_target_index(const struct hvb_bundle *b, const uint8_t *build_id, size_t len)
+{
+	char want[2 * HVB_MAX_BUILD_ID + 1] = "", have[1024] = "";
+	size_t i, used = 0;
+
+	for (i = 0; b && i < b->ntargets; i++)
+		if (b->targets[i].build_id_len == len &&
+		    memcmp(b->targets[i].build_id, build_id, len) == 0)
+			return (int)i;
+	if (len <= HVB_MAX_BUILD_ID && build_id)
+		hvb_hex(build_id, len, want);
+	for (i = 0; b && i < b->ntargets && used < sizeof(have) - 1; i++) {
+		char hex[2 * HVB_MAX_BUILD_ID + 1];
+		int n;
+
+		hvb_hex(b->targets[i].build_id, b->targets[i].build_id_len, hex);
+		n = snprintf(have + used, sizeof(have) - used, "%s%s (build-id %s)", i ? ", " : "",
+			     b->targets[i].release, hex);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	return hv_err(HV_E_NOTFOUND,
+		      "bundle %s is not built for the kernel with build-id %s; it targets %s; "
+		      "build the patch against that kernel's headers",
+		      b ? b->patch_id : "?", want, have[0] ? have : "no kernel");
+}
+
 /* ---------- parser ---------- */
 
 static const char *rec_name(uint16_t t)

@@ -167,6 +167,13 @@ int hvb_check(const struct hvb_bundle *b) HV_WUR;
  */
 int hvb_serialize(const struct hvb_bundle *b, uint8_t **out, size_t *len) HV_WUR;
 
+/*
+ * Which of the bundle's targets is the kernel with build-id @build_id
+ * (@len bytes): returns its index, or HV_E_NOTFOUND with a message naming
+ * the guest's build-id and the bundle's targets (release and build-id).
+ */
+int hvb_target_index(const struct hvb_bundle *b, const uint8_t *build_id, size_t len) HV_WUR;
+
 /* Free a bundle and everything it owns.  Accepts NULL. */
 void hvb_free(struct hvb_bundle *b);
 
@@ -236,6 +243,12 @@ int hvb_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len
  */
 int hvb_load_verified(const char *path, const char *trusted_dir, struct hvb_bundle **out,
 		      struct hvb_verify_info *info) HV_WUR;
+
+/*
+ * SHA-256 of @len bytes at @buf into @out (e.g. of a whole bundle file, the
+ * id the host ledger stores).  Errors: HV_E_INTERNAL (OpenSSL).
+ */
+int hvb_sha256(const uint8_t *buf, size_t len, uint8_t out[32]) HV_WUR;
 
 /* Lower-case hex of @n bytes into @out (2n+1 bytes). */
 void hvb_hex(const uint8_t *p, size_t n, char *out);

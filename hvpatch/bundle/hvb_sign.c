@@ -85,6 +85,15 @@ out:
 	return r;
 }
 
+int hvb_sha256(const uint8_t *buf, size_t len, uint8_t out[32])
+{
+	unsigned int n = 0;
+
+	if (EVP_Digest(buf, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		return hv_err(HV_E_INTERNAL, "SHA-256 of %zu bytes failed: %s", len, ossl_reason());
+	return 0;
+}
+
 /* Key id = SHA-256 of the raw 32-byte Ed25519 public key. */
 static int key_id_of(EVP_PKEY *k, const char *what, uint8_t key_id[HVB_KEY_ID_BYTES])
 {

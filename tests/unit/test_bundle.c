@@ -691,6 +691,28 @@ START_TEST(test_apply_relocs_errors)
 }
 END_TEST
 
+START_TEST(test_target_index)
+{
+	struct hvb_bundle *b = sample();
+	uint8_t id[20], sha[32];
+	char hex[65];
+
+	memset(id, 0xcd, sizeof(id));
+	ck_assert_int_eq(hvb_target_index(b, id, sizeof(id)), 1);
+	memset(id, 0xab, sizeof(id));
+	ck_assert_int_eq(hvb_target_index(b, id, sizeof(id)), 0);
+	ck_assert_int_eq(hvb_target_index(b, id, 19), HV_E_NOTFOUND);
+	id[19] = 0x01;
+	ck_assert_int_eq(hvb_target_index(b, id, sizeof(id)), HV_E_NOTFOUND);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "abababababababababababababababababab01"));
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "6.1.0-55-cloud-amd64 (build-id cdcd"));
+	ck_assert_int_eq(hvb_sha256((const uint8_t *)"abc", 3, sha), 0);
+	hvb_hex(sha, sizeof(sha), hex);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	hvb_free(b);
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	ck_assert_str_eq(hvb_reloc_type_name(HVB_R_X86_64_PLT32), "R_X86_64_PLT32");
@@ -718,6 +740,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_apply_relocs);
 	tcase_add_test(t, test_apply_relocs_errors);
 	tcase_add_test(t, test_names);
+	tcase_add_test(t, test_target_index);
 	suite_add_tcase(s, t);
 	tcase_add_unchecked_fixture(k, setup_keys, teardown_keys);
 	tcase_set_timeout(k, 60);

@@ -86,6 +86,7 @@ expect_out "show original-body relocation" "original body of version_proc_show@1
 expect_out "show kernel-symbol relocation" "seq_printf"
 expect_out "show bss section" "bss"
 expect_out "show unsigned" "signature    none"
+expect_out "show sha256" "sha256       $(sha256sum "$work/b.hvb" | cut -c1-64)"
 run "show --json" 0 "$hv" show --json "$work/b.hvb"
 expect_out "show --json target_index" '"target_index": 1'
 expect_out "show --json null signature" '"signature": null'
