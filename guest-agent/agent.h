@@ -128,7 +128,9 @@ void agt_msg_clear(struct agt_msg *m);
 /*
  * Builders of guest -> host messages.  Each returns a malloc'ed,
  * NUL-terminated line ending in "\n" (caller frees), or NULL when out of
- * memory.  An @id of 0 is sent as null.
+ * memory.  An @id of 0 is sent as null.  Every line stays under
+ * AGT_LINE_MAX: a verification that would not fit keeps only its first
+ * reason, and if that is not enough becomes an "error" message.
  */
 char *agt_hello_line(const char *type, uint64_t id, const char *release, const char *boot_id,
 		     const struct agt_status *st);

@@ -497,7 +497,7 @@ char *agt_error_line(uint64_t id, const char *reason)
 	return finish(o);
 }
 
-char *agt_verify_line(uint64_t id, const struct agt_status *st, const struct agt_verify *v)
+static char *verify_line(uint64_t id, const struct agt_status *st, const struct agt_verify *v)
 {
 	json_t *o = head("verify", id), *vj = agt_verify_to_json(v);
 
@@ -508,4 +508,32 @@ char *agt_verify_line(uint64_t id, const struct agt_status *st, const struct agt
 	}
 	json_decref(vj);
 	return finish(o);
+}
+
+char *agt_verify_line(uint64_t id, const struct agt_status *st, const struct agt_verify *v)
+{
+	struct agt_verify slim = *v;
+	char *line = verify_line(id, st, v), msg[128];
+	size_t i;
+
+	if (!line || strlen(line) < AGT_LINE_MAX)
+		return line;
+	/* Too long for one message: keep only the first reason (they are
+	 * usually all the same), then give up with an error. */
+	free(line);
+	slim.checks = malloc(v->n * sizeof(*v->checks));
+	if (!slim.checks)
+		return NULL;
+	memcpy(slim.checks, v->checks, v->n * sizeof(*v->checks));
+	for (i = 1; i < slim.n; i++)
+		slim.checks[i].reason[0] = 0;
+	line = verify_line(id, st, &slim);
+	free(slim.checks);
+	if (!line || strlen(line) < AGT_LINE_MAX)
+		return line;
+	free(line);
+	snprintf(msg, sizeof(msg),
+		 "the verification of %zu functions does not fit in one %d-byte message", v->n,
+		 AGT_LINE_MAX);
+	return agt_error_line(id, msg);
 }

@@ -727,6 +727,58 @@ START_TEST(test_daemon_reopens_port_after_it_goes_away)
 }
 END_TEST
 
+/* A verification of many long-named, unreadable functions still fits one message. */
+START_TEST(test_verify_line_stays_under_the_limit)
+{
+	struct agt_status st;
+	struct agt_verify v;
+	char *line;
+	size_t i;
+
+	memset(&st, 0, sizeof(st));
+	memset(&v, 0, sizeof(v));
+	st.known = true;
+	st.nfuncs = 200;
+	st.funcs = calloc(st.nfuncs, sizeof(*st.funcs));
+	ck_assert_ptr_nonnull(st.funcs);
+	for (i = 0; i < st.nfuncs; i++) {
+		memset(st.funcs[i].name, 'f', 200);
+		snprintf(st.funcs[i].name + 200, 16, "%u", (unsigned)(i % 1000));
+		st.funcs[i].site = FX_TEXT_VA + i;
+		st.funcs[i].expected_len = 5;
+	}
+	ck_assert_int_eq(
+		agt_verify_run(&st, "/nonexistent/kallsyms", "/nonexistent/kcore", "status", &v),
+		0);
+	ck_assert_uint_eq(v.nunreadable, 200);
+	line = agt_verify_line(9, &st, &v);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_uint_lt(strlen(line), AGT_LINE_MAX);
+	ck_assert_ptr_nonnull(strstr(line, "\"type\":\"verify\",\"id\":9"));
+	ck_assert_ptr_nonnull(strstr(line, "\"unreadable\":200"));
+	free(line);
+	/* Even longer: an error message instead of an oversized line. */
+	st.nfuncs = v.n = AGT_MAX_FUNCS;
+	st.funcs = realloc(st.funcs, st.nfuncs * sizeof(*st.funcs));
+	v.checks = realloc(v.checks, v.n * sizeof(*v.checks));
+	ck_assert_ptr_nonnull(st.funcs);
+	ck_assert_ptr_nonnull(v.checks);
+	for (i = 200; i < st.nfuncs; i++) {
+		st.funcs[i] = st.funcs[0];
+		v.checks[i] = v.checks[0];
+		memset(v.checks[i].name, 'g', AGT_NAME_MAX);
+		v.checks[i].name[AGT_NAME_MAX] = 0;
+	}
+	line = agt_verify_line(9, &st, &v);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_uint_lt(strlen(line), AGT_LINE_MAX);
+	ck_assert_ptr_nonnull(strstr(line, "\"type\":\"error\",\"id\":9"));
+	free(line);
+	agt_verify_clear(&v);
+	agt_status_clear(&st);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("agent");
@@ -752,6 +804,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_conn_drops_oversized_line_whole);
 	tcase_add_test(t, test_conn_output_queue_is_bounded);
 	tcase_add_test(t, test_daemon_reopens_port_after_it_goes_away);
+	tcase_add_test(t, test_verify_line_stays_under_the_limit);
 	suite_add_tcase(s, t);
 	return s;
 }
