@@ -1,9 +1,12 @@
-# Shows whether a hostname with '/' is accepted (example patch "hostname-check"
-# refuses it); the old name is restored.  Same as
-# docs/examples/hostname-check/probe.sh.
-old=$(cat /proc/sys/kernel/hostname)
-if (echo 'evil/host name' > /proc/sys/kernel/hostname) 2>/dev/null; then
-	echo "$old" > /proc/sys/kernel/hostname
+# Tries to store a name containing '/' through the handler that example patch
+# "hostname-check" fixes (proc_do_uts_string, shared by
+# /proc/sys/kernel/hostname and domainname).  It uses the NIS domain name so
+# the hostname is never touched, and puts back the boot default "(none)".
+# Prints "bad-hostname=accepted" on an unpatched kernel and
+# "bad-hostname=refused" once level 2026.11-2 or later is applied.  Safe to
+# run concurrently on several CPUs.
+if (echo 'evil/host name' > /proc/sys/kernel/domainname) 2>/dev/null; then
+	echo '(none)' > /proc/sys/kernel/domainname
 	echo "bad-hostname=accepted"
 else
 	echo "bad-hostname=refused"
