@@ -26,6 +26,21 @@ uint64_t hvi_l2_entry_gva(unsigned index)
 	return HVI_KERNEL_MAP_START + (uint64_t)index * HVI_PAGE_2M;
 }
 
+uint64_t hvi_l2_entry_gpa(const struct hvi_kernel_loc *loc, unsigned index)
+{
+	return loc->l2_gpa + 8ull * index;
+}
+
+int hvi_l2_first_free_after_image(const struct hvi_kernel_loc *loc)
+{
+	unsigned i;
+
+	for (i = loc->end_index; i < HVI_L2_ENTRIES; i++)
+		if (hvi_l2_entry_free(loc, i))
+			return (int)i;
+	return -1;
+}
+
 bool hvi_l2_entry_free(const struct hvi_kernel_loc *loc, unsigned index)
 {
 	return index < HVI_L2_ENTRIES && (loc->l2_free[index / 64] >> (index % 64)) & 1;

@@ -76,6 +76,16 @@ bool hvi_l2_entry_free(const struct hvi_kernel_loc *loc, unsigned index);
 /* Virtual address mapped by level2_kernel_pgt entry @index. */
 uint64_t hvi_l2_entry_gva(unsigned index);
 
+/* Guest-physical address of level2_kernel_pgt entry @index (where a new entry is written). */
+uint64_t hvi_l2_entry_gpa(const struct hvi_kernel_loc *loc, unsigned index);
+
+/*
+ * The first level2_kernel_pgt entry at or after the end of the image that
+ * was zero when located (where a patch area can be mapped: every entry of
+ * the region is within rel32 reach of the kernel text), or -1 if none.
+ */
+int hvi_l2_first_free_after_image(const struct hvi_kernel_loc *loc);
+
 /* The kernel image's bytes, as hvi_read_image() found them. */
 struct hvi_image {
 	const uint8_t *p; /* bytes of [text_gva, text_gva + len) */

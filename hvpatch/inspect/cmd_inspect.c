@@ -168,17 +168,6 @@ static unsigned count_free(const struct hvi_kernel_loc *loc)
 	return n;
 }
 
-/* First free level2 entry after the image (where a patch area can go), or -1. */
-static int first_free_after(const struct hvi_kernel_loc *loc)
-{
-	unsigned i;
-
-	for (i = loc->end_index; i < HVI_L2_ENTRIES; i++)
-		if (hvi_l2_entry_free(loc, i))
-			return (int)i;
-	return -1;
-}
-
 int cmd_inspect(int argc, char **argv)
 {
 	struct iopts o;
@@ -225,7 +214,7 @@ int cmd_inspect(int argc, char **argv)
 			json_object_set_new(j, "l2_free_entries",
 					    json_integer(count_free(&k->loc)));
 			json_object_set_new(j, "l2_first_free_after_image",
-					    json_integer(first_free_after(&k->loc)));
+					    json_integer(hvi_l2_first_free_after_image(&k->loc)));
 			json_object_set_new(j, "kallsyms_layout", json_string(k->tables.layout));
 			json_object_set_new(j, "symbols", json_integer((json_int_t)k->nsyms));
 			json_object_set_new(j, "idt_checked", json_boolean(k->idt_checked));
@@ -253,7 +242,7 @@ int cmd_inspect(int argc, char **argv)
 			printf("image PD      level2_kernel_pgt at 0x%" PRIx64
 			       ": entries %u..%u, %u free, first free after the image %d\n",
 			       k->loc.l2_gpa, k->loc.first_index, k->loc.end_index - 1,
-			       count_free(&k->loc), first_free_after(&k->loc));
+			       count_free(&k->loc), hvi_l2_first_free_after_image(&k->loc));
 			printf("symbols       %zu (kallsyms layout %s)\n", k->nsyms,
 			       k->tables.layout);
 			printf("cross-checks  kallsyms _text = page tables%s\n",

@@ -435,6 +435,9 @@ START_TEST(test_locate_kernel)
 	ck_assert(!hvi_l2_entry_free(&loc, 433));
 	ck_assert(!hvi_l2_entry_free(&loc, 512));
 	ck_assert_uint_eq(hvi_l2_entry_gva(426), text);
+	ck_assert_int_eq(hvi_l2_first_free_after_image(&loc), 431);
+	ck_assert_uint_eq(hvi_l2_entry_gpa(&loc, 431), loc.l2_gpa + 431 * 8);
+	ck_assert_uint_eq(tmem_get(&t, loc.l2_gpa, 433) & HVI_PTE_ADDR, 0x3000000);
 	tmem_free(&t);
 }
 END_TEST

@@ -369,6 +369,66 @@ START_TEST(test_idt_crosscheck)
 }
 END_TEST
 
+/*
+ * Mutations of the real kallsyms tables (bytes flipped or overwritten in
+ * offsets, names, markers, seqs, token table and index): finding and
+ * decoding never crash, and whatever decodes still places _text at the base.
+ */
+START_TEST(test_real_tables_mutated)
+{
+	struct setup s;
+	struct hvi_ksyms_tables t0;
+	uint8_t *img, *orig;
+	size_t lo, hi;
+	unsigned iter, ok = 0, bad = 0;
+
+	build(&s, LINK_PHYS, LINK_TEXT, 4);
+	img = s.t.ram + s.phys;
+	ck_assert_int_eq(hvi_ksyms_find(img, s.image_bytes, &t0), 0);
+	lo = t0.offsets_off;
+	hi = t0.token_index_off + 512;
+	orig = malloc(hi - lo);
+	ck_assert_ptr_nonnull(orig);
+	memcpy(orig, img + lo, hi - lo);
+	srand(56);
+	for (iter = 0; iter < 60; iter++) {
+		struct hvi_ksyms_tables t;
+		struct hvi_symtab *st = NULL;
+		unsigned f, n = 1 + (unsigned)rand() % 6;
+		int r;
+
+		for (f = 0; f < n; f++) {
+			/* aim at the small tables half of the time */
+			size_t at =
+				rand() % 2 ? t0.markers_off + (size_t)rand() % (hi - t0.markers_off)
+					   : lo + (size_t)rand() % (hi - lo);
+
+			img[at] = rand() % 2 ? (uint8_t)(img[at] ^ (1u << (rand() % 8)))
+					     : (uint8_t)rand();
+		}
+		r = hvi_ksyms_find(img, s.image_bytes, &t);
+		if (r == 0)
+			r = hvi_ksyms_decode(img, s.image_bytes, &t, LINK_TEXT, &st);
+		if (r >= 0) {
+			struct hvi_sym y;
+
+			ck_assert_int_eq(hvi_sym_lookup(st, "_text", &y), 0);
+			ck_assert_uint_eq(y.addr, LINK_TEXT);
+			ok++;
+		} else {
+			ck_assert(r == HV_E_NOTFOUND || r == HV_E_FORMAT || r == HV_E_VERIFY);
+			bad++;
+		}
+		hvi_symtab_free(st);
+		memcpy(img + lo, orig, hi - lo);
+	}
+	ck_assert_uint_gt(ok, 0);
+	ck_assert_uint_gt(bad, 0);
+	free(orig);
+	tmem_free(&s.t);
+}
+END_TEST
+
 int main(void)
 {
 	const char *cache = getenv("HVPATCH_CACHE");
@@ -415,6 +475,7 @@ int main(void)
 	tcase_add_test(tc, test_kaslr_5level);
 	tcase_add_test(tc, test_kaslr_without_relocation_rejected);
 	tcase_add_test(tc, test_idt_crosscheck);
+	tcase_add_test(tc, test_real_tables_mutated);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
