@@ -393,6 +393,16 @@ int cmd_build(int argc, char **argv)
 		ntargets++;
 	}
 	if (ends_with(input, ".c")) {
+		for (i = 1; i < ntargets; i++) {
+			if (strcmp(targets[i].release, targets[0].release) != 0) {
+				hv_err(HV_E_INVAL,
+				       "a .c source is compiled against one kernel's headers, but "
+				       "the "
+				       "targets are %s and %s; build one bundle per kernel",
+				       targets[0].release, targets[i].release);
+				goto out;
+			}
+		}
 		if (!kbuild) {
 			snprintf(kdir, sizeof(kdir), "%s/linux-headers-%s",
 				 getenv("HV_KBUILD_ROOT") ? getenv("HV_KBUILD_ROOT")

@@ -938,6 +938,14 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 					x->replacement = (uint32_t)which;
 					continue;
 				}
+				if (!strcmp(s->name, "__this_module")) {
+					r = hv_err(HV_E_UNSUPPORTED,
+						   "%s: %s uses THIS_MODULE, but a patch is not a "
+						   "module; remove the module reference (e.g. the "
+						   ".owner of file_operations)",
+						   obj_name, func_at(&e, rs->info, off));
+					goto out;
+				}
 				for (j = 0; j < b->nreplacements; j++) {
 					if (!strcmp(b->replacements[j].target, s->name)) {
 						r = hv_err(HV_E_UNSUPPORTED,

@@ -627,6 +627,11 @@ START_TEST(test_bad_relocations)
 	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "hvpatch_orig_target_b"));
 
 	std_spec(&s);
+	s.sym[Y_SEQ - 1].name = "__this_module";
+	ck_assert_int_eq(build(&s, &b, NULL), HV_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "THIS_MODULE"));
+
+	std_spec(&s);
 	s.sym[Y_ORIG - 1].name = "hvpatch_orig_nothing";
 	ck_assert_int_eq(build(&s, &b, NULL), HV_E_NOTFOUND);
 	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "no replacement of nothing"));
