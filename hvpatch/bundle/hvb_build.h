@@ -36,6 +36,8 @@ struct hvb_manifest {
  */
 int hvb_manifest_parse(const char *text, size_t len, const char *path,
 		       struct hvb_manifest **out) HV_WUR;
+
+/* Free a manifest and its strings.  Accepts NULL. */
 void hvb_manifest_free(struct hvb_manifest *m);
 
 /* A kernel build, as a bundle target. */
@@ -83,7 +85,10 @@ struct hvb_build_report {
 	unsigned relocs_dropped; /* relocations of dropped sections */
 };
 
+/* Free the report's arrays and zero it (not @r itself).  Accepts NULL. */
 void hvb_build_report_free(struct hvb_build_report *r);
+
+/* "kept", "dropped (metadata)", ...: a static string, never NULL. */
 const char *hvb_sec_action_name(enum hvb_sec_action a);
 
 /*
