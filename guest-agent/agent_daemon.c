@@ -115,10 +115,13 @@ static int queue(struct agt_conn *c, char *line)
 	return 0;
 }
 
-static void save_state(struct agt_conn *c)
+/* Save the state file; on failure log why and return false. */
+static bool save_state(struct agt_conn *c)
 {
-	if (agt_state_save(c->cfg->state_path, c->st) < 0)
-		agt_log(LOG_WARNING, "%s", hv_err_last()->msg);
+	if (agt_state_save(c->cfg->state_path, c->st) == 0)
+		return true;
+	agt_log(LOG_WARNING, "%s", hv_err_last()->msg);
+	return false;
 }
 
 int agt_conn_hello(struct agt_conn *c)
@@ -198,8 +201,11 @@ static int handle_line(struct agt_conn *c, const char *p, size_t n)
 		agt_verify_clear(&c->st->verify);
 		agt_log(LOG_INFO, "host reports patch level '%s' (%zu functions)",
 			c->st->status.level, c->st->status.nfuncs);
-		save_state(c);
-		r = queue(c, agt_ack_line(m.id, true, NULL));
+		/* Accepted either way; the host learns when the tenant cannot see it. */
+		if (save_state(c))
+			r = queue(c, agt_ack_line(m.id, true, NULL));
+		else
+			r = queue(c, agt_ack_line(m.id, true, hv_err_last()->msg));
 		if (r == 0)
 			c->pending_verify = m.id;
 		break;

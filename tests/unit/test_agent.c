@@ -548,6 +548,23 @@ START_TEST(test_conn_acks_status_then_verifies)
 }
 END_TEST
 
+START_TEST(test_conn_ack_says_when_state_cannot_be_saved)
+{
+	struct cfix f;
+	const char *out;
+
+	cfix_init(&f);
+	f.cfg.state_path = "/proc/hvpatch-cannot-write-here/status.json";
+	ck_assert_int_eq(agt_conn_input(f.c, STATUS_MSG "\n", strlen(STATUS_MSG) + 1), 0);
+	out = drain(&f);
+	ck_assert_ptr_nonnull(strstr(out,
+				     "{\"v\":1,\"type\":\"ack\",\"id\":7,\"ok\":true,\"error\":"
+				     "\"cannot create the state directory"));
+	ck_assert_str_eq(f.st.status.level, "2026.11-1");
+	cfix_done(&f);
+}
+END_TEST
+
 START_TEST(test_conn_answers_errors_and_keeps_going)
 {
 	struct cfix f;
@@ -801,6 +818,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_kallsyms_long_and_odd_lines_skipped);
 	tcase_add_test(t, test_conn_acks_status_then_verifies);
 	tcase_add_test(t, test_conn_answers_errors_and_keeps_going);
+	tcase_add_test(t, test_conn_ack_says_when_state_cannot_be_saved);
 	tcase_add_test(t, test_conn_drops_oversized_line_whole);
 	tcase_add_test(t, test_conn_output_queue_is_bounded);
 	tcase_add_test(t, test_daemon_reopens_port_after_it_goes_away);
