@@ -1,12 +1,21 @@
 #!/bin/sh
 # hvpatch-agent as a tenant runs it: a static binary under 2 MB; status and
 # verify over a hand-written state file, a synthetic kallsyms and a synthetic
-# ELF core file (the /proc/kcore format); exit codes 0/1/2; --help.
+# ELF core file (the /proc/kcore format); exit codes 0/1/2; --help.  Then
+# the daemon end to end with the host's agent-* commands over socat.
 set -u
 : "${top_builddir:?}"
 agent="$top_builddir/guest-agent/hvpatch-agent"
 tmp=$(mktemp -d /tmp/hvp-agent-cli-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+daemon="" loop=""
+cleanup() {
+	touch "$tmp/stop" 2>/dev/null
+	[ -z "$daemon" ] || kill "$daemon" 2>/dev/null
+	[ -z "$loop" ] || kill "$loop" 2>/dev/null
+	[ -f "$tmp/socat.pid" ] && kill "$(cat "$tmp/socat.pid")" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
@@ -101,6 +110,71 @@ echo "$out" | grep -q "hvpatch-agent status: error: .*$tmp/bad.json" || fail "co
 "$agent" daemon --interval abc 2>/dev/null
 [ $? = 2 ] || fail "bad --interval does not exit 2"
 "$agent" hello | grep -q '^{"v":1,"type":"hello",' || fail "hello"
+
+# End to end without a VM: the daemon on a pseudo-terminal that socat joins
+# to a unix socket (as QEMU joins the virtio port to the domain's socket),
+# and the host's hvpatch agent-* commands on that socket.  socat serves one
+# connection at a time and is restarted, so every connection is a new pty:
+# the daemon must reopen its port each time.
+hv="$top_builddir/hvpatch/hvpatch"
+if ! command -v socat >/dev/null 2>&1; then
+	echo "note: socat is missing (tests/setup-host.sh installs it): end-to-end part skipped"
+elif [ ! -x "$hv" ]; then
+	fail "$hv is not built"
+else
+	(
+		while [ ! -e "$tmp/stop" ]; do
+			socat "PTY,link=$tmp/port,raw,echo=0" "UNIX-LISTEN:$tmp/sock" 2>/dev/null &
+			echo $! > "$tmp/socat.pid"
+			wait $!
+		done
+	) > /dev/null 2>&1 &
+	loop=$!
+	i=0
+	while [ ! -e "$tmp/port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	"$agent" daemon --port "$tmp/port" --state "$tmp/e2e.json" --interval 0 \
+		> /dev/null 2> "$tmp/daemon.log" &
+	daemon=$!
+	# with_socket CMD...: run CMD until the socket accepts (socat restarts between connections).
+	with_socket() {
+		n=0
+		while :; do
+			out=$("$@" 2>&1) && return 0
+			case "$out" in *"Connection refused"* | *"does not exist"*) ;; *) return 1 ;; esac
+			n=$((n + 1))
+			[ $n -lt 50 ] || return 1
+			sleep 0.1
+		done
+	}
+	func="cmdline_proc_show:0xffffffff81000100:0f1f440000"
+	with_socket "$hv" agent-ping --socket "$tmp/sock" --json || fail "agent-ping: $out"
+	echo "$out" | grep -q "\"kernel_release\":\"$(uname -r)\"" || fail "agent-ping hello: $out"
+	with_socket "$hv" agent-notify --socket "$tmp/sock" --level e2e-1 --func "$func" --json ||
+		fail "agent-notify: $out"
+	echo "$out" | grep -q '"acked":true,.*"verified":true,"present":1,' || fail "agent-notify report: $out"
+	out=$("$agent" status --json --state "$tmp/e2e.json")
+	echo "$out" | grep -q '"level":"e2e-1"' || fail "tenant view after agent-notify: $out"
+	# drift: the "kernel text" changes under the agent
+	cp "$tmp/kcore" "$tmp/kcore.orig"
+	printf '\146' | dd of="$tmp/kcore" bs=1 seek=$((4096 + 256)) conv=notrunc 2>/dev/null
+	with_socket "$hv" agent-verify --socket "$tmp/sock" --func "$func" --json || fail "agent-verify: $out"
+	echo "$out" | grep -q '"result":"mismatch",.*"found":"661f440000"' || fail "agent-verify drift: $out"
+	cp "$tmp/kcore.orig" "$tmp/kcore"
+	# The daemon survived four connections and stops cleanly on SIGTERM.
+	kill -0 "$daemon" 2>/dev/null || fail "the daemon died: $(cat "$tmp/daemon.log")"
+	kill -TERM "$daemon"
+	wait "$daemon" || fail "the daemon did not exit 0 on SIGTERM"
+	daemon=""
+	grep -q 'host connected' "$tmp/daemon.log" || fail "daemon log: $(cat "$tmp/daemon.log")"
+	out=$("$agent" status --state "$tmp/e2e.json")
+	echo "$out" | grep -q 'not connected' || fail "after the daemon stopped, status: $out"
+	touch "$tmp/stop"
+	kill "$loop" 2>/dev/null
+	# the socat waiting for a client: end it through one last connection
+	"$hv" agent-ping --socket "$tmp/sock" --timeout 200 >/dev/null 2>&1
+	wait "$loop" 2>/dev/null
+	loop=""
+fi
 
 [ $fails = 0 ] || exit 1
 echo "hvpatch-agent CLI: all checks passed"
