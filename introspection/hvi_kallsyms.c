@@ -354,6 +354,51 @@ static const char digits[] = "0\0"
 			     "8\0"
 			     "9";
 
+/*
+ * Check a token table at @start (with its index at @want_index, or anywhere
+ * when that is SIZE_MAX) and walk back through each layout.  Fills @t.
+ */
+static bool try_table(const uint8_t *img, size_t len, size_t start, size_t want_index,
+		      struct hvi_ksyms_tables *t, unsigned *work)
+{
+	struct toktab tt;
+	size_t index_off;
+	unsigned k;
+
+	if (!check_token_table(img, len, start, &index_off, &tt) ||
+	    (want_index != SIZE_MAX && index_off != want_index))
+		return false;
+	for (k = 0; k < sizeof(layouts) / sizeof(layouts[0]); k++) {
+		memset(t, 0, sizeof(*t));
+		if (layouts[k].walk_back(img, len, start, t, work)) {
+			t->layout = layouts[k].name;
+			t->token_table_off = start;
+			t->token_index_off = index_off;
+			return true;
+		}
+	}
+	memset(t, 0, sizeof(*t));
+	return false;
+}
+
+int hvi_ksyms_find_at(const uint8_t *img, size_t len, size_t token_table_off,
+		      struct hvi_ksyms_tables *t)
+{
+	unsigned work = FIND_WORK_MAX;
+	int r = 0;
+
+	if (!img || token_table_off >= len || (token_table_off & 7) ||
+	    !try_table(img, len, token_table_off, SIZE_MAX, t, &work)) {
+		memset(t, 0, sizeof(*t));
+		r = hv_err(HV_E_NOTFOUND,
+			   "no valid kallsyms tables end with a token table at image offset +0x%zx "
+			   "(the hint is wrong, or the tables are damaged or of an unsupported "
+			   "layout)",
+			   token_table_off);
+	}
+	return r;
+}
+
 int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 {
 	const size_t dlen = sizeof(digits); /* includes the last NUL */
@@ -378,8 +423,7 @@ int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 		qmax = d + TOKTAB_MAX;
 		for (q = ALIGN8(d + dlen); q <= qmax && q + 2 * NTOKENS <= len; q += 8) {
 			uint16_t v0, v30;
-			size_t start, index_off;
-			struct toktab tt;
+			size_t start;
 			unsigned k;
 
 			if (ld_u16(img, len, q, &v0) < 0 || v0 != 0 ||
@@ -398,16 +442,9 @@ int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 			start = d - v30;
 			if (++tables > FIND_TABLES_MAX)
 				break;
-			if (!check_token_table(img, len, start, &index_off, &tt) || index_off != q)
-				continue;
-			for (k = 0; k < sizeof(layouts) / sizeof(layouts[0]); k++) {
-				if (layouts[k].walk_back(img, len, start, t, &work)) {
-					t->layout = layouts[k].name;
-					t->token_table_off = start;
-					t->token_index_off = index_off;
-					r = 0;
-					goto out;
-				}
+			if (try_table(img, len, start, q, t, &work)) {
+				r = 0;
+				goto out;
 			}
 		}
 	}
@@ -416,7 +453,7 @@ int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t)
 	       "token-table candidates checked%s): the kernel lacks CONFIG_KALLSYMS, uses an "
 	       "unsupported table layout, or its tables are damaged",
 	       len, tried, tables,
-	       tried > FIND_CANDIDATES_MAX || tables > FIND_TABLES_MAX || work == 0
+	       tried > FIND_CANDIDATES_MAX || tables >= FIND_TABLES_MAX || work == 0
 		       ? ", then gave up: too many candidates"
 		       : "");
 out:

@@ -60,6 +60,15 @@ struct hvi_ksyms_tables {
  */
 int hvi_ksyms_find(const uint8_t *img, size_t len, struct hvi_ksyms_tables *t) HV_WUR;
 
+/*
+ * As hvi_ksyms_find(), for a token table said to start at @token_table_off
+ * (e.g. from a VMCOREINFO "SYMBOL(kallsyms_token_table)=" line, which the
+ * guest can forge): the same checks, no search.  HV_E_NOTFOUND if the
+ * tables there do not pass them.
+ */
+int hvi_ksyms_find_at(const uint8_t *img, size_t len, size_t token_table_off,
+		      struct hvi_ksyms_tables *t) HV_WUR;
+
 struct hvi_symtab;
 
 /* One symbol as returned by the lookups; @name points into the symtab. */

@@ -143,6 +143,15 @@ static int see(struct hvg *g, const struct hvg_opts *o)
 	r = read_regs(g, o);
 	if (r < 0)
 		goto out;
+	/* a vCPU still in the firmware or the boot code has no kernel page tables */
+	if (!(g->regs.cr0 & (1ull << 31)) || !(g->regs.efer & (1ull << 10))) {
+		r = hv_err(HV_E_STATE,
+			   "vCPU %u of %s is not in 64-bit mode with paging (CR0 0x%" PRIx64
+			   ", EFER 0x%" PRIx64 "): the guest kernel has not started yet; try again "
+			   "once it has booted",
+			   g->cpu, g->info.name, g->regs.cr0, g->regs.efer);
+		goto out;
+	}
 	g->mem.read = mem_read;
 	g->mem.map = mem_map;
 	g->mem.ctx = g->h;

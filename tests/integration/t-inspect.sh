@@ -72,7 +72,16 @@ check_symbols() { # abi
 			bad=$((bad + 1))
 		fi
 		[ "$c" -ge 2 ] && dups=$((dups + 1))
+		# name@N picks the N-th in address order
+		if [ "$c" -eq 2 ] && [ -z "${at_checked:-}" ]; then
+			want=$(printf '%s\n' "$ours" | awk -v n="$n" '$1 == n { print $2 }' | sort | tail -n 1)
+			got=$("$HVP" sym "$HV_DOM" "$n@1") || hv_fail "$1: hvpatch sym $n@1 failed"
+			[ "$(echo "$got" | awk '{ print $1 }' | sed 's/^0*//')" = "$(echo "$want" | sed 's/^0*//')" ] ||
+				hv_fail "$1: $n@1 is '$got', expected address $want"
+			at_checked=1
+		fi
 	done
+	at_checked=""
 	[ "$bad" -eq 0 ] || hv_fail "$1: $bad of $checked symbols decode differently from the guest's /proc/kallsyms"
 	[ "$dups" -ge 1 ] || hv_fail "$1: no duplicated static name among the guest's markers"
 	hv_log "$1: $checked symbols ($dups duplicated names) decode to the guest's own addresses"

@@ -260,6 +260,21 @@ START_TEST(test_layout_name_60)
 }
 END_TEST
 
+/* A hinted token table is checked like a found one. */
+START_TEST(test_find_at_hint)
+{
+	struct hvi_ksyms_tables t;
+
+	ck_assert_int_eq(hvi_ksyms_find_at(img, IMG_LEN, lay.token_table, &t), 0);
+	check_found(&t);
+	ck_assert_int_eq(hvi_ksyms_find_at(img, IMG_LEN, lay.token_table + 8, &t), HV_E_NOTFOUND);
+	ck_assert_uint_eq(t.num_syms, 0);
+	ck_assert_int_eq(hvi_ksyms_find_at(img, IMG_LEN, lay.markers, &t), HV_E_NOTFOUND);
+	ck_assert_int_eq(hvi_ksyms_find_at(img, IMG_LEN, IMG_LEN + 8, &t), HV_E_NOTFOUND);
+	ck_assert_int_eq(hvi_ksyms_find_at(img, IMG_LEN, lay.token_table + 1, &t), HV_E_NOTFOUND);
+}
+END_TEST
+
 /* ---- hostile tables ---- */
 
 static int find_decode(void)
@@ -542,6 +557,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_decode_60);
 	tcase_add_test(tc, test_layout_name_60);
+	tcase_add_test(tc, test_find_at_hint);
 	tcase_add_test(tc, test_no_tables);
 	tcase_add_test(tc, test_absurd_num_syms);
 	tcase_add_test(tc, test_unsorted_markers);
