@@ -254,6 +254,17 @@ out:
 	return r;
 }
 
+unsigned hva_set_deadline(struct hva *h, unsigned deadline_ms)
+{
+	unsigned old;
+
+	pthread_mutex_lock(&h->lock);
+	old = h->deadline_ms;
+	h->deadline_ms = deadline_ms ? deadline_ms : HVA_DEFAULT_PAUSE_DEADLINE_MS;
+	pthread_mutex_unlock(&h->lock);
+	return old;
+}
+
 bool hva_is_paused(const struct hva *h)
 {
 	return h->paused;

@@ -134,6 +134,12 @@ int hva_describe(struct hva *h, struct hva_info *out) HV_WUR;
 int hva_pause(struct hva *h) HV_WUR;
 
 /*
+ * Change the deadline of the next pauses (0 = HVA_DEFAULT_PAUSE_DEADLINE_MS);
+ * returns the previous one.
+ */
+unsigned hva_set_deadline(struct hva *h, unsigned deadline_ms);
+
+/*
  * Resume the guest.  When @paused_us is not NULL it receives how long the
  * guest was paused (monotonic, microseconds, from just before the pause
  * request to just after the resume returned).

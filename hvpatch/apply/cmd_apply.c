@@ -167,10 +167,11 @@ static int open_all(const char *domain, const struct aopts *a, struct hvg **g,
 
 	go.uri = a->uri;
 	go.qmp_socket = a->qmp;
-	go.deadline_ms = a->o.deadline_ms ? a->o.deadline_ms : HVP_DEFAULT_DEADLINE_MS;
+	/* Reading registers to find the kernel is not the patching pause: it
+	 * keeps the access layer's default deadline. */
 	r = hvg_open(domain, &go, g);
 	if (r < 0)
-		return r;
+		return hv_err_prefix("opening %s (nothing was changed)", domain);
 	r = lock_domain((*g)->info.uuid[0] ? (*g)->info.uuid : (*g)->info.name, lockfd);
 	if (r < 0)
 		return r;

@@ -14,6 +14,7 @@
 #include "engine.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,20 @@
 #include "hvi_paging.h"
 
 #define RIP_RETRIES 8
+
+/*
+ * Fault injection for the crash tests: HVPATCH_CRASH_AT=STEP makes hvpatch
+ * kill itself (SIGKILL, no clean-up) at that step of an operation, so the
+ * tests can check the guest and the ledger after a crash at each point.
+ * Steps: intent, logged, paused, first-write, written, resumed.
+ */
+static void crash_point(const char *step)
+{
+	const char *at = getenv("HVPATCH_CRASH_AT");
+
+	if (at && !strcmp(at, step))
+		raise(SIGKILL);
+}
 
 struct wr {
 	uint64_t gpa;
@@ -522,7 +537,7 @@ static int64_t now_unix_us(void)
  * before the guest runs again (re-pausing if the deadline resumed it).
  */
 static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const uint8_t sha[32],
-		   struct plan *p, struct hvp_report *rep)
+		   struct plan *p, const struct hvp_opts *opts, struct hvp_report *rep)
 {
 	struct hvl_op op;
 	enum hva_write_path used = HVA_WRITE_NONE, code_path = HVA_WRITE_NONE;
@@ -548,6 +563,7 @@ static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const 
 	if (r < 0)
 		return hv_err_prefix("recording the %s in the ledger", kind);
 	rep->op_id = id;
+	crash_point("intent");
 	for (i = 0; i < p->n; i++) {
 		struct hvl_write w = { p->w[i].gpa, p->w[i].len, p->w[i].old, p->w[i].new_bytes,
 				       p->w[i].what };
@@ -557,11 +573,14 @@ static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const 
 			goto fail;
 	}
 
+	crash_point("logged");
 	step = "pausing the guest";
+	hva_set_deadline(g->h, opts->deadline_ms ? opts->deadline_ms : HVP_DEFAULT_DEADLINE_MS);
 again:
 	r = hva_pause(g->h);
 	if (r < 0)
 		goto fail;
+	crash_point("paused");
 	step = "checking the vCPUs' instruction pointers";
 	for (cpu = 0; cpu < g->info.nvcpus; cpu++) {
 		struct hva_regs regs;
@@ -623,7 +642,10 @@ again:
 			goto fail;
 		}
 		bytes += p->w[i].len;
+		if (i == 0)
+			crash_point("first-write");
 	}
+	crash_point("written");
 	step = "reading back";
 	for (i = 0; i < p->n; i++) {
 		uint8_t *back = malloc(p->w[i].len);
@@ -643,6 +665,7 @@ again:
 	r = hva_resume(g->h, &pause_us);
 	if (r < 0)
 		goto fail;
+	crash_point("resumed");
 	rep->pause_us = pause_us;
 	rep->bytes_written = bytes;
 	rep->writes = (unsigned)p->n;
@@ -789,7 +812,7 @@ static int install(struct hvg *g, struct hvl_ledger *l, const struct hvb_bundle 
 		r = 0;
 		goto out;
 	}
-	r = execute(g, l, kind, sha, &p, rep);
+	r = execute(g, l, kind, sha, &p, opts, rep);
 	if (r == 0)
 		tell_agent(g, &p, kind, opts, rep);
 out:

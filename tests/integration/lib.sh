@@ -46,7 +46,7 @@ hv_cleanup() {
 		virsh -c "$HV_URI" undefine "$d" >/dev/null 2>&1 || true
 	done
 	for f in $HV_FILES; do
-		rm -f "$f"
+		rm -rf "$f"
 	done
 	# Console logs stay for a failed test (to read what the guest printed).
 	for c in $HV_CONSOLES; do
@@ -211,4 +211,51 @@ hv_domstate() {
 # hv_abis: the pinned kernel builds, one per line.
 hv_abis() {
 	grep -v '^#' "$top_srcdir/tests/guest/kernels.list" | grep .
+}
+
+# hv_bundles ABI: build, sign and trust the example patches for ABI in a
+# scratch directory.  Sets HV_BDIR (bundles cmdline-level.hvb,
+# hostname-check.hvb, version-level.hvb), HV_TRUSTED (trusted keys) and
+# HV_KEY (the private key), and HV_LEDGER (a ledger for this test).
+hv_bundles() {
+	abi=$1
+	hvp="$top_builddir/hvpatch/hvpatch"
+	HV_BDIR="$HV_RUNDIR/$HV_TEST-$$-bundles-$abi"
+	HV_TRUSTED="$HV_RUNDIR/$HV_TEST-$$-trusted"
+	HV_LEDGER="$HV_RUNDIR/$HV_TEST-$$-ledger.db"
+	HV_KEY="$HV_RUNDIR/$HV_TEST-$$-key/test.key"
+	HV_FILES="$HV_FILES $HV_BDIR $HV_TRUSTED ${HV_KEY%/*} $HV_LEDGER $HV_LEDGER-wal $HV_LEDGER-shm"
+	mkdir -p "$HV_BDIR" "$HV_TRUSTED"
+	if [ ! -f "$HV_KEY" ]; then
+		mkdir -p "${HV_KEY%/*}"
+		"$hvp" keygen --out "${HV_KEY%.key}" >/dev/null || hv_fail "keygen failed"
+		cp "${HV_KEY%.key}.pub.pem" "$HV_TRUSTED/"
+	fi
+	vml="$HV_CACHE/kernels/$abi/vmlinux"
+	[ -f "$vml" ] || hv_fail "no vmlinux for $abi in $vml: run 'make test-guests'"
+	for ex in cmdline-level hostname-check version-level; do
+		src=$(ls "$top_srcdir/docs/examples/$ex/"*.c)
+		"$hvp" build -m "$top_srcdir/docs/examples/$ex/manifest" --vmlinux "$vml" \
+			-o "$HV_BDIR/$ex.hvb" "$src" > "$HV_BDIR/$ex.log" 2>&1 ||
+			{ cat "$HV_BDIR/$ex.log" >&2; hv_fail "hvpatch build of $ex for $abi failed"; }
+		"$hvp" sign "$HV_BDIR/$ex.hvb" --key "$HV_KEY" >/dev/null || hv_fail "sign $ex failed"
+	done
+}
+
+# hv_obs PROBE [TIMEOUT] [FROM]: the output of PROBE's second HVP-OBS line
+# after FROM (default: now).  The second, because the first may come from a
+# probe run that started before the change being observed.
+hv_obs() {
+	from=${3:-$(hv_console_lines)}
+	end=$(($(date +%s) + ${2:-20}))
+	while :; do
+		n=$(tail -n "+$((from + 1))" "$HV_CONSOLE" | tr -d '\r' |
+			grep -E "^HVP-OBS n=[0-9]+ probe=$1 out=" | sed -n 2p)
+		if [ -n "$n" ]; then
+			printf '%s\n' "$n" | sed 's/^HVP-OBS n=[0-9]* probe=[^ ]* out=//'
+			return 0
+		fi
+		[ "$(date +%s)" -lt "$end" ] || { hv_log "no second HVP-OBS line for $1"; return 1; }
+		sleep 0.2
+	done
 }
