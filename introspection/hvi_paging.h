@@ -82,7 +82,10 @@ int hvi_paging_init(struct hvi_paging *pg, const struct hvi_mem *mem, uint64_t c
  * not present (w->lv[w->nlevels-1] is that entry); HV_E_FORMAT for a
  * non-canonical address, a page-size bit where the architecture reserves it,
  * or a table that appears twice on the walk; HV_E_RANGE for a table outside
- * guest RAM; or the memory callback's error.
+ * guest RAM; or the memory callback's error.  The final page may lie outside
+ * RAM (device memory such as the patch-area BAR is mapped that way): only
+ * tables are checked against max_gpa, and reads of the page are checked when
+ * they happen.
  */
 int hvi_walk(const struct hvi_paging *pg, uint64_t gva, struct hvi_walk *w) HV_WUR;
 
