@@ -130,6 +130,11 @@ static const char build_help[] =
 	"function entry becomes the 5-byte NOP 0f 1f 44 00 00.  A call to\n"
 	"hvpatch_orig_TARGET runs TARGET's original body (its entry + 5).\n"
 	"\n"
+	"With --vmlinux the result is checked against that kernel's own kallsyms:\n"
+	"each target must exist (once, or as name@N), be a function and start with\n"
+	"the ftrace call (its redirect site), and each kernel symbol the code uses\n"
+	"must exist.\n"
+	"\n"
 	"Options:\n"
 	"  -m, --manifest FILE   the patch manifest (required)\n"
 	"  -o, --output FILE     where to write the bundle (required)\n"
@@ -300,6 +305,9 @@ int cmd_build(int argc, char **argv)
 	struct hvb_bundle *b = NULL;
 	struct hvb_build_report rep = { 0 };
 	uint8_t *obj = NULL, *mtext = NULL, *ser = NULL, *signed_buf = NULL;
+	uint8_t *vmbuf[MAX_TARGETS_CLI] = { NULL };
+	size_t vmlen[MAX_TARGETS_CLI] = { 0 };
+	struct hvb_kernel_check kcheck[MAX_TARGETS_CLI];
 	char kdir[4096];
 	int c, json = 0, rc = HV_EXIT_FAIL;
 
@@ -363,13 +371,11 @@ int cmd_build(int argc, char **argv)
 	    hvb_manifest_parse((const char *)mtext, mlen, manifest, &m) < 0)
 		goto out;
 	for (i = 0; i < nvm; i++) {
-		uint8_t *vm = NULL;
-		size_t vlen = 0;
-		int r = hvb_read_file(vmlinux[i], 1024u << 20, &vm, &vlen);
+		int r = hvb_read_file(vmlinux[i], 1024u << 20, &vmbuf[i], &vmlen[i]);
 
 		if (r == 0)
-			r = hvb_vmlinux_identify(vm, vlen, vmlinux[i], &targets[ntargets]);
-		free(vm);
+			r = hvb_vmlinux_identify(vmbuf[i], vmlen[i], vmlinux[i],
+						 &targets[ntargets]);
 		if (r < 0)
 			goto out;
 		if (release && strcmp(release, targets[ntargets].release) != 0) {
@@ -425,6 +431,17 @@ int cmd_build(int argc, char **argv)
 	if (hvb_build_object(obj, olen, input, m, targets, ntargets, &b, &rep) < 0 ||
 	    hvb_serialize(b, &ser, &slen) < 0)
 		goto out;
+	for (i = 0; i < nvm; i++) {
+		if (hvb_check_vmlinux(b, vmbuf[i], vmlen[i], vmlinux[i], &kcheck[i]) < 0) {
+			hv_err_prefix("%s", input);
+			goto out;
+		}
+		if (!kcheck[i].checked && !json)
+			fprintf(stderr,
+				"hvpatch build: warning: targets and symbols not checked against "
+				"%s: %s\n",
+				vmlinux[i], kcheck[i].note);
+	}
 	blen = slen;
 	if (key) {
 		if (hvb_sign(ser, slen, key, &signed_buf, &blen) < 0)
@@ -467,6 +484,23 @@ int cmd_build(int argc, char **argv)
 		json_object_set_new(j, "fentry_nops", json_integer(rep.fentry_nops));
 		json_object_set_new(j, "relocations_dropped_with_metadata",
 				    json_integer(rep.relocs_dropped));
+		{
+			json_t *kc = json_array();
+
+			for (i = 0; i < nvm; i++) {
+				json_t *o =
+					json_pack("{s:s,s:b,s:i,s:i}", "vmlinux", vmlinux[i],
+						  "checked", kcheck[i].checked, "targets_traceable",
+						  (int)kcheck[i].targets_checked,
+						  "kernel_symbol_relocations_resolved",
+						  (int)kcheck[i].symbols_checked);
+
+				if (!kcheck[i].checked)
+					json_object_set_new(o, "note", json_string(kcheck[i].note));
+				json_array_append_new(kc, o);
+			}
+			json_object_set_new(j, "kernel_checks", kc);
+		}
 		print_json(j);
 		json_decref(j);
 	} else {
@@ -505,6 +539,15 @@ int cmd_build(int argc, char **argv)
 		printf("relocations: %zu kept, %u 'call __fentry__' turned into NOPs, %u dropped "
 		       "with metadata sections\n",
 		       b->nrelocs, rep.fentry_nops, rep.relocs_dropped);
+		for (i = 0; i < nvm; i++)
+			if (kcheck[i].checked)
+				printf("checked against %s: %u targets found and traceable, %u "
+				       "kernel-symbol relocations resolve\n",
+				       vmlinux[i], kcheck[i].targets_checked,
+				       kcheck[i].symbols_checked);
+		if (!nvm)
+			printf("not checked against a vmlinux (give --vmlinux to check targets "
+			       "and symbols)\n");
 		if (!key)
 			printf("next: hvpatch sign %s --key KEY\n", output);
 	}
@@ -515,6 +558,8 @@ out:
 	hvb_build_report_free(&rep);
 	hvb_manifest_free(m);
 	hvb_free(b);
+	for (i = 0; i < nvm; i++)
+		free(vmbuf[i]);
 	free(obj);
 	free(mtext);
 	free(ser);

@@ -7,6 +7,7 @@
 #ifndef HVB_BUILD_H
 #define HVB_BUILD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,5 +106,28 @@ const char *hvb_sec_action_name(enum hvb_sec_action a);
 int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 		     const struct hvb_manifest *m, const struct hvb_kernel_id *targets,
 		     size_t ntargets, struct hvb_bundle **out, struct hvb_build_report *rep) HV_WUR;
+
+/* Result of hvb_check_vmlinux(). */
+struct hvb_kernel_check {
+	bool checked;		  /* false: the vmlinux's kallsyms could not be read */
+	char note[256];		  /* why not, when !checked */
+	unsigned targets_checked; /* replacement targets found and traceable */
+	unsigned symbols_checked; /* kernel-symbol relocations found in kallsyms */
+};
+
+/*
+ * Check bundle @b against its target vmlinux (@buf, @len bytes; @what names
+ * it in messages), through the kernel's own kallsyms tables: every
+ * replacement target exists (unique, or the N-th of its name for "name@N"),
+ * is a function and starts with the ftrace call "call __fentry__" (so it has
+ * a redirect site), and every kernel-symbol relocation names a symbol the
+ * kernel has.  When the kallsyms tables cannot be found, returns 0 with
+ * @res->checked false and the reason in @res->note.
+ * Errors: HV_E_NOTFOUND / HV_E_INVAL (unknown or ambiguous target, unknown
+ * symbol), HV_E_UNSUPPORTED (target not traceable or not code),
+ * HV_E_FORMAT (not a kernel image), HV_E_NOMEM.
+ */
+int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len, const char *what,
+		      struct hvb_kernel_check *res) HV_WUR;
 
 #endif

@@ -129,6 +129,25 @@ run "re-signed verifies with its key" 0 "$hv" verify "$work/b2.hvb" --trusted "$
 run "build and sign at once" 0 "$hv" build -m "$work/manifest" -o "$work/b3.hvb" --build-id $bid --release $rel --key "$work/k1.key" "$work/patch.o"
 run "built-and-signed verifies" 0 "$hv" verify "$work/b3.hvb" --trusted "$work/trusted"
 
+# With a cached vmlinux, targets and kernel symbols are checked against its
+# kallsyms (the object above names version_proc_show@1, which does not exist).
+vml=${HVPATCH_CACHE:-/var/cache/hvpatch}/kernels/6.1.0-56/vmlinux
+if [ -f "$vml" ]; then
+	run "build checks @N against the vmlinux" 1 "$hv" build -m "$work/manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
+	expect_out "bad @N named" "version_proc_show@1"
+	sed 's/version_proc_show@1/version_proc_show/' "$work/manifest" > "$work/v.manifest"
+	run "build checked against the vmlinux" 0 "$hv" build -m "$work/v.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
+	expect_out "targets checked" "2 targets found and traceable, 4 kernel-symbol relocations resolve"
+	sed 's/^replace = cmdline_proc_show/replace = _text/' "$work/v.manifest" > "$work/t.manifest"
+	run "build refuses an untraceable target" 1 "$hv" build -m "$work/t.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
+	expect_out "untraceable target" "does not start with the ftrace call"
+	sed 's/^replace = cmdline_proc_show/replace = init_once/' "$work/v.manifest" > "$work/t.manifest"
+	run "build refuses an ambiguous target" 1 "$hv" build -m "$work/t.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
+	expect_out "ambiguous target" "init_once@0"
+else
+	echo "note: no cached vmlinux ($vml); kallsyms checks not exercised"
+fi
+
 # A refused section names itself, the function and what to do.
 cat > "$work/jump.c" <<'C'
 struct entry { long code, target, key; };

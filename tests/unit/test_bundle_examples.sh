@@ -54,6 +54,9 @@ for abi in $(grep -v '^#' "$top_srcdir/tests/guest/kernels.list"); do
 		built=$((built + 1))
 		expect_in "$name/$abi build reports NOPed fentry calls" '"fentry_nops":' "$work/build.json"
 		expect_in "$name/$abi build is signed" '"signed": true' "$work/build.json"
+		case $target in --vmlinux*)
+			expect_in "$name/$abi targets checked against the vmlinux's kallsyms" '"checked": true' "$work/build.json" ;;
+		esac
 		"$hv" show "$b" > "$work/show.txt" || failed "show $name/$abi"
 		"$hv" show --json "$b" > "$work/show.json" || failed "show --json $name/$abi"
 		expect_in "$name/$abi target" "target       $rel build-id $bid" "$work/show.txt"
