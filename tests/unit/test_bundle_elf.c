@@ -728,6 +728,19 @@ START_TEST(test_vmlinux_identify)
 	ck_assert_str_eq(k.release, "6.1.0-99-test");
 	ck_assert_uint_eq(k.build_id_len, 4);
 	ck_assert_uint_eq(k.build_id[3], 0xef);
+	/* no program headers: not an image hvpatch can check symbols in */
+	{
+		struct spec os;
+		struct hvb_bundle *b = NULL;
+		struct hvb_kernel_check kc;
+
+		std_spec(&os);
+		ck_assert_int_eq(build(&os, &b, NULL), 0);
+		ck_assert_int_eq(hvb_check_vmlinux(b, img, len, "vmlinux", &kc), HV_E_FORMAT);
+		ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "program header"));
+		ck_assert_int_eq(hvb_check_vmlinux(b, img, 40, "vmlinux", &kc), HV_E_FORMAT);
+		hvb_free(b);
+	}
 	free(img);
 	/* no banner */
 	s.sec[1].data = (const uint8_t *)"nothing here";
