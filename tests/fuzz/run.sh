@@ -37,7 +37,7 @@ for n in $names; do
 	# shellcheck disable=SC2086
 	if ! $cc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-D_GNU_SOURCE -I"$src/introspection" -I"$src/hvpatch" -I"$src/hvpatch/access" \
-		-I"$src/hvpatch/bundle" $(pkg-config --cflags jansson libcrypto 2>/dev/null) \
+		-I"$src/hvpatch/bundle" -I"$src/hvpatch/apply" $(pkg-config --cflags jansson libcrypto 2>/dev/null) \
 		-o "$out/fuzz_$n" "$t" $files $(pkg-config --libs jansson libcrypto 2>/dev/null) \
 		> "$out/fuzz_$n.build.log" 2>&1; then
 		echo "FAIL: fuzz target $n does not build:"

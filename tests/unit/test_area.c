@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "area.h"
+#include "state.h"
 
 #define AREA_GPA 0xfe400000ull
 
@@ -116,6 +117,106 @@ START_TEST(test_rip_inside_site)
 }
 END_TEST
 
+static void sample_state(struct hvp_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->pd_index = 98;
+	st->active_slot = 1;
+	st->pde = 0xfe401063ull;
+	st->window_gva = 0xffffffff8c400000ull;
+	st->applied_unix = 1795620353;
+	strcpy(st->boot_key, "ffffffff89800000-c816000");
+	strcpy(st->level, "2026.11-2");
+	strcpy(st->patch_id, "hostname-check");
+	memset(st->bundle_sha256, 0xab, 32);
+	st->nsites = 2;
+	st->sites[0].site_gva = 0xffffffff89bf5980ull;
+	st->sites[0].site_gpa = 0xdbf5980ull;
+	st->sites[0].target_gva = 0xffffffff8c501000ull;
+	memcpy(st->sites[0].orig, hvp_ftrace_nop, 5);
+	memcpy(st->sites[0].jmp, "\xe9\x7b\xc6\x80\x02", 5);
+	strcpy(st->sites[0].name, "cmdline_proc_show");
+	st->sites[1] = st->sites[0];
+	st->sites[1].site_gva += 0x1000;
+	strcpy(st->sites[1].name, "proc_do_uts_string");
+}
+
+START_TEST(test_state_roundtrip)
+{
+	static uint8_t page[HVP_STATE_BYTES];
+	struct hvp_state a, b;
+
+	sample_state(&a);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), 1);
+	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+	/* A fresh (zeroed) area holds no record. */
+	memset(page, 0, sizeof(page));
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), 0);
+	ck_assert_uint_eq(b.active_slot, HVP_NO_SLOT);
+	a.nsites = HVP_STATE_MAX_SITES + 1;
+	ck_assert_int_eq(hvp_state_encode(&a, page), HV_E_RANGE);
+}
+END_TEST
+
+START_TEST(test_state_hostile_fields)
+{
+	static uint8_t page[HVP_STATE_BYTES];
+	struct hvp_state a, b;
+
+	sample_state(&a);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[8] = 2; /* version */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[12] = 200; /* nsites */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[16] = 0x00, page[17] = 0x02; /* pd_index 512 */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[20] = 7; /* slot */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	memset(page + 48 + 64, 'x', 64); /* level without NUL */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "level"));
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[48 + 64] = 0x07; /* non-printable */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+}
+END_TEST
+
+/* Flip every byte and truncate at every length: never a crash, and any
+ * record that decodes has bounded counts and terminated strings. */
+START_TEST(test_state_mutations)
+{
+	static uint8_t page[HVP_STATE_BYTES], m[HVP_STATE_BYTES];
+	struct hvp_state a, b;
+	size_t i, used = 48 + 224 + 2 * 100;
+	int r;
+
+	sample_state(&a);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	for (i = 0; i < used; i++) {
+		memcpy(m, page, sizeof(m));
+		m[i] ^= 0xff;
+		r = hvp_state_decode(m, sizeof(m), &b);
+		ck_assert(r == 1 || r == 0 || r == HV_E_FORMAT);
+		if (r == 1) {
+			ck_assert_uint_le(b.nsites, HVP_STATE_MAX_SITES);
+			ck_assert_uint_lt(strlen(b.level), HVP_STATE_TEXT);
+			ck_assert_uint_lt(b.pd_index, 512);
+		}
+	}
+	for (i = 0; i < used; i++) {
+		r = hvp_state_decode(page, i, &b);
+		ck_assert(r == 0 || r == HV_E_FORMAT);
+	}
+	ck_assert_int_eq(hvp_state_decode(page, used, &b), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("area");
@@ -129,6 +230,9 @@ int main(void)
 	tcase_add_test(tc, test_pick_pd);
 	tcase_add_test(tc, test_jmp_roundtrip_and_range);
 	tcase_add_test(tc, test_rip_inside_site);
+	tcase_add_test(tc, test_state_roundtrip);
+	tcase_add_test(tc, test_state_hostile_fields);
+	tcase_add_test(tc, test_state_mutations);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
