@@ -46,6 +46,37 @@ bool hvi_l2_entry_free(const struct hvi_kernel_loc *loc, unsigned index)
 	return index < HVI_L2_ENTRIES && (loc->l2_free[index / 64] >> (index % 64)) & 1;
 }
 
+/*
+ * Whether level2 entry @e continues the kernel image, whose 2 MiB slot should
+ * start at guest-physical @want.  Linux loads its image physically
+ * contiguous, so a 2 MiB page must sit exactly there; a page table must map
+ * its first present 4 KiB page at the matching place (a table with nothing
+ * present, freed init memory, still belongs to the image).  Anything else,
+ * such as a patch area mapped right after the image, or a table that cannot
+ * be read, ends the image.
+ */
+static bool continues_image(const struct hvi_paging *pg, uint64_t e, uint64_t want)
+{
+	uint8_t pt[HVI_L2_ENTRIES * 8];
+	unsigned j;
+
+	if (!(e & HVI_PTE_P))
+		return false;
+	if (e & HVI_PTE_PS)
+		return (e & HVI_PTE_ADDR & ~(HVI_PAGE_2M - 1)) == want;
+	if (hvi_mem_read(pg->mem, e & HVI_PTE_ADDR, pt, sizeof(pt)) < 0) {
+		hv_err_clear();
+		return false;
+	}
+	for (j = 0; j < HVI_L2_ENTRIES; j++) {
+		uint64_t pte = le64(pt + 8 * j);
+
+		if (pte & HVI_PTE_P)
+			return (pte & HVI_PTE_ADDR) == want + (uint64_t)j * HVI_PAGE_4K;
+	}
+	return true;
+}
+
 int hvi_locate_kernel(const struct hvi_paging *pg, struct hvi_kernel_loc *loc)
 {
 	struct hvi_walk w;
@@ -97,8 +128,6 @@ int hvi_locate_kernel(const struct hvi_paging *pg, struct hvi_kernel_loc *loc)
 		loc->l2_present++;
 		if (loc->first_index == HVI_L2_ENTRIES)
 			loc->first_index = i;
-		if (loc->end_index == 0 || loc->end_index == i)
-			loc->end_index = i + 1;
 	}
 	if (loc->first_index == HVI_L2_ENTRIES) {
 		r = hv_err(HV_E_NOTFOUND,
@@ -110,7 +139,6 @@ int hvi_locate_kernel(const struct hvi_paging *pg, struct hvi_kernel_loc *loc)
 		goto out;
 	}
 	loc->text_gva = hvi_l2_entry_gva(loc->first_index);
-	loc->image_end_gva = hvi_l2_entry_gva(loc->end_index);
 	loc->kaslr_offset = (int64_t)(loc->text_gva - HVI_KERNEL_LINK_TEXT);
 	r = hvi_translate(pg, loc->text_gva, &loc->text_gpa, NULL);
 	if (r < 0) {
@@ -118,6 +146,14 @@ int hvi_locate_kernel(const struct hvi_paging *pg, struct hvi_kernel_loc *loc)
 			      (unsigned long long)loc->text_gva);
 		goto out;
 	}
+	/* the image: present entries that continue the physical layout of _text */
+	for (i = loc->first_index; i < HVI_L2_ENTRIES; i++)
+		if (!continues_image(pg, le64(raw + 8 * i),
+				     loc->text_gpa +
+					     (uint64_t)(i - loc->first_index) * HVI_PAGE_2M))
+			break;
+	loc->end_index = i;
+	loc->image_end_gva = hvi_l2_entry_gva(loc->end_index);
 out:
 	return r;
 }

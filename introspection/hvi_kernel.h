@@ -16,8 +16,10 @@
  * Steps, each usable on its own:
  *   1. hvi_locate_kernel(): CR3 -> PGD[511] -> level3[510] -> level2_kernel_pgt
  *      (the 1 GiB kernel-image region at 0xffffffff80000000, 2 MiB entries).
- *      The first run of present entries is the image (cleanup_highmap()
- *      clears the rest), giving _text's virtual and physical address.
+ *      The first present entry is _text (cleanup_highmap() clears the
+ *      entries outside the image); the image runs on while the entries keep
+ *      its physical layout (so a patch area mapped right after it is not
+ *      taken for part of it), giving _text's virtual and physical address.
  *   2. hvi_read_image(): copy the image's bytes (through the page tables,
  *      holes such as freed init memory read as zeros).
  *   3. hvi_ksyms_find() + hvi_ksyms_decode() (hvi_kallsyms.h), checked

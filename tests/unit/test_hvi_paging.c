@@ -420,6 +420,15 @@ START_TEST(test_locate_kernel)
 		tmem_map(&t, text + i * HVI_PAGE_2M, 0x1000000 + i * HVI_PAGE_2M, HVI_PAGE_2M, 0);
 	/* a later run (a patch area) after a gap */
 	tmem_map(&t, text + 7 * HVI_PAGE_2M, 0x3000000, HVI_PAGE_2M, 0);
+	/* inside the image, one 2 MiB page split and fully unmapped (freed init) */
+	{
+		struct hvi_walk w;
+		uint64_t pt = tmem_table(&t);
+
+		init_pg(t.pgd);
+		ck_assert_int_eq(hvi_walk(&pg, text + 2 * HVI_PAGE_2M, &w), 0);
+		tmem_set(&t, w.lv[2].table_gpa, w.lv[2].index, pt | 0x63);
+	}
 	init_pg(t.pgd);
 	ck_assert_int_eq(hvi_locate_kernel(&pg, &loc), 0);
 	ck_assert_uint_eq(loc.text_gva, text);
@@ -438,6 +447,29 @@ START_TEST(test_locate_kernel)
 	ck_assert_int_eq(hvi_l2_first_free_after_image(&loc), 431);
 	ck_assert_uint_eq(hvi_l2_entry_gpa(&loc, 431), loc.l2_gpa + 431 * 8);
 	ck_assert_uint_eq(tmem_get(&t, loc.l2_gpa, 433) & HVI_PTE_ADDR, 0x3000000);
+	/* a patch area mapped right after the image is not part of it: */
+	/* a 2 MiB page elsewhere, */
+	tmem_map(&t, text + 5 * HVI_PAGE_2M, 0x3400000, HVI_PAGE_2M, 0);
+	ck_assert_int_eq(hvi_locate_kernel(&pg, &loc), 0);
+	ck_assert_uint_eq(loc.end_index, 431);
+	/* a page table outside RAM (the area's own, in its BAR), */
+	tmem_set(&t, loc.l2_gpa, 431, (RAM + 0x1000) | 0x63);
+	ck_assert_int_eq(hvi_locate_kernel(&pg, &loc), 0);
+	ck_assert_uint_eq(loc.end_index, 431);
+	/* a page table mapping pages elsewhere */
+	{
+		uint64_t pt = tmem_table(&t);
+
+		tmem_set(&t, pt, 0, 0x3800000 | 0x63);
+		tmem_set(&t, loc.l2_gpa, 431, pt | 0x63);
+		ck_assert_int_eq(hvi_locate_kernel(&pg, &loc), 0);
+		ck_assert_uint_eq(loc.end_index, 431);
+		/* while the linear continuation extends the image */
+		tmem_set(&t, pt, 3, (0x1000000 + 5 * HVI_PAGE_2M + 3 * HVI_PAGE_4K) | 0x63);
+		tmem_set(&t, pt, 0, 0);
+		ck_assert_int_eq(hvi_locate_kernel(&pg, &loc), 0);
+		ck_assert_uint_eq(loc.end_index, 432);
+	}
 	tmem_free(&t);
 }
 END_TEST
