@@ -30,8 +30,8 @@ int hvp_cmdline_proc_show(struct seq_file *m, void *v);
 int hvp_proc_do_uts_string(struct ctl_table *table, int write, void *buffer, size_t *lenp,
 			   loff_t *ppos);
 /* The original body of proc_do_uts_string (resolved by hvpatch). */
-int hvpatch_orig_proc_do_uts_string(struct ctl_table *table, int write, void *buffer,
-				    size_t *lenp, loff_t *ppos);
+int hvpatch_orig_proc_do_uts_string(struct ctl_table *table, int write, void *buffer, size_t *lenp,
+				    loff_t *ppos);
 
 int hvp_cmdline_proc_show(struct seq_file *m, void *v)
 {
