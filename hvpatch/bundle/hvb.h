@@ -7,12 +7,14 @@
  * Typical use by the apply engine:
  *
  *   hvb_load_verified(path, trusted_dir, &b, &info)   read, verify, parse
- *   check b->targets[] against the guest's build-id
+ *   hvb_target_index(b, guest_build_id, len) >= 0    built for this kernel
  *   for each b->replacements[i]: resolve target (name, name@N) -> entry
  *   choose an address for each b->sections[i] (align_bytes, exec, write)
  *   hvb_apply_relocs(b, placement, resolver, ctx, &patched)
  *   write patched.bytes[i] (size_bytes each; zero for bss) to the guest
  *   hvb_patched_free(&patched); hvb_free(b)
+ *
+ * hvb_build.h turns kbuild objects into bundles (hvpatch build).
  *
  * Every function returns 0 or a negative HV_E_* code and records one
  * sentence with hv_err() on failure.  A struct hvb_bundle owns everything it
