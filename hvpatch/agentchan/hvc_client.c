@@ -34,6 +34,9 @@ struct hvc_session {
 	bool have_agent;
 	bool failed;
 	char misbehaviour[512];
+	const char *noted[16]; /* findings already in misbehaviour (their formats) */
+	unsigned nnoted;
+	unsigned nbad;	   /* malformed or oversized messages so far */
 	uint64_t ex_bytes; /* this exchange */
 	unsigned ex_msgs;
 	uint64_t ex_start_ms;
@@ -61,8 +64,15 @@ static void note(struct hvc_session *s, const char *fmt, ...) __attribute__((for
 static void note(struct hvc_session *s, const char *fmt, ...)
 {
 	size_t n = strlen(s->misbehaviour);
+	unsigned i;
 	va_list ap;
 
+	/* Each kind of finding once: a flood of one mistake must not hide the rest. */
+	for (i = 0; i < s->nnoted; i++)
+		if (s->noted[i] == fmt)
+			return;
+	if (s->nnoted < sizeof(s->noted) / sizeof(s->noted[0]))
+		s->noted[s->nnoted++] = fmt;
 	if (n + 8 >= sizeof(s->misbehaviour))
 		return;
 	if (!n)
@@ -80,6 +90,17 @@ static void note(struct hvc_session *s, const char *fmt, ...)
 		if ((unsigned char)s->misbehaviour[n] < 0x20 ||
 		    (unsigned char)s->misbehaviour[n] > 0x7e)
 			s->misbehaviour[n] = '?';
+}
+
+/* Append how many bad messages there were, once they are more than one. */
+static void summarize(struct hvc_session *s)
+{
+	size_t n = strlen(s->misbehaviour);
+
+	if (s->nbad > 1 && n + 48 < sizeof(s->misbehaviour))
+		snprintf(s->misbehaviour + n, sizeof(s->misbehaviour) - n,
+			 "; %u malformed or oversized messages in all", s->nbad);
+	s->nbad = 0;
 }
 
 static void exchange_start(struct hvc_session *s)
@@ -121,6 +142,7 @@ static int get_line(struct hvc_session *s, uint64_t deadline, const char **line,
 						HVC_EXCHANGE_MAX_MSGS);
 				}
 				if (dropped) {
+					s->nbad++;
 					note(s, "sent a message longer than %d bytes",
 					     HVC_LINE_MAX - 1);
 					continue;
@@ -190,6 +212,7 @@ static int next_msg(struct hvc_session *s, uint64_t deadline, struct hvc_msg *m)
 		if (r == HV_E_NOMEM)
 			return r;
 		if (r < 0) {
+			s->nbad++;
 			note(s, "sent a malformed message (%.160s)", hv_err_last()->msg);
 			continue;
 		}
@@ -339,6 +362,8 @@ static int open_until(const char *path, uint64_t deadline, struct hvc_session **
 	s = NULL;
 out:
 	free(ping);
+	if (s)
+		summarize(s);
 	if (r < 0 && s && s->misbehaviour[0])
 		hv_err_prefix("%s", s->misbehaviour);
 	hvc_session_close(s);
@@ -405,6 +430,7 @@ static bool verify_matches(const struct hvc_msg *m, const struct hvc_status *st,
 
 static void finish_report(struct hvc_session *s, struct hvc_report *rep, uint64_t start)
 {
+	summarize(s);
 	rep->hello = s->have_agent;
 	rep->agent = s->agent;
 	rep->misbehaved = s->misbehaviour[0] != 0;

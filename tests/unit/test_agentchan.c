@@ -712,6 +712,11 @@ START_TEST(test_notify_reports_misbehaviour_but_still_returns)
 	ck_assert_uint_le(ms_now() - t0, 1200);
 	ck_assert(rep.misbehaved);
 	ck_assert_ptr_nonnull(strstr(rep.misbehaviour, "agent misbehaved: "));
+	/* each kind of finding once, so the flood itself is named, with a count */
+	ck_assert_msg(strstr(rep.misbehaviour, "flooded the channel"), "%s", rep.misbehaviour);
+	ck_assert_ptr_nonnull(strstr(rep.misbehaviour, "malformed or oversized messages in all"));
+	ck_assert_ptr_null(
+		strstr(strstr(rep.misbehaviour, "sent a malformed") + 1, "sent a malformed"));
 	hvc_report_clear(&rep);
 	fake_stop(&f);
 }
