@@ -31,3 +31,9 @@ EXTRA_DIST += tests/bench/bench-inspect-live.sh
 
 TESTS += tests/unit/test_hvi_cli.sh
 EXTRA_DIST += tests/unit/test_hvi_cli.sh
+
+check_PROGRAMS += tests/unit/test_hvi_guest
+tests_unit_test_hvi_guest_SOURCES = tests/unit/test_hvi_guest.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_guest_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS) $(LIBVIRT_CFLAGS)
+tests_unit_test_hvi_guest_LDADD = hvpatch/libhvpatch.a $(HV_HOST_LIBS) $(HV_CHECK_LIBS) -lpthread
+TESTS += tests/unit/test_hvi_guest
