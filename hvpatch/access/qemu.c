@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -387,6 +388,45 @@ out:
 	return r;
 }
 
+/*
+ * Whether the gdbstub described by the "info chardev" line @line is one an
+ * earlier hvpatch started in our directory and that process is gone (it
+ * crashed or was killed): then ours may replace it.
+ */
+static bool stale_own_gdbstub(const struct hva *h, const char *line)
+{
+	const char *p = strstr(line, "unix:"), *end;
+	char path[PATH_MAX];
+	size_t n, dl = strlen(h->gdb_dir);
+	long pid;
+	char *q;
+
+	if (!p)
+		return false;
+	p += 5;
+	end = p + strcspn(p, ",\n");
+	n = (size_t)(end - p);
+	if (n >= sizeof(path) || n <= dl + 1 || strncmp(p, h->gdb_dir, dl) != 0 || p[dl] != '/')
+		return false;
+	memcpy(path, p, n);
+	path[n] = '\0';
+	/* <dir>/<uuid>.<pid>.sock */
+	q = strrchr(path, '.');
+	if (!q || strcmp(q, ".sock") != 0)
+		return false;
+	*q = '\0';
+	q = strrchr(path, '.');
+	if (!q)
+		return false;
+	pid = strtol(q + 1, NULL, 10);
+	if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+		return false;
+	*q = '.';
+	strcat(path, ".sock");
+	unlink(path);
+	return true;
+}
+
 int hva_qemu_gdb_server(struct hva *h)
 {
 	char cmd[400], *text = NULL, *reply = NULL;
@@ -428,7 +468,7 @@ int hva_qemu_gdb_server(struct hva *h)
 
 		if (!p && !strncmp(text, "gdb: ", 5))
 			p = text - 1;
-		if (p && !strstr(p, h->gdb_path)) {
+		if (p && !strstr(p, h->gdb_path) && !stale_own_gdbstub(h, p + 1)) {
 			const char *e = strchr(p + 1, '\n');
 
 			r = hv_err(HV_E_BUSY,
