@@ -2,8 +2,8 @@
  * hvi_kallsyms: the kernel's own symbol table, decoded from its memory.
  *
  * A Linux kernel built with CONFIG_KALLSYMS keeps compressed symbol tables in
- * .rodata (scripts/kallsyms.c).  libhvi finds them in a copy of the kernel
- * image (the bytes from _text on, as read from guest memory), checks them
+ * .rodata (scripts/kallsyms.c).  libhvi finds them in the kernel image (the
+ * bytes from _text on, see hvi_read_image()), checks them
  * hard (token-table shape, token index, markers against the decoded names,
  * counts against table sizes, _text against the base found from the page
  * tables) and decodes them into an index:
@@ -17,9 +17,15 @@
  * error (HV_E_INVAL) naming how many there are.
  *
  * Layouts: the table order differs between kernel versions.  Every
- * supported order is one entry in the layout table in hvi_kallsyms.c; Linux
- * 6.0-6.3 (offsets, relative_base, num_syms, names, markers, token_table,
- * token_index) is the first.
+ * supported order is one entry in the layout table in hvi_kallsyms.c:
+ * "linux-6.0" (offsets, relative_base, num_syms, names, markers,
+ * token_table, token_index) and "linux-6.2" (the same with
+ * kallsyms_seqs_of_names between markers and token_table; the Debian 6.1
+ * kernels carry it as a backport).
+ *
+ * The image may be a copy or guest RAM read in place that the guest can
+ * change meanwhile: every read is bounds-checked when it happens, so the
+ * worst outcome is a wrong answer or an error, never an out-of-bounds read.
  */
 #ifndef HVI_KALLSYMS_H
 #define HVI_KALLSYMS_H
@@ -35,7 +41,7 @@
 
 /* Where the tables lie, as byte offsets into the image copy. */
 struct hvi_ksyms_tables {
-	const char *layout; /* name of the layout that matched, e.g. "linux-6.1" */
+	const char *layout; /* name of the layout that matched: "linux-6.0", "linux-6.2" */
 	size_t offsets_off;
 	size_t relative_base_off;
 	size_t num_syms_off;
