@@ -6,7 +6,8 @@
 # is installed.  The vmlinux comes from the kernel cache when present
 # (never downloaded here); otherwise the build-id from
 # tests/unit/bundle-data/kernels is given with --build-id/--release.
-# HVB_EXAMPLES_OUT=DIR keeps the bundles there.
+# HVB_EXAMPLES_OUT=DIR keeps the bundles there, with the signing key
+# (key.key, key.pub.pem) and a trusted/ directory for 'hvpatch verify'.
 set -u
 hv="$top_builddir/hvpatch/hvpatch"
 ex="$top_srcdir/docs/examples"
@@ -23,9 +24,12 @@ expect_in() { # desc needle file
 	grep -qF -- "$2" "$3" || failed "$1: '$2' not in: $(head -c 2000 "$3")"
 }
 
-"$hv" keygen --out "$work/key" >/dev/null || failed "keygen"
-mkdir -p "$work/trusted"
-cp "$work/key.pub.pem" "$work/trusted/"
+# The signing key: throw-away, or kept next to the bundles (with a trusted/
+# directory holding its public half) when HVB_EXAMPLES_OUT is set.
+if [ -n "${HVB_EXAMPLES_OUT:-}" ]; then keys=$out; else keys=$work; fi
+[ -f "$keys/key.key" ] || "$hv" keygen --out "$keys/key" >/dev/null || failed "keygen"
+mkdir -p "$keys/trusted"
+cp "$keys/key.pub.pem" "$keys/trusted/"
 
 for abi in $(grep -v '^#' "$top_srcdir/tests/guest/kernels.list"); do
 	rel="$abi-cloud-amd64"
@@ -47,7 +51,7 @@ for abi in $(grep -v '^#' "$top_srcdir/tests/guest/kernels.list"); do
 		b="$out/$name-$abi.hvb"
 		# shellcheck disable=SC2086
 		if ! "$hv" build --json -m "$ex/$name/manifest" --kbuild "$kdir" $target \
-			--key "$work/key.key" -o "$b" "$src" > "$work/build.json" 2> "$work/build.err"; then
+			--key "$keys/key.key" -o "$b" "$src" > "$work/build.json" 2> "$work/build.err"; then
 			failed "$name for $abi does not build: $(cat "$work/build.err")"
 			continue
 		fi
@@ -78,7 +82,7 @@ for abi in $(grep -v '^#' "$top_srcdir/tests/guest/kernels.list"); do
 			expect_in "$name/$abi calls seq_printf" "R_X86_64_PLT32  seq_printf -4" "$work/show.txt"
 			expect_in "$name/$abi json original body" '"target_kind": "original_body"' "$work/show.json" ;;
 		esac
-		"$hv" verify "$b" --trusted "$work/trusted" > /dev/null || failed "verify $name/$abi"
+		"$hv" verify "$b" --trusted "$keys/trusted" > /dev/null || failed "verify $name/$abi"
 	done
 done
 if [ "$built" -eq 0 ] && [ -n "$missing" ]; then
