@@ -707,6 +707,49 @@ START_TEST(test_manifest)
 }
 END_TEST
 
+START_TEST(test_manifest_mutations)
+{
+	static const uint8_t masks[] = { 0x01, 0x20, 0x80, 0xff };
+	size_t n = strlen(manifest_text), i, k, ok = 0;
+	char *q = malloc(n);
+
+	for (i = 0; i <= n; i++) { /* every truncation, exact-size buffers */
+		struct hvb_manifest *m = NULL;
+		char *t = malloc(i ? i : 1);
+		int r;
+
+		memcpy(t, manifest_text, i);
+		r = hvb_manifest_parse(t, i, "t.manifest", &m);
+		if (r == 0) {
+			ck_assert_ptr_nonnull(m->patch_id);
+			ck_assert_uint_ge(m->nrepl, 1);
+		} else {
+			ck_assert_ptr_null(m);
+		}
+		hvb_manifest_free(m);
+		free(t);
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < sizeof(masks); k++) {
+			struct hvb_manifest *m = NULL;
+
+			memcpy(q, manifest_text, n);
+			q[i] = (char)(q[i] ^ masks[k]);
+			if (hvb_manifest_parse(q, n, "t.manifest", &m) == 0) {
+				ck_assert_uint_ge(m->nrepl, 1);
+				ok++;
+			} else {
+				ck_assert_ptr_null(m);
+				ck_assert(hv_err_last()->msg[0] != '\0');
+			}
+			hvb_manifest_free(m);
+		}
+	}
+	ck_assert_uint_gt(ok, 0); /* flips inside the description still parse */
+	free(q);
+}
+END_TEST
+
 /* ---------- vmlinux identification ---------- */
 
 START_TEST(test_vmlinux_identify)
@@ -754,6 +797,26 @@ START_TEST(test_vmlinux_identify)
 	img = write_elf(&s, &len);
 	ck_assert_int_eq(hvb_vmlinux_identify(img, len, "x.o", &k), HV_E_FORMAT);
 	free(img);
+	/* every byte flipped and every truncation of an image: no crash */
+	{
+		size_t i;
+		uint8_t *q;
+
+		s.e_type = 2;
+		s.sec[1].data = (const uint8_t *)banner;
+		s.sec[1].size = sizeof(banner);
+		img = write_elf(&s, &len);
+		q = malloc(len);
+		for (i = 0; i < len; i++) {
+			memcpy(q, img, len);
+			q[i] ^= 0xff;
+			if (hvb_vmlinux_identify(q, len, "vmlinux", &k) < 0)
+				ck_assert(hv_err_last()->msg[0] != '\0');
+			ck_assert_int_lt(hvb_vmlinux_identify(img, i, "vmlinux", &k), 0);
+		}
+		free(q);
+		free(img);
+	}
 	ck_assert_int_eq(hvb_parse_build_id("abc", &k), HV_E_INVAL);
 	ck_assert_int_eq(hvb_parse_build_id("zz", &k), HV_E_INVAL);
 }
@@ -811,6 +874,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_broken_headers);
 	tcase_add_test(t, test_bad_relocations);
 	tcase_add_test(t, test_manifest);
+	tcase_add_test(t, test_manifest_mutations);
 	tcase_add_test(t, test_vmlinux_identify);
 	tcase_add_test(t, test_real_vmlinux);
 	suite_add_tcase(s, t);
