@@ -431,5 +431,12 @@ void agt_state_print(FILE *f, const struct agt_state *s, int64_t now)
 		fmt_age(age, sizeof(age), now - s->verify.at);
 		fprintf(f, "Self-check:    %s: %u present, %u mismatch, %u unreadable\n", age,
 			s->verify.npresent, s->verify.nmismatch, s->verify.nunreadable);
+		if (s->verify.nmismatch)
+			fprintf(f,
+				"Warning:       %u patched site%s no longer hold%s what the host "
+				"wrote: that part of the patch is not in effect (run "
+				"'hvpatch-agent verify' for details)\n",
+				s->verify.nmismatch, s->verify.nmismatch == 1 ? "" : "s",
+				s->verify.nmismatch == 1 ? "s" : "");
 	}
 }

@@ -79,6 +79,14 @@ out=$("$agent" status --json --state "$tmp/status.json")
 echo "$out" | grep -q '"age_s":9[0-9],' || fail "status --json lacks the age: $out"
 [ "$(echo "$out" | wc -l)" = 1 ] || fail "status --json is not one line"
 
+# A saved self-check that found drift is shown as a warning.
+sed 's/,"host":/,"verify":{"at":'"$(date +%s)"',"trigger":"periodic","present":0,"mismatch":1,"unreadable":0,"functions":[{"name":"cmdline_proc_show","site":"0xffffffff81000100","result":"mismatch","symbol":"agrees","found":"e912345678"}]},"host":/' \
+	"$tmp/status.json" > "$tmp/drift.json"
+out=$("$agent" status --state "$tmp/drift.json") || fail "status with drift failed: $out"
+echo "$out" | grep -q 'self-check: mismatch' || fail "status does not mark the drifted function: $out"
+echo "$out" | grep -q '^Warning: *1 patched site no longer holds what the host wrote' ||
+	fail "status does not warn about drift: $out"
+
 # verify: present (exit 0), then a mismatch (exit 1) with the bytes found.
 out=$("$agent" verify --state "$tmp/status.json") || fail "verify of a present site exited $?: $out"
 echo "$out" | grep -q '0xffffffff81000100  present; kallsyms agrees' || fail "verify output: $out"
