@@ -42,3 +42,11 @@ tests_unit_test_bundle_targets_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch
 tests_unit_test_bundle_targets_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_bundle_targets_LDADD = $(HV_BUNDLE_TEST_LIBS)
 TESTS += tests/unit/test_bundle_targets
+
+# Runs an example bundle's relocated code in-process (used by
+# test_bundle_examples.sh; not a test by itself).
+check_PROGRAMS += tests/unit/test_bundle_exec
+tests_unit_test_bundle_exec_SOURCES = tests/unit/test_bundle_exec.c
+tests_unit_test_bundle_exec_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
+tests_unit_test_bundle_exec_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_bundle_exec_LDADD = $(HV_BUNDLE_TEST_LIBS)

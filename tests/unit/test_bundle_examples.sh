@@ -83,6 +83,24 @@ for abi in $(grep -v '^#' "$top_srcdir/tests/guest/kernels.list"); do
 			expect_in "$name/$abi json original body" '"target_kind": "original_body"' "$work/show.json" ;;
 		esac
 		"$hv" verify "$b" --trusted "$keys/trusted" > /dev/null || failed "verify $name/$abi"
+		# Run the relocated code in-process with stand-ins for the kernel.
+		level=$(sed -n 's/^level = //p' "$ex/$name/manifest")
+		"$top_builddir/tests/unit/test_bundle_exec" "$b" > "$work/exec.txt" 2>&1
+		st=$?
+		if [ "$st" -eq 77 ]; then
+			echo "note: cannot run bundle code here: $(cat "$work/exec.txt")"
+		elif [ "$st" -ne 0 ]; then
+			failed "$name/$abi code does not run: $(cat "$work/exec.txt")"
+		else
+			expect_in "$name/$abi /proc/cmdline output" "cmdline_proc_show ret=0 orig=0 out=[console=ttyS0 quiet hvpatch_level=$level\\n]" "$work/exec.txt"
+			case $name in
+			hostname-check | version-level)
+				expect_in "$name/$abi refuses a bad name without calling the original" "proc_do_uts_string write=[evil/host name] ret=-22 orig=0" "$work/exec.txt"
+				expect_in "$name/$abi passes a good name to the original body" "proc_do_uts_string write=[good-name.example] ret=0 orig=1" "$work/exec.txt" ;;
+			esac
+			[ "$name" != version-level ] ||
+				expect_in "$name/$abi /proc/version output" "version_proc_show ret=0 orig=1 out=[Linux version 6.1.0-test (original body)\\nhvpatch level $level (patched live from the host)\\n]" "$work/exec.txt"
+		fi
 	done
 done
 if [ "$built" -eq 0 ] && [ -n "$missing" ]; then
