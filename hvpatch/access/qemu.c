@@ -468,7 +468,14 @@ int hva_qemu_gdb_server(struct hva *h)
 
 		if (!p && !strncmp(text, "gdb: ", 5))
 			p = text - 1;
-		if (p && !strstr(p, h->gdb_path) && !stale_own_gdbstub(h, p + 1)) {
+		if (p && !strstr(p, h->gdb_path) && stale_own_gdbstub(h, p + 1)) {
+			/* QEMU will not open a second one over it: stop it first. */
+			r = hva_qemu_hmp(h, "gdbserver none", -1, &reply);
+			free(reply);
+			reply = NULL;
+			if (r < 0)
+				goto out;
+		} else if (p && !strstr(p, h->gdb_path)) {
 			const char *e = strchr(p + 1, '\n');
 
 			r = hv_err(HV_E_BUSY,
