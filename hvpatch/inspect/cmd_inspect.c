@@ -468,6 +468,7 @@ int cmd_addr(int argc, char **argv)
 		print_json(j);
 	}
 	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
+	fflush(stdout); /* results first, then the error */
 	if (missing && !o.json)
 		fprintf(stderr,
 			"hvpatch addr: error: %d address(es) lie below every kernel symbol\n",
