@@ -213,6 +213,35 @@ bad:
 		      s ? s : "");
 }
 
+/*
+ * A kernel symbol a relocation names: "name", or "name@N" for the N-th
+ * (from 0, address order) of several same-named symbols.
+ */
+static int check_ksym(const char *s)
+{
+	const char *at = s ? strchr(s, '@') : NULL;
+	char name[HVB_MAX_NAME + 1];
+	size_t n, i;
+
+	if (!at)
+		return check_str(s, HVB_MAX_NAME, is_sym_char, "relocation symbol");
+	n = (size_t)(at - s);
+	if (n == 0 || n > HVB_MAX_NAME || strlen(at + 1) < 1 || strlen(at + 1) > 5)
+		goto bad;
+	for (i = 1; at[i]; i++)
+		if (at[i] < '0' || at[i] > '9')
+			goto bad;
+	if (strtoul(at + 1, NULL, 10) > 0xffff)
+		goto bad;
+	memcpy(name, s, n);
+	name[n] = '\0';
+	return check_str(name, HVB_MAX_NAME, is_sym_char, "relocation symbol");
+bad:
+	return hv_err(HV_E_FORMAT,
+		      "bundle relocation symbol '%.80s' is not NAME or NAME@N (N from 0 to 65535)",
+		      s);
+}
+
 static bool is_pow2(uint32_t v)
 {
 	return v && !(v & (v - 1));
@@ -389,7 +418,7 @@ static int check_relocs(const struct hvb_bundle *b)
 		}
 		switch (x->kind) {
 		case HVB_TGT_KSYM:
-			r = check_str(x->symbol, HVB_MAX_NAME, is_sym_char, "relocation symbol");
+			r = check_ksym(x->symbol);
 			if (r < 0) {
 				r = hv_err_prefix("relocation %zu", i);
 				goto out;

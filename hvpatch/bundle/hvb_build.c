@@ -915,6 +915,17 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 						   obj_name, ts->name, (unsigned long long)off);
 					goto out;
 				}
+				for (j = 0; j < m->nalias; j++)
+					if (!strcmp(m->alias[j].local, s->name))
+						break;
+				if (j < m->nalias) {
+					x->kind = HVB_TGT_KSYM;
+					if (!(x->symbol = xstrdup(m->alias[j].kernel))) {
+						r = HV_E_NOMEM;
+						goto out;
+					}
+					continue;
+				}
 				if (!strncmp(s->name, HVB_ORIG_PREFIX, pl)) {
 					for (j = 0; j < b->nreplacements; j++)
 						if (!strcmp(b->replacements[j].target,
@@ -1167,6 +1178,11 @@ void hvb_manifest_free(struct hvb_manifest *m)
 		free(m->repl[i].replacement);
 	}
 	free(m->repl);
+	for (i = 0; i < m->nalias; i++) {
+		free(m->alias[i].local);
+		free(m->alias[i].kernel);
+	}
+	free(m->alias);
 	free(m);
 }
 
@@ -1253,7 +1269,7 @@ int hvb_manifest_parse(const char *text, size_t len, const char *path, struct hv
 		if (!eq) {
 			r = hv_err(HV_E_FORMAT,
 				   "%s line %u: expected 'key = value' (keys: patch-id, level, "
-				   "description, cve, replace)",
+				   "description, cve, replace, symbol)",
 				   path, lineno);
 			goto out;
 		}
@@ -1297,6 +1313,38 @@ int hvb_manifest_parse(const char *text, size_t len, const char *path, struct hv
 				goto out;
 			}
 			m->ncves++;
+		} else if (!strcmp(k, "symbol")) {
+			struct hvb_manifest_alias *a =
+				realloc(m->alias, (m->nalias + 1) * sizeof(*a));
+			struct hvb_manifest_repl tmp = { 0 };
+
+			if (!a) {
+				r = hv_err(HV_E_NOMEM, "out of memory reading %s", path);
+				goto out;
+			}
+			m->alias = a;
+			memset(&a[m->nalias], 0, sizeof(*a));
+			m->nalias++;
+			/* same shape as replace, read the other way round */
+			r = parse_repl(v, path, lineno, &tmp);
+			if (r < 0) {
+				free(tmp.target);
+				free(tmp.replacement);
+				r = hv_err_prefix("symbol = LOCAL -> KERNEL[@N]");
+				goto out;
+			}
+			if (tmp.target_index != HVB_NO_INDEX) {
+				free(tmp.target);
+				free(tmp.replacement);
+				r = hv_err(HV_E_FORMAT,
+					   "%s line %u: 'symbol = LOCAL -> KERNEL[@N]' needs the "
+					   "@N on "
+					   "the kernel name, after '->'",
+					   path, lineno);
+				goto out;
+			}
+			a[m->nalias - 1].local = tmp.target;
+			a[m->nalias - 1].kernel = tmp.replacement;
 		} else if (!strcmp(k, "replace")) {
 			struct hvb_manifest_repl *p = realloc(m->repl, (m->nrepl + 1) * sizeof(*p));
 
@@ -1313,7 +1361,7 @@ int hvb_manifest_parse(const char *text, size_t len, const char *path, struct hv
 		} else {
 			r = hv_err(HV_E_FORMAT,
 				   "%s line %u: unknown key '%.40s' (keys: patch-id, level, "
-				   "description, cve, replace)",
+				   "description, cve, replace, symbol)",
 				   path, lineno, k);
 			goto out;
 		}

@@ -22,12 +22,21 @@ struct hvb_manifest_repl {
 	char *replacement;     /* function in the object */
 };
 
+/* "symbol = LOCAL -> KERNEL[@N]": an undefined name in the object that
+ * stands for a kernel symbol the C code cannot name (a duplicated static). */
+struct hvb_manifest_alias {
+	char *local;  /* undefined symbol in the object */
+	char *kernel; /* "name" or "name@N" */
+};
+
 struct hvb_manifest {
 	char *patch_id, *level, *description;
 	char **cves;
 	size_t ncves;
 	struct hvb_manifest_repl *repl;
 	size_t nrepl;
+	struct hvb_manifest_alias *alias;
+	size_t nalias;
 };
 
 /*

@@ -182,7 +182,12 @@ int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len
 
 		if (b->relocs[i].kind != HVB_TGT_KSYM)
 			continue;
-		if (hvi_sym_lookup_all(st, b->relocs[i].symbol, &s, 1) < 1) {
+		if (strchr(b->relocs[i].symbol, '@')) {
+			if (hvi_sym_lookup(st, b->relocs[i].symbol, &s) < 0) {
+				r = hv_err_prefix("relocation %zu in %s", i, what);
+				goto out;
+			}
+		} else if (hvi_sym_lookup_all(st, b->relocs[i].symbol, &s, 1) < 1) {
 			r = hv_err(HV_E_NOTFOUND,
 				   "relocation %zu names the kernel symbol %s, which %s does not "
 				   "have; the apply engine could not resolve it",

@@ -107,7 +107,7 @@ static struct hvb_bundle *sample(void)
 	x = add_reloc(b, HVB_R_X86_64_PLT32, 0, 40, -4, HVB_TGT_ORIG);
 	x->replacement = 1;
 	x = add_reloc(b, HVB_R_X86_64_PC32, 0, 48, -4, HVB_TGT_KSYM);
-	x->symbol = xdup("saved_command_line");
+	x->symbol = xdup("saved_command_line@0");
 	x = add_reloc(b, HVB_R_X86_64_64, 2, 0, 0, HVB_TGT_SECTION);
 	x->target_section = 0;
 	x->target_offset = 32;
@@ -214,6 +214,7 @@ START_TEST(test_roundtrip)
 		ck_assert_int_eq(c->relocs[i].kind, b->relocs[i].kind);
 	}
 	ck_assert_str_eq(c->relocs[0].symbol, "seq_puts");
+	ck_assert_str_eq(c->relocs[3].symbol, "saved_command_line@0");
 	ck_assert_uint_eq(c->relocs[2].replacement, 1);
 	ck_assert_uint_eq(c->relocs[1].target_offset, 4);
 	ck_assert(!c->sig.present);
@@ -277,16 +278,67 @@ MUT(m_reloc_orig, b->relocs[2].replacement = 2)
 MUT(m_reloc_sym, b->relocs[0].symbol[0] = '\0')
 MUT(m_reloc_sym_char, b->relocs[0].symbol[1] = ' ')
 MUT(m_version, b->version_major = 2)
+MUT(m_reloc_sym_at_empty, {
+	free(b->relocs[0].symbol);
+	b->relocs[0].symbol = xdup("seq_puts@");
+})
+MUT(m_reloc_sym_at_alpha, {
+	free(b->relocs[0].symbol);
+	b->relocs[0].symbol = xdup("seq_puts@x");
+})
+MUT(m_reloc_sym_at_big, {
+	free(b->relocs[0].symbol);
+	b->relocs[0].symbol = xdup("seq_puts@65536");
+})
+MUT(m_reloc_sym_at_noname, {
+	free(b->relocs[0].symbol);
+	b->relocs[0].symbol = xdup("@3");
+})
 
 static const mutator mutators[] = {
-	m_empty_id,	m_id_char,	  m_level_space,    m_desc_ctrl,     m_no_targets,
-	m_buildid_len0, m_buildid_long,	  m_release_char,   m_cve_bad,	     m_cve_short,
-	m_sec_kind,	m_sec_align0,	  m_sec_align3,	    m_sec_align_big, m_sec_too_big,
-	m_sec_flags,	m_sec_write_text, m_sec_name,	    m_no_repl,	     m_repl_section,
-	m_repl_in_data, m_repl_offset,	  m_repl_target,    m_repl_dup,	     m_repl_index_big,
-	m_reloc_type,	m_reloc_section,  m_reloc_bss,	    m_reloc_offset,  m_reloc_offset_huge,
-	m_reloc_64_end, m_reloc_overlap,  m_reloc_kind,	    m_reloc_tsec,    m_reloc_toff,
-	m_reloc_orig,	m_reloc_sym,	  m_reloc_sym_char, m_version,
+	m_empty_id,
+	m_id_char,
+	m_level_space,
+	m_desc_ctrl,
+	m_no_targets,
+	m_buildid_len0,
+	m_buildid_long,
+	m_release_char,
+	m_cve_bad,
+	m_cve_short,
+	m_sec_kind,
+	m_sec_align0,
+	m_sec_align3,
+	m_sec_align_big,
+	m_sec_too_big,
+	m_sec_flags,
+	m_sec_write_text,
+	m_sec_name,
+	m_no_repl,
+	m_repl_section,
+	m_repl_in_data,
+	m_repl_offset,
+	m_repl_target,
+	m_repl_dup,
+	m_repl_index_big,
+	m_reloc_type,
+	m_reloc_section,
+	m_reloc_bss,
+	m_reloc_offset,
+	m_reloc_offset_huge,
+	m_reloc_64_end,
+	m_reloc_overlap,
+	m_reloc_kind,
+	m_reloc_tsec,
+	m_reloc_toff,
+	m_reloc_orig,
+	m_reloc_sym,
+	m_reloc_sym_char,
+	m_version,
+	m_reloc_sym_at_empty,
+	m_reloc_sym_at_alpha,
+	m_reloc_sym_at_big,
+	m_reloc_sym_at_noname,
 };
 
 START_TEST(test_each_field_checked)
@@ -608,7 +660,7 @@ START_TEST(test_apply_relocs)
 				   0xffffffffc0102000ull, 0x10000 };
 	const uint64_t tgts[2] = { 0xffffffff81234560ull, 0xffffffff81300000ull };
 	const struct symtab syms[] = { { "seq_puts", 0xffffffff81400000ull },
-				       { "saved_command_line", 0xffffffff82000008ull },
+				       { "saved_command_line@0", 0xffffffff82000008ull },
 				       { NULL, 0 } };
 	struct hvb_placement pl = { secs, tgts };
 	struct hvb_patched out;
@@ -648,7 +700,7 @@ START_TEST(test_apply_relocs_errors)
 			     0xffffffffc0103000ull };
 	const uint64_t tgts[2] = { 0xffffffff81234560ull, 0xffffffff81300000ull };
 	struct symtab syms[] = { { "seq_puts", 0xffffffff81400000ull },
-				 { "saved_command_line", 0xffffffff82000008ull },
+				 { "saved_command_line@0", 0xffffffff82000008ull },
 				 { NULL, 0 } };
 	struct hvb_placement pl = { secs, tgts };
 	struct hvb_patched out;
@@ -665,7 +717,7 @@ START_TEST(test_apply_relocs_errors)
 	ck_assert_int_eq(hvb_apply_relocs(b, &pl, resolve, syms, &out), HV_E_NOTFOUND);
 	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "saved_command_line"));
 	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "relocation 3"));
-	syms[1].name = "saved_command_line";
+	syms[1].name = "saved_command_line@0";
 	/* 32S needs the top 2 GiB: rodata placed low. */
 	secs[1] = 0x0000000100000000ull;
 	ck_assert_int_eq(hvb_apply_relocs(b, &pl, resolve, syms, &out), HV_E_RANGE);

@@ -144,6 +144,13 @@ if [ -f "$vml" ]; then
 	sed 's/^replace = cmdline_proc_show/replace = init_once/' "$work/v.manifest" > "$work/t.manifest"
 	run "build refuses an ambiguous target" 1 "$hv" build -m "$work/t.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
 	expect_out "ambiguous target" "init_once@0"
+	{ cat "$work/v.manifest"; echo "symbol = seq_printf -> init_once@99"; } > "$work/t.manifest"
+	run "build checks symbol aliases" 1 "$hv" build -m "$work/t.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
+	expect_out "alias @N checked" "init_once@99"
+	{ cat "$work/v.manifest"; echo "symbol = seq_printf -> init_once@2"; } > "$work/t.manifest"
+	run "build with a symbol alias" 0 "$hv" build -m "$work/t.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
+	run "show the alias" 0 "$hv" show "$work/v.hvb"
+	expect_out "alias relocation" "R_X86_64_PLT32  init_once@2 -4"
 else
 	echo "note: no cached vmlinux ($vml); kallsyms checks not exercised"
 fi

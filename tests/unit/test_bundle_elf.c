@@ -626,6 +626,29 @@ START_TEST(test_bad_relocations)
 	ck_assert_int_eq(build(&s, &b, NULL), HV_E_UNSUPPORTED);
 	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "hvpatch_orig_target_b"));
 
+	/* symbol = LOCAL -> KERNEL@N names a duplicated kernel static */
+	{
+		static const char mt[] = "patch-id = a\nlevel = 1\n"
+					 "replace = target_a -> hvp_a\n"
+					 "replace = target_b@1 -> hvp_b\n"
+					 "symbol = seq_puts -> init_once@3\n";
+		struct hvb_manifest *am = NULL;
+		struct hvb_kernel_id k = kid();
+		size_t olen = 0;
+		uint8_t *obj;
+
+		std_spec(&s);
+		obj = write_elf(&s, &olen);
+		ck_assert_int_eq(hvb_manifest_parse(mt, sizeof(mt) - 1, "a.manifest", &am), 0);
+		ck_assert_uint_eq(am->nalias, 1);
+		ck_assert_int_eq(hvb_build_object(obj, olen, "t.o", am, &k, 1, &b, NULL), 0);
+		ck_assert_str_eq(b->relocs[0].symbol, "init_once@3");
+		hvb_free(b);
+		b = NULL;
+		hvb_manifest_free(am);
+		free(obj);
+	}
+
 	std_spec(&s);
 	s.sym[Y_SEQ - 1].name = "__this_module";
 	ck_assert_int_eq(build(&s, &b, NULL), HV_E_UNSUPPORTED);
@@ -683,6 +706,8 @@ START_TEST(test_manifest)
 		{ "patch-id = a\nlevel = 1\nreplace = a -> b\ncolour = red\n", "unknown key" },
 		{ "patch-id = a\npatch-id = b\n", "twice" },
 		{ "just words\n", "key = value" },
+		{ "patch-id = a\nlevel = 1\nreplace = a -> b\nsymbol = x@1 -> y\n", "after '->'" },
+		{ "patch-id = a\nlevel = 1\nreplace = a -> b\nsymbol = x\n", "line 4" },
 	};
 	struct hvb_manifest *m = manifest();
 	size_t i;
