@@ -1,4 +1,7 @@
+/* Guarded so the fuzz runner (tests/fuzz/run.sh) can build it without configure. */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 /*
  * The agent's own check of the host's claims: the function's address from
