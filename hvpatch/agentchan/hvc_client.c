@@ -354,7 +354,9 @@ static int open_until(const char *path, uint64_t deadline, struct hvc_session **
 	if (r == HV_E_TIMEOUT)
 		r = hv_err(HV_E_TIMEOUT,
 			   "no agent answered on %s within the timeout: is hvpatch-agent "
-			   "running in the guest, with the virtio_console module loaded?",
+			   "running in the guest, with the virtio_console module loaded, and "
+			   "no other client connected to the channel (QEMU serves one at a "
+			   "time)?",
 			   path);
 	if (r < 0)
 		goto out;
