@@ -208,12 +208,11 @@ static void set_reason(struct agt_check *c, const char *fmt, ...)
 }
 
 /* kallsyms lookup: one pass over the file for all functions, sorted by name. */
-static const struct agt_status *sort_st;
-
-static int by_name(const void *a, const void *b)
+static int by_name(const void *a, const void *b, void *arg)
 {
-	return strcmp(sort_st->funcs[*(const size_t *)a].name,
-		      sort_st->funcs[*(const size_t *)b].name);
+	const struct agt_status *st = arg;
+
+	return strcmp(st->funcs[*(const size_t *)a].name, st->funcs[*(const size_t *)b].name);
 }
 
 struct name_key {
@@ -284,8 +283,7 @@ static void lookup_symbols(const struct agt_status *st, const char *path, struct
 	}
 	for (i = 0; i < st->nfuncs; i++)
 		idx[i] = i;
-	sort_st = st;
-	qsort(idx, st->nfuncs, sizeof(*idx), by_name);
+	qsort_r(idx, st->nfuncs, sizeof(*idx), by_name, (void *)st);
 	while (fgets(line, sizeof(line), f)) {
 		struct name_key key = { st, NULL };
 		size_t len = strlen(line), *hit, lo, hi;
