@@ -16,7 +16,7 @@ packages="build-essential autoconf automake libtool pkg-config
 	libvirt-dev libxml2-dev libssl-dev libjansson-dev libsqlite3-dev libevent-dev check
 	clang libclang-rt-14-dev clang-format cppcheck file
 	qemu-system-x86 libvirt-daemon-system libvirt-clients
-	busybox-static socat cpio lz4 zstd xz-utils kmod binutils gzip ca-certificates"
+	busybox-static socat gdb cpio lz4 zstd xz-utils kmod binutils gzip ca-certificates"
 # Kernel headers of every pinned test kernel (for building patches against them).
 here=$(cd "$(dirname "$0")" && pwd)
 for abi in $(grep -v '^#' "$here/guest/kernels.list"); do
