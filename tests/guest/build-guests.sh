@@ -35,6 +35,11 @@ for abi in $abis; do
 	cp "$here"/probes/*.sh "$stage/probes/" 2>/dev/null || true
 	agent="$top_builddir/guest-agent/hvpatch-agent"
 	if [ -x "$agent" ]; then
+		# The guest has no libraries: a dynamic agent would not even start.
+		file "$agent" | grep -q 'statically linked' || {
+			echo "build-guests.sh: $agent is not statically linked" >&2
+			exit 1
+		}
 		cp "$agent" "$stage/sbin/hvpatch-agent"
 	fi
 	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) > "$gdir/initramfs.img.tmp"
