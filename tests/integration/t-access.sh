@@ -21,7 +21,7 @@ echo "$d" | grep -q "\"shm\": \"$HV_SHM_NAME\"" || hv_fail "describe misses the 
 echo "$d" | grep -q "\"agent_socket\": \"$HV_AGENT_SOCK\"" || hv_fail "describe misses the agent socket"
 
 # 2. Pause/resume round trip: the guest keeps printing afterwards.
-"$HVP" vcpus "$HV_DOM" > "$HV_RUNDIR/$HV_DOM.vcpus" || hv_fail "vcpus failed"
+"$HVP" vcpus --deadline-ms 2000 "$HV_DOM" > "$HV_RUNDIR/$HV_DOM.vcpus" || hv_fail "vcpus failed"
 grep -q 'paused [0-9]* us' "$HV_RUNDIR/$HV_DOM.vcpus" || hv_fail "vcpus does not report the pause"
 [ "$(hv_domstate)" = running ] || hv_fail "guest is $(hv_domstate) after vcpus"
 from=$(hv_console_lines)
@@ -31,7 +31,7 @@ rm -f "$HV_RUNDIR/$HV_DOM.vcpus"
 # 3. Registers equal QEMU's "info registers", read while the guest is held
 #    paused (hvpatch leaves a guest it found paused as it was).
 virsh -c "$HV_URI" suspend "$HV_DOM" >/dev/null || hv_fail "virsh suspend failed"
-j=$("$HVP" vcpus --json "$HV_DOM") || hv_fail "vcpus on a paused guest failed"
+j=$("$HVP" vcpus --json --deadline-ms 2000 "$HV_DOM") || hv_fail "vcpus on a paused guest failed"
 [ "$(hv_domstate)" = paused ] || hv_fail "hvpatch resumed a guest it found paused"
 n=0
 for cpu in 0 1; do
@@ -65,14 +65,14 @@ theirs=$(hv_hmp "xp /4096xb $page" | tr -d '\r' | sed 's/^[0-9a-f]*://' | tr -s 
 from=$(hv_console_lines)
 hv_wait_console '^HVP-OBS n=[0-9]+ probe=cmdline out=console=' 10 "$from" >/dev/null ||
 	hv_fail "the workload does not show /proc/cmdline"
-out=$("$HVP" poke --json --phys "$gpa" --yes "$HV_DOM" 31c0c3) || hv_fail "poke failed"
+out=$("$HVP" poke --json --deadline-ms 2000 --phys "$gpa" --yes "$HV_DOM" 31c0c3) || hv_fail "poke failed"
 old=$(echo "$out" | sed -n 's/.*"old_hex": "\([0-9a-f]*\)".*/\1/p')
 echo "$out" | grep -q '"path": "gdbstub"' || hv_fail "under TCG the write must go through the gdbstub: $out"
 [ "$old" = 0f1f44 ] || hv_fail "cmdline_proc_show did not start with the ftrace NOP (saw $old)"
 from=$(hv_console_lines)
 hv_wait_console '^HVP-OBS n=[0-9]+ probe=cmdline out=$' 10 "$from" >/dev/null ||
 	hv_fail "the running guest did not execute the written bytes"
-"$HVP" poke --phys "$gpa" --yes "$HV_DOM" "$old" >/dev/null || hv_fail "restoring poke failed"
+"$HVP" poke --deadline-ms 2000 --phys "$gpa" --yes "$HV_DOM" "$old" >/dev/null || hv_fail "restoring poke failed"
 from=$(hv_console_lines)
 hv_wait_console '^HVP-OBS n=[0-9]+ probe=cmdline out=console=' 10 "$from" >/dev/null ||
 	hv_fail "restoring the old bytes did not restore the guest's output"
