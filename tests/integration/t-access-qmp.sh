@@ -31,7 +31,7 @@ va=$(hv_wait_console '^HVP-KSYM [0-9a-f]{16} [tT] cmdline_proc_show$' 5 | awk '{
 d=$("$HVP" describe --qmp-socket "$qmp" --json "$name") || hv_fail "describe over QMP failed"
 echo "$d" | grep -q '"accel": "tcg"' || hv_fail "describe does not say tcg: $d"
 echo "$d" | grep -q "\"qemu_pid\": $qpid" || hv_fail "describe has the wrong QEMU pid: $d"
-j=$("$HVP" vcpus --qmp-socket "$qmp" --json "$name") || hv_fail "vcpus over QMP failed"
+j=$("$HVP" vcpus --deadline-ms 2000 --qmp-socket "$qmp" --json "$name") || hv_fail "vcpus over QMP failed"
 [ "$(echo "$j" | grep -c '"rip"')" -eq 2 ] || hv_fail "vcpus over QMP did not list 2 vCPUs: $j"
 
 # The physical address of cmdline_proc_show, from QEMU itself (gva2gpa).
@@ -40,11 +40,11 @@ gpa=$(printf '%s\n' '{"execute":"qmp_capabilities"}' \
 	timeout 5 socat - "UNIX-CONNECT:$qmp" 2>/dev/null | sed -n 's/.*"return": "gpa: \(0x[0-9a-f]*\).*/\1/p')
 [ -n "$gpa" ] || hv_fail "cannot translate $va through QMP"
 from=$(hv_console_lines)
-"$HVP" poke --qmp-socket "$qmp" --phys "$gpa" --yes "$name" 31c0c3 >/dev/null || hv_fail "poke over QMP failed"
+"$HVP" poke --deadline-ms 2000 --qmp-socket "$qmp" --phys "$gpa" --yes "$name" 31c0c3 >/dev/null || hv_fail "poke over QMP failed"
 hv_wait_console '^HVP-OBS n=[0-9]+ probe=cmdline out=$' 10 "$from" >/dev/null ||
 	hv_fail "the bare QEMU guest did not execute the written bytes"
 from=$(hv_console_lines)
-"$HVP" poke --qmp-socket "$qmp" --phys "$gpa" --yes "$name" 0f1f44 >/dev/null || hv_fail "restoring poke failed"
+"$HVP" poke --deadline-ms 2000 --qmp-socket "$qmp" --phys "$gpa" --yes "$name" 0f1f44 >/dev/null || hv_fail "restoring poke failed"
 hv_wait_console '^HVP-OBS n=[0-9]+ probe=cmdline out=console=' 10 "$from" >/dev/null ||
 	hv_fail "restoring the bytes did not restore the output"
 st=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-status"}' |

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Live apply and revert on real libvirt guests, for every pinned kernel:
 #  - refusals (wrong build-id, unsigned, untrusted key, one byte altered, an
-#    unresolvable symbol, a site that does not hold the ftrace NOP) leave
+#    unresolvable symbol, a site that does not hold the ftrace NOP, a vCPU
+#    stopped inside a site) leave
 #    the kernel text and the patch area byte-for-byte as they were;
 #  - each example level changes what the guest prints, without a reboot
 #    (same boot id, uptime keeps going); level 1 -> 2 -> 3 each in one
@@ -35,7 +36,7 @@ refuse() {
 	fi
 	echo "$out" | grep -Eq "$2" || hv_fail "$abi: refusing $1, unclear error: $out"
 	[ "$(snapshot)" = "$before" ] || hv_fail "$abi: refusing $1 changed guest memory"
-	[ "$(hv_domstate)" = running ] || hv_fail "$abi: guest $(hv_domstate) after refusing $1"
+	[ "$(hv_domstate)" = "${want_state:-running}" ] || hv_fail "$abi: guest $(hv_domstate) after refusing $1"
 	hv_log "$abi: refused $1: $(echo "$out" | tail -n 1 | cut -c1-160)"
 }
 
@@ -96,10 +97,32 @@ for abi in $abis; do
 	# A site that does not hold the ftrace NOP (another valid 5-byte NOP).
 	site_va=$("$HVP" sym --json "$HV_DOM" cmdline_proc_show | sed -n 's/.*"addr": "0x\([0-9a-f]*\)".*/\1/p')
 	site_gpa=$(hv_hmp "gva2gpa 0x$site_va" | tr -d '\r' | awk '/^gpa:/ { print $2 }')
-	"$HVP" poke --phys "$site_gpa" --yes "$HV_DOM" 0f1f440001 >/dev/null || hv_fail "poke failed"
+	"$HVP" poke --deadline-ms 2000 --phys "$site_gpa" --yes "$HV_DOM" 0f1f440001 >/dev/null || hv_fail "poke failed"
 	refuse "a site that does not hold the ftrace NOP" "not the ftrace NOP" \
 		"$HV_BDIR/cmdline-level.hvb"
-	"$HVP" poke --phys "$site_gpa" --yes "$HV_DOM" 0f1f440000 >/dev/null || hv_fail "poke failed"
+	"$HVP" poke --deadline-ms 2000 --phys "$site_gpa" --yes "$HV_DOM" 0f1f440000 >/dev/null || hv_fail "poke failed"
+
+	# A vCPU stopped inside a site: hvpatch waits for it to leave and, when
+	# it does not (here the guest is held paused with vCPU 0's RIP moved
+	# into cmdline_proc_show's NOP by a debugger), refuses.
+	virsh -c "$HV_URI" suspend "$HV_DOM" >/dev/null || hv_fail "suspend failed"
+	setrip() { # VALUE|"" -> prints the old RIP
+		sock="$HV_RUNDIR/$HV_DOM.dbg"
+		hv_hmp "gdbserver unix:$sock,server=on,wait=off" >/dev/null
+		gdb -nx -batch -ex "target remote $sock" -ex 'thread 1' -ex 'p/x $rip' \
+			${1:+-ex "set \$rip = $1"} -ex disconnect 2>/dev/null |
+			sed -n 's/^\$1 = \(0x[0-9a-f]*\)$/\1/p'
+		hv_hmp "gdbserver none" >/dev/null
+		rm -f "$sock"
+	}
+	oldrip=$(setrip "0x$site_va + 2")
+	[ -n "$oldrip" ] || hv_fail "$abi: could not move vCPU 0's RIP with gdb"
+	want_state=paused
+	refuse "while a vCPU is inside a site" "stayed inside a site" "$HV_BDIR/cmdline-level.hvb"
+	want_state=running
+	setrip "$oldrip" >/dev/null
+	[ "$(setrip)" = "$oldrip" ] || hv_fail "$abi: could not put vCPU 0's RIP back"
+	virsh -c "$HV_URI" resume "$HV_DOM" >/dev/null || hv_fail "resume failed"
 
 	# --- levels -----------------------------------------------------------
 	out=$("$HVP" apply --json $A "$HV_DOM" "$HV_BDIR/cmdline-level.hvb") || hv_fail "$abi: apply level 1 failed"
@@ -145,7 +168,7 @@ for abi in $abis; do
 	[ "$(hv_obs cmdline)" = "$base_cmdline hvpatch_level=2026.11-1" ] || hv_fail "$abi: apply after 20 cycles does not show"
 
 	# --- drift --------------------------------------------------------------
-	"$HVP" poke --phys "$site_gpa" --yes "$HV_DOM" 0f1f440000 >/dev/null || hv_fail "poke failed"
+	"$HVP" poke --deadline-ms 2000 --phys "$site_gpa" --yes "$HV_DOM" 0f1f440000 >/dev/null || hv_fail "poke failed"
 	rc=0
 	st=$("$HVP" status --json $A "$HV_DOM") || rc=$?
 	[ $rc -eq 3 ] || hv_fail "$abi: status exit $rc, expected 3 (drift)"
@@ -153,7 +176,7 @@ for abi in $abis; do
 	if out=$("$HVP" revert $A "$HV_DOM" 2>&1); then hv_fail "$abi: revert over a drifted site succeeded"; fi
 	echo "$out" | grep -q drift || hv_fail "$abi: unclear error for a drifted site: $out"
 	jmp=$(echo "$st" | sed -n 's/.*"expected": "\([0-9a-f]*\)".*/\1/p')
-	"$HVP" poke --phys "$site_gpa" --yes "$HV_DOM" "$jmp" >/dev/null || hv_fail "poke failed"
+	"$HVP" poke --deadline-ms 2000 --phys "$site_gpa" --yes "$HV_DOM" "$jmp" >/dev/null || hv_fail "poke failed"
 	"$HVP" revert $A "$HV_DOM" >/dev/null || hv_fail "$abi: revert after repairing the drift failed"
 
 	# --- the guest never rebooted ---------------------------------------------
