@@ -355,6 +355,35 @@ START_TEST(test_enumerate)
 }
 END_TEST
 
+/* 5-level enumeration: the kernel half spans PML5 entries 256..511. */
+START_TEST(test_enumerate_5level)
+{
+	struct seen s;
+
+	setup(5);
+	tmem_map(&t, 0xff11000000000000ull, 0x5000, HVI_PAGE_4K, HVI_PTE_NX);
+	tmem_map(&t, 0xffffffff81000000ull, 0x200000, HVI_PAGE_2M, 0);
+	tmem_map(&t, 0x1000, 0x9000, HVI_PAGE_4K, HVI_PTE_US);
+	init_pg(t.pgd);
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(hvi_enum_mappings(&pg, 0xff00000000000000ull, 0xfffffffffffff000ull, 0,
+					   collect, &s),
+			 2);
+	ck_assert_uint_eq(s.m[0].gva, 0xff11000000000000ull);
+	ck_assert_uint_eq(s.m[0].perms, HVI_PERM_NX);
+	ck_assert_uint_eq(s.m[1].gva, 0xffffffff81000000ull);
+	ck_assert_uint_eq(s.m[1].level, 2);
+	/* the user half */
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(hvi_enum_mappings(&pg, 0, 1ull << 56, 0, collect, &s), 1);
+	ck_assert_uint_eq(s.m[0].perms, HVI_PERM_U);
+	/* a range crossing the halves is refused */
+	ck_assert_int_eq(hvi_enum_mappings(&pg, 0, 0xfffffffffffff000ull, 0, collect, &s),
+			 HV_E_INVAL);
+	tmem_free(&t);
+}
+END_TEST
+
 static int stop_early(void *opaque, const struct hvi_mapping *m)
 {
 	(void)m;
@@ -621,6 +650,7 @@ int main(void)
 	tcase_add_test(tc, test_reserved_page_size_bits);
 	tcase_add_test(tc, test_enumerate);
 	tcase_add_test(tc, test_enumerate_stop_and_budget);
+	tcase_add_test(tc, test_enumerate_5level);
 	tcase_add_test(tc, test_locate_kernel);
 	tcase_add_test(tc, test_locate_kernel_hostile);
 	tcase_add_test(tc, test_read_image);
