@@ -148,6 +148,11 @@ static const char build_help[] =
 	"      --json            print what was done as one JSON object\n"
 	"  -h, --help            show this help\n"
 	"\n"
+	"Environment:\n"
+	"  HV_KBUILD_ROOT        where linux-headers-RELEASE trees live (default\n"
+	"                        " HV_KBUILD_DEFAULT_ROOT ")\n"
+	"  TMPDIR                where the temporary kbuild directory is made\n"
+	"\n"
 	"Examples:\n"
 	"  hvpatch build -m cmdline-level.manifest --vmlinux /boot/vmlinux \\\n"
 	"      -o cmdline-level.hvb cmdline_level.c\n"
@@ -703,6 +708,15 @@ int cmd_sign(int argc, char **argv)
 	path = argv[optind];
 	if (!output)
 		output = path;
+	{
+		struct stat st;
+
+		if (stat(key, &st) == 0 && (st.st_mode & 077))
+			fprintf(stderr,
+				"hvpatch sign: warning: the private key %s can be read by other "
+				"users (mode %03o); chmod 600 it\n",
+				key, (unsigned)(st.st_mode & 0777));
+	}
 	if (hvb_read_file(path, 0, &in, &len) < 0 || hvb_sign(in, len, key, &out, &olen) < 0 ||
 	    hvb_key_id_of_file(key, id) < 0 || write_file_atomic(output, out, olen, 0644) < 0) {
 		hv_err_prefix("signing %s", path);
