@@ -919,6 +919,34 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 					if (!strcmp(m->alias[j].local, s->name))
 						break;
 				if (j < m->nalias) {
+					const char *k = m->alias[j].kernel;
+					size_t kn = strcspn(k, "@"), q;
+
+					uint32_t ki =
+						k[kn] ? (uint32_t)strtoul(k + kn + 1, NULL, 10)
+						      : HVB_NO_INDEX;
+
+					for (q = 0; q < b->nreplacements; q++) {
+						uint32_t ri = b->replacements[q].target_index;
+
+						if (strlen(b->replacements[q].target) == kn &&
+						    !strncmp(b->replacements[q].target, k, kn) &&
+						    (ri == ki || ri == HVB_NO_INDEX ||
+						     ki == HVB_NO_INDEX)) {
+							r = hv_err(
+								HV_E_UNSUPPORTED,
+								"%s: %s uses %s (manifest symbol "
+								"%s), a function this bundle "
+								"replaces, so it would call "
+								"itself; "
+								"call %s%s for the original body",
+								obj_name,
+								func_at(&e, rs->info, off), k,
+								s->name, HVB_ORIG_PREFIX,
+								b->replacements[q].target);
+							goto out;
+						}
+					}
 					x->kind = HVB_TGT_KSYM;
 					if (!(x->symbol = xstrdup(m->alias[j].kernel))) {
 						r = HV_E_NOMEM;

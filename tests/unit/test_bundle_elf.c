@@ -646,6 +646,38 @@ START_TEST(test_bad_relocations)
 		hvb_free(b);
 		b = NULL;
 		hvb_manifest_free(am);
+		am = NULL;
+		/* an alias for a replaced function would call itself */
+		{
+			static const char mt2[] = "patch-id = a\nlevel = 1\n"
+						  "replace = target_a -> hvp_a\n"
+						  "replace = target_b@1 -> hvp_b\n"
+						  "symbol = seq_puts -> target_b@1\n";
+
+			ck_assert_int_eq(
+				hvb_manifest_parse(mt2, sizeof(mt2) - 1, "a.manifest", &am), 0);
+			ck_assert_int_eq(hvb_build_object(obj, olen, "t.o", am, &k, 1, &b, NULL),
+					 HV_E_UNSUPPORTED);
+			ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "hvpatch_orig_target_b"));
+			hvb_manifest_free(am);
+			am = NULL;
+		}
+		/* ...but another function of the same name is fine */
+		{
+			static const char mt3[] = "patch-id = a\nlevel = 1\n"
+						  "replace = target_a -> hvp_a\n"
+						  "replace = target_b@1 -> hvp_b\n"
+						  "symbol = seq_puts -> target_b@0\n";
+
+			ck_assert_int_eq(
+				hvb_manifest_parse(mt3, sizeof(mt3) - 1, "a.manifest", &am), 0);
+			ck_assert_int_eq(hvb_build_object(obj, olen, "t.o", am, &k, 1, &b, NULL),
+					 0);
+			ck_assert_str_eq(b->relocs[0].symbol, "target_b@0");
+			hvb_free(b);
+			b = NULL;
+			hvb_manifest_free(am);
+		}
 		free(obj);
 	}
 
