@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char mf[] = "patch-id = fuzz\nlevel = 1\n"
 				 "replace = cmdline_proc_show -> hvp_cmdline_proc_show\n"
-				 "replace = version_proc_show -> hvp_version_proc_show\n";
+				 "replace = version_proc_show -> hvp_version_proc_show\n"
+				 "symbol = seq_printf -> init_once@3\n";
 	struct hvb_manifest *m = NULL;
 	struct hvb_kernel_id k;
 	struct hvb_bundle *b = NULL;
