@@ -367,6 +367,15 @@ int cmd_status(int argc, char **argv)
 			st.patched ? sha : "", "applied_unix", (json_int_t)st.state.applied_unix,
 			"sites", arr, "drifted", (int)st.drifted, "ledger_level",
 			st.ledger_known ? st.ledger_level : NULL, "reconciled", st.reconciled);
+		if (j && st.agent_known)
+			json_object_set_new(j, "agent",
+					    json_pack("{s:I,s:b,s:b,s:i,s:i,s:b,s:s}", "op_id",
+						      (json_int_t)st.agent.op_id, "acked",
+						      st.agent.acked, "verified", st.agent.verified,
+						      "present", (int)st.agent.present, "mismatch",
+						      (int)st.agent.mismatch, "misbehaved",
+						      st.agent.misbehaved, "summary",
+						      st.agent.summary));
 		s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 		if (s)
 			puts(s);

@@ -739,9 +739,11 @@ static void fill_report(struct hvg *g, struct hvp_report *rep, const char *kind)
 	rep->write_path = "none";
 }
 
-static void tell_agent(struct hvg *g, const struct plan *p, const char *kind,
+static void tell_agent(struct hvg *g, struct hvl_ledger *l, const struct plan *p, const char *kind,
 		       const struct hvp_opts *opts, struct hvp_report *rep)
 {
+	struct hvl_agent_report rec;
+	char *json;
 	struct hvc_func funcs[HVP_STATE_MAX_SITES];
 	struct hvc_status st;
 	struct hvc_report ar;
@@ -778,6 +780,19 @@ static void tell_agent(struct hvg *g, const struct plan *p, const char *kind,
 	else
 		snprintf(rep->agent, sizeof(rep->agent), "acknowledged%s (%u present, %u mismatch)",
 			 ar.verified ? " and verified" : "", ar.npresent, ar.nmismatch);
+	/* The ledger keeps what the agent said: untrusted, but on record. */
+	json = hvc_report_json(&ar, r);
+	memset(&rec, 0, sizeof(rec));
+	rec.acked = r == 0 && ar.acked;
+	rec.verified = ar.verified;
+	rec.present = ar.npresent;
+	rec.mismatch = ar.nmismatch;
+	rec.misbehaved = ar.misbehaved;
+	rec.summary = rep->agent;
+	rec.report = json;
+	if (hvl_agent_put(l, rep->op_id, g->info.uuid, &rec) < 0)
+		hv_err_clear();
+	free(json);
 	hvc_report_clear(&ar);
 	hv_err_clear();
 }
@@ -814,7 +829,7 @@ static int install(struct hvg *g, struct hvl_ledger *l, const struct hvb_bundle 
 	}
 	r = execute(g, l, kind, sha, &p, opts, rep);
 	if (r == 0)
-		tell_agent(g, &p, kind, opts, rep);
+		tell_agent(g, l, &p, kind, opts, rep);
 out:
 	plan_free(&p);
 	return r;
@@ -1081,5 +1096,9 @@ int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st)
 	if (r < 0)
 		return r;
 	st->ledger_known = r;
+	r = hvl_agent_last(l, g->info.uuid, &st->agent);
+	if (r < 0)
+		return r;
+	st->agent_known = r;
 	return 0;
 }

@@ -76,8 +76,10 @@ struct hvp_status {
 	struct hvp_site_status sites[HVP_STATE_MAX_SITES];
 	unsigned drifted; /* sites that no longer hold hvpatch's jump */
 	char ledger_level[HVP_STATE_TEXT];
-	int ledger_known;     /* the ledger knows this boot */
-	char reconciled[256]; /* what the reconcile found, or "" */
+	int ledger_known;	       /* the ledger knows this boot */
+	char reconciled[256];	       /* what the reconcile found, or "" */
+	struct hvl_agent_report agent; /* the agent's latest word (agent.summary) */
+	int agent_known;
 };
 
 /*

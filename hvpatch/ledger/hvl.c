@@ -34,7 +34,12 @@ static const char schema[] =
 	"  uuid TEXT NOT NULL, boot_key TEXT NOT NULL, seq INTEGER NOT NULL,"
 	"  level TEXT NOT NULL, bundle_sha256 TEXT NOT NULL, op_id INTEGER NOT NULL,"
 	"  PRIMARY KEY(uuid, boot_key, seq));"
-	"CREATE TABLE IF NOT EXISTS bundles(sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS bundles(sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS agent_reports("
+	"  op_id INTEGER PRIMARY KEY REFERENCES ops(id), uuid TEXT NOT NULL,"
+	"  unix_us INTEGER NOT NULL, acked INTEGER NOT NULL, verified INTEGER NOT NULL,"
+	"  present INTEGER NOT NULL, mismatch INTEGER NOT NULL, misbehaved INTEGER NOT NULL,"
+	"  summary TEXT NOT NULL, report TEXT NOT NULL);";
 
 static int64_t now_unix_us(void)
 {
@@ -541,6 +546,76 @@ int hvl_bundle_get(struct hvl_ledger *l, const char *sha256, uint8_t **data, siz
 	if (n > 0)
 		memcpy(*data, sqlite3_column_blob(st, 0), (size_t)n);
 	*len = (size_t)n;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_agent_put(struct hvl_ledger *l, int64_t op_id, const char *uuid,
+		  const struct hvl_agent_report *a)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = prepare(l,
+		    "INSERT OR REPLACE INTO agent_reports(op_id, uuid, unix_us, acked, verified, "
+		    "present, mismatch, misbehaved, summary, report) "
+		    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		    &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, op_id);
+	sqlite3_bind_text(st, 2, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_unix_us());
+	sqlite3_bind_int(st, 4, a->acked);
+	sqlite3_bind_int(st, 5, a->verified);
+	sqlite3_bind_int(st, 6, (int)a->present);
+	sqlite3_bind_int(st, 7, (int)a->mismatch);
+	sqlite3_bind_int(st, 8, a->misbehaved);
+	sqlite3_bind_text(st, 9, a->summary, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, a->report ? a->report : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		r = db_err(l, "recording what the guest agent said");
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_agent_last(struct hvl_ledger *l, const char *uuid, struct hvl_agent_report *a)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	r = prepare(
+		l,
+		"SELECT op_id, unix_us, acked, verified, present, mismatch, misbehaved, summary "
+		"FROM agent_reports WHERE uuid = ?1 ORDER BY op_id DESC LIMIT 1",
+		&st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		r = 0;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		r = db_err(l, "reading what the guest agent said");
+		goto out;
+	}
+	a->op_id = sqlite3_column_int64(st, 0);
+	a->unix_us = sqlite3_column_int64(st, 1);
+	a->acked = sqlite3_column_int(st, 2);
+	a->verified = sqlite3_column_int(st, 3);
+	a->present = (unsigned)sqlite3_column_int(st, 4);
+	a->mismatch = (unsigned)sqlite3_column_int(st, 5);
+	a->misbehaved = sqlite3_column_int(st, 6);
+	t = sqlite3_column_text(st, 7);
+	snprintf(a->summary_buf, sizeof(a->summary_buf), "%s", t ? (const char *)t : "");
+	a->summary = a->summary_buf;
+	r = 1;
 out:
 	sqlite3_finalize(st);
 	return r;

@@ -125,4 +125,27 @@ int hvl_bundle_put(struct hvl_ledger *l, const char *sha256, const uint8_t *data
 /* Fetch a stored bundle; *@data is malloc'd and owned by the caller. */
 int hvl_bundle_get(struct hvl_ledger *l, const char *sha256, uint8_t **data, size_t *len) HV_WUR;
 
+/* What the guest agent said after an operation (untrusted; for the record). */
+struct hvl_agent_report {
+	int64_t op_id;	 /* filled by hvl_agent_last() */
+	int64_t unix_us; /* when it was recorded (hvl_agent_last()) */
+	int acked;	 /* it acknowledged the new status */
+	int verified;	 /* its own check of the sites arrived */
+	unsigned present, mismatch;
+	int misbehaved;
+	const char *summary; /* one sentence */
+	const char *report;  /* the full report as JSON, or NULL */
+	char summary_buf[512];
+};
+
+/* Record what the agent said about operation @op_id of domain @uuid. */
+int hvl_agent_put(struct hvl_ledger *l, int64_t op_id, const char *uuid,
+		  const struct hvl_agent_report *a) HV_WUR;
+
+/*
+ * The latest agent report for @uuid: 1 and *@a filled (a->summary points
+ * into @a), 0 if there is none.
+ */
+int hvl_agent_last(struct hvl_ledger *l, const char *uuid, struct hvl_agent_report *a) HV_WUR;
+
 #endif

@@ -202,6 +202,39 @@ START_TEST(test_bundles_and_bad_input)
 }
 END_TEST
 
+START_TEST(test_agent_reports)
+{
+	struct hvl_ledger *l = fresh();
+	struct hvl_op op = make_op("apply", "", "2026.11-1");
+	struct hvl_agent_report a = { 0 }, b;
+	int64_t id1, id2;
+
+	ck_assert_int_eq(hvl_agent_last(l, op.domain_uuid, &b), 0);
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id1), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id1, HVL_DONE, 10, 5, 1, "ok"), 0);
+	a.acked = 1;
+	a.verified = 1;
+	a.present = 1;
+	a.summary = "acknowledged and verified (1 present, 0 mismatch)";
+	a.report = "{\"ok\":true}";
+	ck_assert_int_eq(hvl_agent_put(l, id1, op.domain_uuid, &a), 0);
+	op = make_op("revert", "2026.11-1", "");
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id2), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id2, HVL_DONE, 10, 5, 1, "ok"), 0);
+	memset(&a, 0, sizeof(a));
+	a.misbehaved = 1;
+	a.summary = "not told: agent misbehaved: flooded the channel";
+	ck_assert_int_eq(hvl_agent_put(l, id2, op.domain_uuid, &a), 0);
+	ck_assert_int_eq(hvl_agent_last(l, op.domain_uuid, &b), 1);
+	ck_assert_int_eq(b.op_id, id2);
+	ck_assert_int_eq(b.misbehaved, 1);
+	ck_assert_int_eq(b.acked, 0);
+	ck_assert_str_eq(b.summary, "not told: agent misbehaved: flooded the channel");
+	ck_assert_int_eq(hvl_agent_last(l, "00000000-0000-0000-0000-000000000000", &b), 0);
+	drop(l);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ledger");
@@ -213,6 +246,7 @@ int main(void)
 	tcase_add_test(tc, test_open_op_survives_crash_and_blocks);
 	tcase_add_test(tc, test_levels_stack_and_revert);
 	tcase_add_test(tc, test_bundles_and_bad_input);
+	tcase_add_test(tc, test_agent_reports);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
