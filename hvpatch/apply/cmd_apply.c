@@ -403,6 +403,9 @@ int cmd_status(int argc, char **argv)
 		printf("  ledger: %s\n", st.ledger_known
 						 ? (st.ledger_level[0] ? st.ledger_level : "none")
 						 : "knows nothing of this boot");
+		if (st.agent_known)
+			printf("  guest agent after operation %lld: %s\n",
+			       (long long)st.agent.op_id, st.agent.summary);
 	}
 	rc = st.drifted ? 3 : HV_EXIT_OK;
 out:

@@ -194,9 +194,28 @@ struct resolve_ctx {
 static int resolve_ksym(void *ctx, const char *name, uint64_t *addr)
 {
 	struct resolve_ctx *rc = ctx;
-	struct hvi_sym s;
+	struct hvi_sym s, all[16];
 	int r = hvi_sym_lookup(rc->g->k->syms, name, &s);
 
+	if (r == HV_E_INVAL && !strchr(name, '@')) {
+		/* Several symbols of that name: the linker would bind a reference
+		 * to the one global among them (the others are file-local). */
+		int n = hvi_sym_lookup_all(rc->g->k->syms, name, all, 16), i, globals = 0;
+
+		for (i = 0; i < n && i < 16; i++)
+			if (all[i].type >= 'A' && all[i].type <= 'Z') {
+				s = all[i];
+				globals++;
+			}
+		if (n > 16 || globals != 1)
+			return hv_err(
+				HV_E_INVAL,
+				"kernel symbol %s names %d symbols, %d of them global; name one "
+				"as %s@N in the manifest",
+				name, n, globals, name);
+		hv_err_clear();
+		r = 0;
+	}
 	if (r < 0)
 		return r;
 	if (s.absolute)

@@ -5,6 +5,8 @@
 #    view (HVP-AGENT-STATUS on the console) shows the new level with its
 #    self-check finding the site present;
 #  - 'hvpatch agent-verify' (asked through the domain) says present too;
+#  - the host writing the site back by hand (drift) is reported by the
+#    agent's verify and by 'hvpatch status';
 #  - after 'hvpatch revert' the tenant view shows no level and the previous one;
 #  - a guest whose "agent" floods the channel with broken JSON, and one whose
 #    agent never answers, are patched all the same: apply succeeds within its
@@ -54,6 +56,26 @@ expected=$(echo "$line" | sed -n 's/.*"expected":"\(e9[0-9a-f]\{8\}\)".*/\1/p')
 out=$("$hv" agent-verify --domain "$HV_DOM" --timeout 30000 --json \
 	--func "cmdline_proc_show:$site:$expected") || hv_fail "agent-verify failed: $out"
 echo "$out" | grep -q '"result":"present"' || hv_fail "agent-verify after apply: $out"
+
+# Drift: the host writes the site back by hand.  The guest's own check
+# reports the mismatch, and so does the host's status.
+gpa=$(hv_hmp "gva2gpa $site" | tr -d '\r' | awk '/^gpa:/ { print $2 }')
+[ -n "$gpa" ] || hv_fail "gva2gpa of $site failed"
+"$hv" poke --deadline-ms 2000 --phys "$gpa" --yes "$HV_DOM" 0f1f440000 >/dev/null || hv_fail "poke failed"
+out=$("$hv" agent-verify --domain "$HV_DOM" --timeout 30000 --json \
+	--func "cmdline_proc_show:$site:$expected") || true
+echo "$out" | grep -q '"result":"mismatch"' || hv_fail "agent-verify after drift: $out"
+rc=0
+# shellcheck disable=SC2086
+out=$("$hv" status --json $A "$HV_DOM") || rc=$?
+[ $rc -eq 3 ] && echo "$out" | grep -q '"drifted": 1' ||
+	hv_fail "hvpatch status does not show the drift (exit $rc): $out"
+echo "$out" | tr -d ' \n' | grep -q '"agent":{"op_id":[0-9]*,"acked":true,"verified":true' ||
+	hv_fail "hvpatch status does not show the agent's recorded ack: $out"
+"$hv" poke --deadline-ms 2000 --phys "$gpa" --yes "$HV_DOM" "$expected" >/dev/null || hv_fail "poke failed"
+out=$("$hv" agent-verify --domain "$HV_DOM" --timeout 30000 --json \
+	--func "cmdline_proc_show:$site:$expected") || hv_fail "agent-verify after repair: $out"
+hv_log "drift written by hand: the agent and hvpatch status both reported it"
 
 # shellcheck disable=SC2086
 out=$("$hv" revert $A --agent-timeout-ms 10000 "$HV_DOM" 2>&1) || hv_fail "revert failed: $out"
