@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "gdb.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -344,23 +344,12 @@ int hva_gdb_attach_fd(int fd, unsigned timeout_ms, struct hva_gdb **out)
 
 int hva_gdb_connect(const char *path, unsigned timeout_ms, struct hva_gdb **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, r;
 
 	*out = NULL;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return hv_err(HV_E_INVAL, "gdbstub socket path '%s' is too long", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return hv_err(HV_E_IO, "cannot create a socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return hv_err(e == EACCES ? HV_E_PERM : HV_E_IO,
-			      "cannot connect to the gdbstub at %s: %s", path, strerror(e));
-	}
+	r = hva_sock_connect(path, "the gdbstub", &fd);
+	if (r < 0)
+		return r;
 	return hva_gdb_attach_fd(fd, timeout_ms, out);
 }
 

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "qmp.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,25 +194,12 @@ out:
 
 int hva_qmp_connect(const char *path, unsigned timeout_ms, struct hva_qmp **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, r;
 
 	*out = NULL;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return hv_err(HV_E_INVAL, "QMP socket path '%s' is too long", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return hv_err(HV_E_IO, "cannot create a socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return hv_err(e == EACCES   ? HV_E_PERM
-			      : e == ENOENT ? HV_E_NOTFOUND
-					    : HV_E_IO,
-			      "cannot connect to the QMP socket %s: %s", path, strerror(e));
-	}
+	r = hva_sock_connect(path, "QEMU's QMP socket", &fd);
+	if (r < 0)
+		return r;
 	return hva_qmp_attach_fd(fd, timeout_ms, out);
 }
 

@@ -245,23 +245,29 @@ static const char apply_help[] =
 	"  --dry-run    plan and check everything, write nothing\n"
 	"\n";
 
-int cmd_apply(int argc, char **argv)
+/* apply and revert: parse, open, run, report (one body for both). */
+static int run_op(const char *cmd, int argc, char **argv, const char *help, int nargs,
+		  const char *args_help)
 {
 	struct hvp_report rep;
 	struct aopts a;
 	struct hvg *g = NULL;
 	struct hvl_ledger *l = NULL;
-	int rc = HV_EXIT_FAIL, i, lockfd = -1;
+	int rc = HV_EXIT_FAIL, i, lockfd = -1, r;
+	bool revert = !strcmp(cmd, "revert");
 
-	i = parse("apply", argc, argv, apply_help, &a, 1, 0, &rc);
+	i = parse(cmd, argc, argv, help, &a, 1, revert, &rc);
 	if (i < 0)
 		return rc;
-	if (argc - i != 2)
-		return cli_usage_error("apply", "expected DOMAIN and BUNDLE");
+	if (argc - i != nargs)
+		return cli_usage_error(cmd, "expected %s", args_help);
 	memset(&rep, 0, sizeof(rep));
-	if (open_all(argv[i], &a, &g, &l, &lockfd) < 0 ||
-	    hvp_apply(g, l, argv[i + 1], &a.o, &rep) < 0) {
-		rc = cli_fail("apply");
+	r = open_all(argv[i], &a, &g, &l, &lockfd);
+	if (r == 0)
+		r = revert ? hvp_revert(g, l, &a.o, &rep)
+			   : hvp_apply(g, l, argv[i + 1], &a.o, &rep);
+	if (r < 0) {
+		rc = cli_fail(cmd);
 		goto out;
 	}
 	print_report(&rep, a.json);
@@ -269,6 +275,11 @@ int cmd_apply(int argc, char **argv)
 out:
 	close_all(g, l, lockfd);
 	return rc;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+	return run_op("apply", argc, argv, apply_help, 2, "DOMAIN and BUNDLE");
 }
 
 static const char revert_help[] =
@@ -285,27 +296,7 @@ static const char revert_help[] =
 
 int cmd_revert(int argc, char **argv)
 {
-	struct hvp_report rep;
-	struct aopts a;
-	struct hvg *g = NULL;
-	struct hvl_ledger *l = NULL;
-	int rc = HV_EXIT_FAIL, i, lockfd = -1;
-
-	i = parse("revert", argc, argv, revert_help, &a, 1, 1, &rc);
-	if (i < 0)
-		return rc;
-	if (argc - i != 1)
-		return cli_usage_error("revert", "expected one DOMAIN");
-	memset(&rep, 0, sizeof(rep));
-	if (open_all(argv[i], &a, &g, &l, &lockfd) < 0 || hvp_revert(g, l, &a.o, &rep) < 0) {
-		rc = cli_fail("revert");
-		goto out;
-	}
-	print_report(&rep, a.json);
-	rc = HV_EXIT_OK;
-out:
-	close_all(g, l, lockfd);
-	return rc;
+	return run_op("revert", argc, argv, revert_help, 1, "one DOMAIN");
 }
 
 static const char status_help[] =
