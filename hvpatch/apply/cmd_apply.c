@@ -163,13 +163,20 @@ static int open_all(const char *domain, const struct aopts *a, struct hvg **g,
 {
 	struct hvg_opts go = HVG_OPTS_INIT;
 	char dir[512], *slash;
-	int r;
+	int r, tries;
 
 	go.uri = a->uri;
 	go.qmp_socket = a->qmp;
 	/* Reading registers to find the kernel is not the patching pause: it
 	 * keeps the access layer's default deadline. */
-	r = hvg_open(domain, &go, g);
+	for (tries = 0;; tries++) {
+		r = hvg_open(domain, &go, g);
+		/* The vCPU's page tables may belong to a task that exits while
+		 * they are read; a second look uses another task's. */
+		if (r == 0 || tries == 2 || (r != HV_E_RANGE && r != HV_E_FORMAT))
+			break;
+		hv_err_clear();
+	}
 	if (r < 0)
 		return hv_err_prefix("opening %s (nothing was changed)", domain);
 	r = lock_domain((*g)->info.uuid[0] ? (*g)->info.uuid : (*g)->info.name, lockfd);
@@ -358,6 +365,12 @@ int cmd_status(int argc, char **argv)
 			st.patched ? sha : "", "applied_unix", (json_int_t)st.state.applied_unix,
 			"sites", arr, "drifted", (int)st.drifted, "ledger_level",
 			st.ledger_known ? st.ledger_level : NULL, "reconciled", st.reconciled);
+		if (j) {
+			char pgd[20];
+
+			snprintf(pgd, sizeof(pgd), "0x%" PRIx64, st.pgd_gpa);
+			json_object_set_new(j, "page_table_gpa", json_string(pgd));
+		}
 		if (j && st.agent_known)
 			json_object_set_new(j, "agent",
 					    json_pack("{s:I,s:b,s:b,s:i,s:i,s:b,s:s}", "op_id",

@@ -126,6 +126,32 @@ static int plan_add(struct hvg *g, struct plan *p, uint64_t gpa, const uint8_t *
 	return 0;
 }
 
+/*
+ * Walk the kernel's own top-level page table from here on.  The CR3 the
+ * guest was opened with belongs to whatever task ran on that vCPU; a
+ * short-lived task can exit and its page tables be freed and reused while
+ * hvpatch works, but init_top_pgt (swapper_pg_dir) lives as long as the
+ * kernel and maps all of it.  Checked: it must map _text where the
+ * locator found it.  On any doubt the original CR3 stays in use.
+ */
+static void use_kernel_pgd(struct hvg *g)
+{
+	struct hvi_paging pg;
+	struct hvi_sym s;
+	uint64_t gpa, text_gpa;
+	unsigned perms;
+
+	if (hvi_sym_lookup(g->k->syms, "init_top_pgt", &s) < 0 ||
+	    hvi_translate(&g->k->pg, s.addr, &gpa, &perms) < 0 ||
+	    hvi_paging_init(&pg, &g->mem, gpa, g->regs.cr4) < 0 ||
+	    hvi_translate(&pg, g->k->loc.text_gva, &text_gpa, &perms) < 0 ||
+	    text_gpa != g->k->loc.text_gpa) {
+		hv_err_clear();
+		return;
+	}
+	g->k->pg = pg;
+}
+
 void hvp_boot_key(const struct hvg *g, char out[HVP_STATE_TEXT])
 {
 	snprintf(out, HVP_STATE_TEXT, "%016" PRIx64 "-%" PRIx64, g->k->loc.text_gva,
@@ -864,6 +890,7 @@ int hvp_apply(struct hvg *g, struct hvl_ledger *l, const char *bundle_path,
 	int r;
 
 	fill_report(g, rep, "apply");
+	use_kernel_pgd(g);
 	r = hvp_reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
 	if (r < 0)
 		return r;
@@ -946,6 +973,7 @@ int hvp_revert(struct hvg *g, struct hvl_ledger *l, const struct hvp_opts *opts,
 	int r, n;
 
 	fill_report(g, rep, "revert");
+	use_kernel_pgd(g);
 	r = hvp_reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
 	if (r < 0)
 		return r;
@@ -1091,6 +1119,8 @@ int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st)
 	snprintf(st->release, sizeof(st->release), "%s", g->k->release);
 	snprintf(st->build_id, sizeof(st->build_id), "%s", g->k->build_id_hex);
 	hvp_boot_key(g, st->boot_key);
+	use_kernel_pgd(g);
+	st->pgd_gpa = g->k->pg.pgd_gpa;
 	r = hvp_reconcile(g, l, st->reconciled, sizeof(st->reconciled));
 	if (r < 0)
 		return r;

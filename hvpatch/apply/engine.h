@@ -70,8 +70,9 @@ struct hvp_status {
 	char release[64];
 	char build_id[130];
 	char boot_key[HVP_STATE_TEXT];
-	bool patched;  /* a level is installed in this boot */
-	bool new_boot; /* the record is from an earlier boot: the guest is unpatched */
+	uint64_t pgd_gpa; /* the top-level page table the walks used (init_top_pgt) */
+	bool patched;	  /* a level is installed in this boot */
+	bool new_boot;	  /* the record is from an earlier boot: the guest is unpatched */
 	struct hvp_state state;
 	struct hvp_site_status sites[HVP_STATE_MAX_SITES];
 	unsigned drifted; /* sites that no longer hold hvpatch's jump */
