@@ -243,9 +243,12 @@ hv_bundles() {
 }
 
 # hv_obs PROBE [TIMEOUT] [FROM]: the output of PROBE's second HVP-OBS line
-# after FROM (default: now).  The second, because the first may come from a
-# probe run that started before the change being observed.
+# after FROM (default: 1.5 s from now).  The second, because the first may
+# come from a probe run that started before the change being observed.
 hv_obs() {
+	# Let lines of probe runs that started before the change reach the
+	# console file first (the serial console lags under load).
+	[ -n "${3:-}" ] || sleep 1.5
 	from=${3:-$(hv_console_lines)}
 	end=$(($(date +%s) + ${2:-20}))
 	while :; do
