@@ -202,6 +202,27 @@ static int read_current(struct hvg *g, struct hvp_state *cur, bool *new_boot)
 		return r;
 	if (pde != cur->pde)
 		goto none;
+	/* The record sits where the guest could write it: believe a site only
+	 * if it is a function entry of this kernel at that physical address
+	 * and its jump lands in the patch-area window. */
+	for (uint32_t i = 0; i < cur->nsites; i++) {
+		const struct hvp_site *s = &cur->sites[i];
+		struct hvi_sym sym;
+		uint64_t gpa, off, to;
+		unsigned perms;
+
+		if (hvi_sym_by_addr(g->k->syms, s->site_gva, 0, &sym, &off) < 0 || off != 0 ||
+		    (sym.type != 't' && sym.type != 'T') ||
+		    hvi_translate(&g->k->pg, s->site_gva, &gpa, &perms) < 0 || gpa != s->site_gpa ||
+		    !hvp_decode_jmp(s->site_gva, s->jmp, &to) || to != s->target_gva ||
+		    to < cur->window_gva || to >= cur->window_gva + HVP_AREA_WINDOW)
+			return hv_err(
+				HV_E_VERIFY,
+				"the patch-area record of %s lists a site at 0x%" PRIx64
+				" that is not a function entry patched by hvpatch; the record "
+				"was altered",
+				g->info.name, s->site_gva);
+	}
 	return 0;
 none : {
 	struct hvp_state empty;
