@@ -11,6 +11,7 @@
 #include <libvirt/libvirt.h>
 
 #include "cli.h"
+#include "access/hva.h"
 #include "enroll/enroll_cli.h"
 #include "hv_error.h"
 
@@ -77,10 +78,18 @@ static int cmd_version(int argc, char **argv)
 	return HV_EXIT_OK;
 }
 
+/* A guest found paused is never passed over in silence. */
+static void print_note(const char *domain, const char *note)
+{
+	(void)domain;
+	fprintf(stderr, "hvpatch: note: %s\n", note);
+}
+
 int main(int argc, char **argv)
 {
 	const struct cli_command *c;
 
+	hva_set_note_handler(print_note);
 	if (argc < 2) {
 		print_help(stderr);
 		return HV_EXIT_USAGE;

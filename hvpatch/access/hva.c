@@ -11,18 +11,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hva_impl.h"
-
-static void tell_guard(struct hva *h, char c)
-{
-	if (h->guard_fd >= 0)
-		(void)!write(h->guard_fd, &c, 1);
-}
 
 static uint64_t now_ns(void)
 {
@@ -41,6 +38,20 @@ const char *hva_accel_name(enum hva_accel a)
 		return "kvm";
 	default:
 		return "unknown";
+	}
+}
+
+const char *hva_found_name(enum hva_found f)
+{
+	switch (f) {
+	case HVA_FOUND_PAUSED_BY_OTHER:
+		return "paused-by-other";
+	case HVA_FOUND_PAUSED_BY_HVPATCH:
+		return "paused-by-hvpatch";
+	case HVA_FOUND_RESUMED_DEAD_PAUSER:
+		return "resumed-dead-pauser";
+	default:
+		return "running";
 	}
 }
 
@@ -71,6 +82,22 @@ int hva_open(const char *domain, const struct hva_open_opts *opts, struct hva **
 	if (opts && opts->qmp_socket)
 		return hva_qmpsock_open(domain, opts, out);
 	return hva_libvirt_open(domain, opts, out);
+}
+
+/*
+ * End the pause: through the guard when it owns the pause, else from the
+ * session and then disarm the guard.  Called with the lock held.
+ */
+static int do_resume(struct hva *h)
+{
+	int r;
+
+	if (hva_guard_owns_pause(h->guard))
+		return hva_guard_resume(h->guard);
+	r = h->ops->resume(h);
+	if (r == 0 && h->guard && hva_guard_disarm(h->guard) < 0)
+		hv_err_clear(); /* a gone guard cannot resume anything either */
+	return r;
 }
 
 static void stop_watchdog(struct hva *h)
@@ -135,12 +162,11 @@ static void *watchdog_main(void *arg)
 		int r = pthread_cond_timedwait(&h->cond, &h->lock, &ts);
 
 		if (r == ETIMEDOUT && h->paused) {
-			if (h->ops->resume(h) < 0)
-				hv_err_clear(); /* reported when the caller resumes */
+			if (do_resume(h) < 0)
+				hv_err_clear(); /* the guard ends it; reported at resume */
 			h->expired_pause_us = (now_ns() - h->pause_start_ns) / 1000u;
 			h->expired = true;
 			h->paused = false;
-			tell_guard(h, 'R');
 			break;
 		}
 	}
@@ -151,11 +177,15 @@ static void *watchdog_main(void *arg)
 int hva_pause(struct hva *h)
 {
 	sigset_t all, old;
-	int r;
+	bool running = true, guard_pauses;
+	int r = 0;
 
-	if (!h->ops->pause || !h->ops->resume)
-		return unsupported(h, "pause and resume the guest");
 	pthread_mutex_lock(&h->lock);
+	guard_pauses = hva_guard_owns_pause(h->guard);
+	if (!h->guard || (!guard_pauses && (!h->ops->pause || !h->ops->resume))) {
+		r = unsupported(h, "pause the guest without a pause guard");
+		goto out;
+	}
 	if (h->paused) {
 		r = hv_err(HV_E_STATE, "%s is already paused by this session", h->label);
 		goto out;
@@ -168,39 +198,46 @@ int hva_pause(struct hva *h)
 	stop_watchdog(h); /* one that fired before */
 	h->expired = false;
 	h->watchdog_stop = false;
-	if (h->ops->running) {
-		bool running = true;
-
+	if (!guard_pauses && h->ops->running) {
 		r = h->ops->running(h, &running);
 		if (r < 0)
 			goto out;
-		if (!running) {
-			h->paused = true;
-			h->paused_by_other = true;
-			h->pause_start_ns = now_ns();
-			goto out;
-		}
 	}
-	sigemptyset(&all);
-	sigaddset(&all, SIGINT);
-	sigaddset(&all, SIGTERM);
-	sigaddset(&all, SIGHUP);
-	sigaddset(&all, SIGQUIT);
-	pthread_sigmask(SIG_BLOCK, &all, &h->saved_mask);
-	h->pause_start_ns = now_ns();
-	r = h->ops->pause(h);
-	if (r < 0) {
-		pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
+	if (running) {
+		sigemptyset(&all);
+		sigaddset(&all, SIGINT);
+		sigaddset(&all, SIGTERM);
+		sigaddset(&all, SIGHUP);
+		sigaddset(&all, SIGQUIT);
+		pthread_sigmask(SIG_BLOCK, &all, &h->saved_mask);
+		h->pause_start_ns = now_ns();
+		/* Armed first: from here on a death or a hang ends the pause. */
+		r = hva_guard_pause(h->guard, h->deadline_ms, &running);
+		if (r == 0 && running && !guard_pauses) {
+			r = h->ops->pause(h);
+			if (r < 0 && hva_guard_disarm(h->guard) < 0)
+				hv_err_prefix("pausing %s", h->label);
+		}
+		if (r < 0 || !running)
+			pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
+		if (r < 0)
+			goto out;
+	}
+	if (!running) {
+		/* Someone else's pause: neither ours to end nor under a deadline. */
+		h->paused = true;
+		h->paused_by_other = true;
+		h->pause_start_ns = now_ns();
 		goto out;
 	}
 	h->paused = true;
-	tell_guard(h, 'P');
 	/* The watchdog must not take the caller's signals. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		(void)h->ops->resume(h);
+		if (do_resume(h) < 0)
+			hv_err_clear(); /* the guard ends it at the deadline */
 		h->paused = false;
 		pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
 		r = hv_err(HV_E_NOMEM, "cannot start the pause watchdog for %s", h->label);
@@ -240,11 +277,10 @@ int hva_resume(struct hva *h, uint64_t *paused_us)
 		h->paused_by_other = false;
 		goto out;
 	}
-	r = h->ops->resume(h);
+	r = do_resume(h);
 	if (r < 0)
 		goto out;
 	h->paused = false;
-	tell_guard(h, 'R');
 	if (paused_us)
 		*paused_us = (now_ns() - h->pause_start_ns) / 1000u;
 	pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
@@ -363,4 +399,114 @@ int hva_hmp(struct hva *h, const char *cmd, char **reply)
 	r = h->ops->hmp(h, cmd, reply);
 	pthread_mutex_unlock(&h->lock);
 	return r;
+}
+
+static void (*note_handler)(const char *domain, const char *note);
+
+void hva_set_note_handler(void (*fn)(const char *domain, const char *note))
+{
+	note_handler = fn;
+}
+
+static bool found_running(struct hva *h)
+{
+	bool running = false;
+
+	if (h->ops->running(h, &running) < 0)
+		hv_err_clear();
+	return running;
+}
+
+static int check_found_state(struct hva *h);
+
+int hva_check_found_state(struct hva *h)
+{
+	int r = check_found_state(h);
+
+	if (h->info.found_note[0] && note_handler)
+		note_handler(h->label, h->info.found_note);
+	return r;
+}
+
+static int check_found_state(struct hva *h)
+{
+	struct hva_pause_record rec;
+	struct hva_info *in = &h->info;
+	bool running = true, owner, guard;
+	uint64_t end_ns, age_ms, now_ms;
+	struct timespec ts;
+	int r, rr;
+
+	in->found = HVA_FOUND_RUNNING;
+	in->found_note[0] = '\0';
+	if (!h->ops->running)
+		return 0;
+	r = h->ops->running(h, &running);
+	if (r < 0)
+		return r;
+	rr = hva_pause_record_read(h->pause_dir, h->pause_key, &rec);
+	hv_err_clear();
+	owner = rr == 0 && hva_process_alive(rec.owner_pid, rec.owner_start);
+	guard = rr == 0 && hva_process_alive(rec.guard_pid, rec.guard_start);
+	if (running) {
+		if (rr == 0 && !owner && !guard)
+			hva_pause_record_remove(h->pause_dir, h->pause_key); /* stale */
+		return 0;
+	}
+	if (rr < 0) {
+		in->found = HVA_FOUND_PAUSED_BY_OTHER;
+		snprintf(in->found_note, sizeof(in->found_note),
+			 "%s was paused when hvpatch found it, and not by hvpatch (no pause record "
+			 "in %s): hvpatch leaves it paused; 'virsh resume %s' resumes it",
+			 h->label, h->pause_dir, h->label);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	age_ms = now_ms > rec.since_unix_ms ? now_ms - rec.since_unix_ms : 0;
+	if (guard) {
+		/* Another hvpatch's pause: its guard ends it by the deadline (at
+		 * once if that hvpatch died).  Wait for that rather than work on a
+		 * guest about to run. */
+		end_ns = now_ns() +
+			 ((uint64_t)rec.deadline_ms + HVA_GUARD_GRACE_MS + 1000u) * 1000000ull;
+		while (!(running = found_running(h)) && now_ns() < end_ns)
+			usleep(20000);
+		if (running) {
+			snprintf(
+				in->found_note, sizeof(in->found_note),
+				"%s was paused by hvpatch (pid %d) when this hvpatch started; that "
+				"pause has ended",
+				h->label, (int)rec.owner_pid);
+			return 0;
+		}
+		in->found = HVA_FOUND_PAUSED_BY_HVPATCH;
+		snprintf(in->found_note, sizeof(in->found_note),
+			 "%s has been paused for %" PRIu64 " ms by hvpatch (pid %d%s), and its "
+			 "pause guard (pid %d) has not ended the pause; hvpatch leaves it paused",
+			 h->label, age_ms, (int)rec.owner_pid, owner ? ", still running" : ", gone",
+			 (int)rec.guard_pid);
+		return 0;
+	}
+	if (owner) {
+		in->found = HVA_FOUND_PAUSED_BY_HVPATCH;
+		snprintf(in->found_note, sizeof(in->found_note),
+			 "%s has been paused for %" PRIu64 " ms by hvpatch (pid %d), which still "
+			 "runs although its pause guard (pid %d) is gone; hvpatch leaves it paused",
+			 h->label, age_ms, (int)rec.owner_pid, (int)rec.guard_pid);
+		return 0;
+	}
+	/* Both gone (killed together, or the host lost them): nobody else will
+	 * ever end this pause. */
+	r = h->ops->resume ? h->ops->resume(h) : unsupported(h, "resume the guest");
+	if (r < 0)
+		return hv_err_prefix("resuming %s, which hvpatch (pid %d) left paused when it died",
+				     h->label, (int)rec.owner_pid);
+	hva_pause_record_remove(h->pause_dir, h->pause_key);
+	in->found = HVA_FOUND_RESUMED_DEAD_PAUSER;
+	snprintf(in->found_note, sizeof(in->found_note),
+		 "%s had been left paused for %" PRIu64 " ms by hvpatch (pid %d), which died "
+		 "together with its pause guard (pid %d); hvpatch resumed it",
+		 h->label, age_ms, (int)rec.owner_pid, (int)rec.guard_pid);
+	return 0;
 }

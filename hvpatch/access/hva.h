@@ -37,6 +37,14 @@ enum hva_write_path {
 	HVA_WRITE_AREA,	   /* the patch-area backing file (never-executed memory) */
 };
 
+/* How a session found the guest when it opened it. */
+enum hva_found {
+	HVA_FOUND_RUNNING = 0,
+	HVA_FOUND_PAUSED_BY_OTHER,     /* paused, not by hvpatch: left paused */
+	HVA_FOUND_PAUSED_BY_HVPATCH,   /* paused by a live hvpatch that is still at work */
+	HVA_FOUND_RESUMED_DEAD_PAUSER, /* left paused by a dead hvpatch: resumed now */
+};
+
 /* One vCPU's state as introspection needs it. */
 struct hva_regs {
 	uint64_t rip, rsp;
@@ -73,6 +81,10 @@ struct hva_info {
 	/* Agent channel socket on the host, if the domain has one. */
 	char agent_socket[256];
 	int qemu_pid; /* 0 if not known */
+	/* What the session found at open, and one sentence saying so ("" when
+	 * the guest simply ran).  Every command prints the sentence. */
+	enum hva_found found;
+	char found_note[1024];
 };
 
 struct hva;
@@ -82,6 +94,10 @@ struct hva_ops {
 	int (*describe)(struct hva *h, struct hva_info *out);
 	/* Is the guest running (not paused by anyone)? */
 	int (*running)(struct hva *h, bool *running);
+	/* Pause and resume from the session itself.  When the session's pause
+	 * guard owns the pause (libvirt), hva_pause()/hva_resume() go through
+	 * the guard instead and only resume is used directly, to end a pause
+	 * a dead hvpatch left behind. */
 	int (*pause)(struct hva *h);
 	int (*resume)(struct hva *h);
 	int (*read_regs)(struct hva *h, unsigned cpu, struct hva_regs *out, bool want_idtr);
@@ -100,11 +116,21 @@ struct hva_open_opts {
 	const char *qmp_socket;	    /* when set, use the bare-QEMU backend */
 	unsigned pause_deadline_ms; /* 0 means HVA_DEFAULT_PAUSE_DEADLINE_MS */
 	const char *gdb_dir;	    /* directory for the gdbstub socket; NULL = default */
+	const char *pause_dir;	    /* directory of pause records; NULL = HVA_PAUSE_DIR */
 };
+
+/* Where pause guards keep their records (see hvpatch/access/guard.h). */
+#define HVA_PAUSE_DIR "/run/hvpatch/pause"
 
 /*
  * Attach to a running guest by libvirt name or UUID (or, with
  * opts->qmp_socket, to a bare QEMU; @domain is then only a label).
+ * Every session starts a pause guard process before it can pause (see
+ * guard.h): it resumes the guest if hvpatch dies or hangs in a pause.
+ * A guest found paused is described in info.found/found_note: left paused
+ * when someone else paused it; resumed (and said so) when the pause record
+ * shows a dead hvpatch and a dead guard left it; waited for (up to its
+ * deadline) while another hvpatch's guard is still ending it.
  * On success *out owns the session; free it with hva_close().
  * Errors: HV_E_NOTFOUND (no such domain), HV_E_STATE (not running),
  * HV_E_PERM, HV_E_UNSUPPORTED (QEMU too old, RAM not shareable), HV_E_IO.
@@ -121,7 +147,10 @@ void hva_close(struct hva *h);
 int hva_describe(struct hva *h, struct hva_info *out) HV_WUR;
 
 /*
- * Pause all vCPUs.  A watchdog resumes the guest if hva_resume() is not
+ * Pause all vCPUs.  The session's pause guard is armed before the pause is
+ * requested (under libvirt the guard issues the pause itself), so a pause
+ * outlives neither hvpatch nor its deadline; a session without a guard
+ * cannot pause (HV_E_UNSUPPORTED).  A watchdog resumes the guest if hva_resume() is not
  * called within the deadline; the next hva_* call on the session then fails
  * with HV_E_TIMEOUT.  Pausing a paused session is HV_E_STATE.  A guest that
  * someone else had already paused is left as it is: hva_pause() succeeds
@@ -189,6 +218,16 @@ int hva_write_phys_flags(struct hva *h, uint64_t gpa, const void *buf, size_t le
  * Used by tests and diagnostics.
  */
 int hva_hmp(struct hva *h, const char *cmd, char **reply) HV_WUR;
+
+/*
+ * Where a session's found_note goes as soon as it is known (for the CLI:
+ * stderr; for a service: its log).  NULL (the default) keeps it in
+ * info.found_note only.  Set once, before any session opens.
+ */
+void hva_set_note_handler(void (*fn)(const char *domain, const char *note));
+
+/* "running", "paused-by-other", "paused-by-hvpatch", "resumed-dead-pauser". */
+const char *hva_found_name(enum hva_found f);
 
 /* "tcg", "kvm" or "unknown". */
 const char *hva_accel_name(enum hva_accel a);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "gdb.h"
+#include "guard.h"
 #include "hva.h"
 
 struct hva {
@@ -53,10 +54,17 @@ struct hva {
 	uint64_t expired_pause_us;
 	unsigned deadline_ms;
 
-	/* The pause guard process (libvirt backend): told 'P'/'R'. */
-	int guard_fd; /* -1 when there is none */
-	pid_t guard_pid;
+	/* The pause guard process (guard.h); NULL until the backend starts it. */
+	struct hva_guard *guard;
+	char pause_dir[128];
+	char pause_key[64]; /* the pause record's name: the UUID, or the QEMU pid */
 };
+
+/*
+ * Look at the guest's run state once the backend is open and fill
+ * info.found/found_note; resume a guest a dead hvpatch left paused.
+ */
+int hva_check_found_state(struct hva *h) HV_WUR;
 
 /* Backends. */
 int hva_libvirt_open(const char *domain, const struct hva_open_opts *opts, struct hva **out) HV_WUR;

@@ -28,11 +28,14 @@
 #define HVA_AGENT_CHANNEL "org.hvpatch.agent.0"
 #define HVA_SHM_PREFIX	  "hvpatch-"
 
+struct lv_guard;
+
 struct lv {
 	virConnectPtr conn;
 	virDomainPtr dom;
 	char shm_alias[64];
 	bool memfd_shared;
+	struct lv_guard *guard_arg; /* the guard process's copy is its own */
 };
 
 static const char *lv_errmsg(void)
@@ -194,101 +197,99 @@ out:
 }
 
 /*
- * The pause guard: a child process, started while hvpatch is still
- * single-threaded, that outlives a crash.  The session tells it 'P' when it
- * pauses the guest and 'R' when it resumes it.  If the pipe closes (hvpatch
- * died, even by SIGKILL) or a pause outlasts the deadline plus a grace
- * period (hvpatch hangs or was stopped), the guard resumes the guest through
- * its own libvirt connection.
+ * The pause guard's side of this backend (guard.h): in the guard process,
+ * its own libvirt connection, through which it pauses and resumes the
+ * domain itself, so it knows whether a pause happened even when hvpatch
+ * dies in the middle of asking for it.
  */
-static void guard_resume(const char *uri, const char *uuid)
+struct lv_guard {
+	char uri[256];
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	virConnectPtr conn;
+	virDomainPtr dom;
+};
+
+static int lvg_init(void *arg)
 {
-	virConnectPtr c = virConnectOpen(uri);
-	virDomainPtr d = c ? virDomainLookupByUUIDString(c, uuid) : NULL;
-	int state = 0, reason = 0;
+	struct lv_guard *g = arg;
 
-	if (d && virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED)
-		(void)virDomainResume(d);
-	if (d)
-		virDomainFree(d);
-	if (c)
-		virConnectClose(c);
-}
-
-static void guard_main(int fd, const char *uri, const char *uuid, unsigned deadline_ms)
-{
-	int paused = 0;
-	struct timespec t0 = { 0, 0 }, now;
-
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int timeout = -1, pr;
-		char c;
-
-		if (paused) {
-			long el;
-
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			el = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-			timeout = (int)(deadline_ms + 500) - (int)el;
-			if (timeout <= 0) {
-				guard_resume(uri, uuid);
-				paused = 0;
-				continue;
-			}
-		}
-		pr = poll(&pfd, 1, timeout);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr == 0)
-			continue;
-		if (pr < 0 || read(fd, &c, 1) != 1) {
-			if (paused)
-				guard_resume(uri, uuid);
-			_exit(0);
-		}
-		if (c == 'P') {
-			paused = 1;
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-		} else if (c == 'R') {
-			paused = 0;
-		} else if (c == 'Q') {
-			_exit(0);
-		}
-	}
-}
-
-static int guard_start(struct hva *h, const char *uri, const char *uuid)
-{
-	int fds[2];
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return hv_err(HV_E_IO, "cannot create the pause guard's pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return hv_err(HV_E_IO, "cannot start the pause guard: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		int fd, maxfd = (int)sysconf(_SC_OPEN_MAX);
-
-		/* Its own session, so a signal to hvpatch's process group spares it. */
-		(void)setsid();
-		signal(SIGINT, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		for (fd = 3; fd < maxfd && fd < 4096; fd++)
-			if (fd != fds[0])
-				close(fd);
-		guard_main(fds[0], uri, uuid, h->deadline_ms);
-		_exit(0);
-	}
-	close(fds[0]);
-	h->guard_fd = fds[1];
-	h->guard_pid = pid;
+	g->conn = virConnectOpen(g->uri);
+	if (!g->conn)
+		return hv_err(HV_E_IO, "the pause guard cannot connect to libvirt at %s: %s",
+			      g->uri, lv_errmsg());
+	g->dom = virDomainLookupByUUIDString(g->conn, g->uuid);
+	if (!g->dom)
+		return hv_err(HV_E_NOTFOUND, "the pause guard cannot find domain %s: %s", g->uuid,
+			      lv_errmsg());
 	return 0;
 }
+
+static int lvg_state(struct lv_guard *g, int *state)
+{
+	int reason = 0;
+
+	if (virDomainGetState(g->dom, state, &reason, 0) < 0)
+		return hv_err(HV_E_IO, "cannot read the state of domain %s: %s", g->uuid,
+			      lv_errmsg());
+	return 0;
+}
+
+static int lvg_pause(void *arg, bool *was_running)
+{
+	struct lv_guard *g = arg;
+	int state = 0, r;
+
+	*was_running = false;
+	r = lvg_state(g, &state);
+	if (r < 0 || state != VIR_DOMAIN_RUNNING)
+		return r;
+	*was_running = true;
+	if (virDomainSuspend(g->dom) < 0)
+		return hv_err(HV_E_IO, "cannot pause domain %s: %s", g->uuid, lv_errmsg());
+	return 0;
+}
+
+static int lvg_resume(void *arg)
+{
+	struct lv_guard *g = arg;
+	int state = 0, r;
+
+	r = lvg_state(g, &state);
+	if (r < 0 || state != VIR_DOMAIN_PAUSED)
+		return r;
+	if (virDomainResume(g->dom) < 0)
+		return hv_err(HV_E_IO, "cannot resume domain %s: %s", g->uuid, lv_errmsg());
+	return 0;
+}
+
+static int lvg_paused(void *arg, bool *paused)
+{
+	struct lv_guard *g = arg;
+	int state = 0, r;
+
+	r = lvg_state(g, &state);
+	*paused = r == 0 && state == VIR_DOMAIN_PAUSED;
+	return r;
+}
+
+static void lvg_fini(void *arg)
+{
+	struct lv_guard *g = arg;
+
+	if (g->dom)
+		virDomainFree(g->dom);
+	if (g->conn)
+		virConnectClose(g->conn);
+}
+
+static const struct hva_guard_backend lv_guard_backend = {
+	.name = "libvirt",
+	.init = lvg_init,
+	.pause = lvg_pause,
+	.resume = lvg_resume,
+	.paused = lvg_paused,
+	.fini = lvg_fini,
+};
 
 static int read_pid(const char *name, pid_t *pid)
 {
@@ -351,6 +352,7 @@ static void lv_close(struct hva *h)
 			virDomainFree(lv->dom);
 		if (lv->conn)
 			virConnectClose(lv->conn);
+		free(lv->guard_arg);
 		free(lv);
 	}
 	hva_session_free(h);
@@ -419,11 +421,26 @@ int hva_libvirt_open(const char *domain, const struct hva_open_opts *opts, struc
 	r = hva_qemu_map_memory(h);
 	if (r < 0)
 		goto out;
-	if (h->info.uuid[0]) {
-		r = guard_start(h, uri, h->info.uuid);
-		if (r < 0)
-			goto out;
+	if (!h->info.uuid[0]) {
+		r = hv_err(HV_E_PROTO, "libvirt gave no UUID for %s, which its pause guard needs",
+			   domain);
+		goto out;
 	}
+	lv->guard_arg = calloc(1, sizeof(*lv->guard_arg));
+	if (!lv->guard_arg) {
+		r = hv_err(HV_E_NOMEM, "out of memory opening %s", domain);
+		goto out;
+	}
+	snprintf(lv->guard_arg->uri, sizeof(lv->guard_arg->uri), "%s", uri);
+	snprintf(lv->guard_arg->uuid, sizeof(lv->guard_arg->uuid), "%s", h->info.uuid);
+	snprintf(h->pause_key, sizeof(h->pause_key), "%s", h->info.uuid);
+	r = hva_guard_start(&lv_guard_backend, lv->guard_arg, -1, h->pause_key, h->pause_dir,
+			    &h->guard);
+	if (r < 0)
+		goto out;
+	r = hva_check_found_state(h);
+	if (r < 0)
+		goto out;
 	*out = h;
 	h = NULL;
 out:

@@ -38,7 +38,8 @@ struct hva *hva_session_new(const struct hva_ops *ops, const struct hva_open_opt
 		 opts && opts->gdb_dir ? opts->gdb_dir : HVA_GDB_DIR_DEFAULT);
 	h->deadline_ms = opts && opts->pause_deadline_ms ? opts->pause_deadline_ms
 							 : HVA_DEFAULT_PAUSE_DEADLINE_MS;
-	h->guard_fd = -1;
+	snprintf(h->pause_dir, sizeof(h->pause_dir), "%s",
+		 opts && opts->pause_dir ? opts->pause_dir : HVA_PAUSE_DIR);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -52,12 +53,9 @@ void hva_session_free(struct hva *h)
 	if (!h)
 		return;
 	hva_qemu_gdb_stop(h);
-	if (h->guard_fd >= 0) {
-		(void)!write(h->guard_fd, "Q", 1);
-		close(h->guard_fd);
-		if (h->guard_pid > 0)
-			(void)waitpid(h->guard_pid, NULL, 0);
-	}
+	/* Last: it resumes the guest if a pause is somehow still armed. */
+	hva_guard_stop(h->guard);
+	h->guard = NULL;
 	if (h->ram)
 		munmap(h->ram, h->ram_bytes);
 	if (h->area)

@@ -135,6 +135,10 @@ int hva_qmp_command(struct hva_qmp *q, const char *cmd_json, char **reply)
 				      "QEMU's monitor sent a line that is not a JSON object");
 		}
 		is_reply = json_object_get(j, "return") || json_object_get(j, "error");
+		/* The guard's "cont" (sent while this session hung) is not ours. */
+		if (json_is_string(json_object_get(j, "id")) &&
+		    !strcmp(json_string_value(json_object_get(j, "id")), HVA_QMP_GUARD_ID))
+			is_reply = 0;
 		json_decref(j);
 		if (is_reply) {
 			*reply = line;
@@ -206,6 +210,11 @@ int hva_qmp_connect(const char *path, unsigned timeout_ms, struct hva_qmp **out)
 pid_t hva_qmp_peer_pid(const struct hva_qmp *q)
 {
 	return q->pid;
+}
+
+int hva_qmp_fd(const struct hva_qmp *q)
+{
+	return q ? q->fd : -1;
 }
 
 void hva_qmp_close(struct hva_qmp *q)

@@ -34,6 +34,15 @@ int hva_qmp_command(struct hva_qmp *q, const char *cmd_json, char **reply) HV_WU
 /* The process id of the peer (SO_PEERCRED), or 0 if unknown. */
 pid_t hva_qmp_peer_pid(const struct hva_qmp *q);
 
+/* The connected socket (the pause guard keeps a copy), or -1. */
+int hva_qmp_fd(const struct hva_qmp *q);
+
+/*
+ * The id the pause guard puts on the "cont" it sends over the same socket
+ * when the session hangs or dies; hva_qmp_command() skips its reply.
+ */
+#define HVA_QMP_GUARD_ID "hvpatch-guard"
+
 void hva_qmp_close(struct hva_qmp *q);
 
 #endif

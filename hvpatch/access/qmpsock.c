@@ -7,16 +7,19 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "hva_impl.h"
 #include "qmp.h"
 
 struct qs {
 	struct hva_qmp *qmp;
+	int guard_fd;	      /* the QMP socket, as the guard process sees it */
 	pthread_mutex_t lock; /* the watchdog thread may send "cont" */
 };
 
@@ -60,6 +63,31 @@ static int qs_resume(struct hva *h)
 {
 	return qs_simple(h, "cont");
 }
+
+/*
+ * The pause guard's side of this backend: QEMU's QMP socket takes one
+ * client, so the guard keeps a copy of the session's connection and, only
+ * when the session died or hangs past its deadline, sends "cont" on it
+ * (marked with HVA_QMP_GUARD_ID so a hung session later skips the reply).
+ * QMP runs a connection's commands in order, so a "stop" the session sent
+ * just before it died is followed by this "cont".  The session pauses the
+ * guest itself, after arming the guard.
+ */
+static int qsg_resume(void *arg)
+{
+	static const char cont[] = "{\"execute\":\"cont\",\"id\":\"" HVA_QMP_GUARD_ID "\"}\n";
+	int fd = *(int *)arg;
+
+	if (send(fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(cont) - 1))
+		return hv_err(HV_E_IO, "the pause guard cannot write to the QMP socket: %s",
+			      strerror(errno));
+	return 0;
+}
+
+static const struct hva_guard_backend qs_guard_backend = {
+	.name = "qmp",
+	.resume = qsg_resume,
+};
 
 static int qs_describe(struct hva *h, struct hva_info *info)
 {
@@ -163,6 +191,20 @@ int hva_qmpsock_open(const char *label, const struct hva_open_opts *opts, struct
 	if (r < 0)
 		goto out;
 	r = hva_qemu_map_memory(h);
+	if (r < 0)
+		goto out;
+	qs->guard_fd = hva_qmp_fd(qs->qmp);
+	/* A bare QEMU often has the all-zero UUID: key its pause record by
+	 * its process instead. */
+	if (h->info.uuid[0] && strcmp(h->info.uuid, "00000000-0000-0000-0000-000000000000"))
+		snprintf(h->pause_key, sizeof(h->pause_key), "%s", h->info.uuid);
+	else
+		snprintf(h->pause_key, sizeof(h->pause_key), "qemu-pid-%d", (int)h->qemu_pid);
+	r = hva_guard_start(&qs_guard_backend, &qs->guard_fd, qs->guard_fd, h->pause_key,
+			    h->pause_dir, &h->guard);
+	if (r < 0)
+		goto out;
+	r = hva_check_found_state(h);
 	if (r < 0)
 		goto out;
 	*out = h;

@@ -371,6 +371,11 @@ int cmd_status(int argc, char **argv)
 			snprintf(pgd, sizeof(pgd), "0x%" PRIx64, st.pgd_gpa);
 			json_object_set_new(j, "page_table_gpa", json_string(pgd));
 		}
+		if (j)
+			json_object_set_new(j, "guest_found",
+					    json_pack("{s:s,s:s}", "state",
+						      hva_found_name(g->info.found), "note",
+						      g->info.found_note));
 		if (j && st.agent_known)
 			json_object_set_new(j, "agent",
 					    json_pack("{s:I,s:b,s:b,s:i,s:i,s:b,s:s}", "op_id",
@@ -404,6 +409,8 @@ int cmd_status(int argc, char **argv)
 				       st.sites[k].site.target_gva,
 				       st.sites[k].intact ? "ok" : "DRIFT (the guest changed it)");
 		}
+		if (g->info.found != HVA_FOUND_RUNNING)
+			printf("  guest: %s\n", g->info.found_note);
 		printf("  ledger: %s\n", st.ledger_known
 						 ? (st.ledger_level[0] ? st.ledger_level : "none")
 						 : "knows nothing of this boot");

@@ -7,11 +7,16 @@
 #include "config.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -569,12 +574,63 @@ static const struct hva_ops fake_ops = {
 	.write_phys = f_write,
 };
 
+/*
+ * A guard backend for tests: it tells what it does by writing one byte per
+ * action ('P' pause, 'R' resume) to the pipe whose write end is *arg, and
+ * reports the guest paused while the file tg_paused_file exists.
+ */
+static char tg_paused_file[256];
+static bool tg_guest_runs = true;
+
+static int tg_pause(void *arg, bool *was_running)
+{
+	*was_running = tg_guest_runs;
+	if (tg_guest_runs)
+		(void)!write(*(int *)arg, "P", 1);
+	return 0;
+}
+
+static int tg_resume(void *arg)
+{
+	(void)!write(*(int *)arg, "R", 1);
+	return 0;
+}
+
+static int tg_paused(void *arg, bool *paused)
+{
+	(void)arg;
+	*paused = tg_paused_file[0] && access(tg_paused_file, F_OK) == 0;
+	return 0;
+}
+
+/* The session pauses; the guard only ends a pause the session left. */
+static const struct hva_guard_backend tg_session_pauses = {
+	.name = "test",
+	.resume = tg_resume,
+	.paused = tg_paused,
+};
+/* The guard pauses and resumes itself (as under libvirt). */
+static const struct hva_guard_backend tg_guard_pauses = {
+	.name = "test",
+	.pause = tg_pause,
+	.resume = tg_resume,
+	.paused = tg_paused,
+};
+
+static int tg_fd = -1; /* what the fake sessions' guards write to */
+
 static struct hva *fake_session(struct fake *f, unsigned deadline_ms)
 {
 	struct hva_open_opts o = { .pause_deadline_ms = deadline_ms };
 	struct hva *h = hva_session_new(&fake_ops, &o, "fakeguest");
+	static int devnull = -1;
 
 	ck_assert_ptr_nonnull(h);
+	if (devnull < 0)
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	tg_fd = devnull;
+	ck_assert_int_eq(hva_guard_start(&tg_session_pauses, &tg_fd, tg_fd, "", NULL, &h->guard),
+			 0);
 	memset(f, 0, sizeof(*f));
 	f->running = true;
 	h->be = f;
@@ -679,12 +735,313 @@ START_TEST(hva_missing_operation_is_unsupported)
 }
 END_TEST
 
+/* ---- the pause guard ---- */
+
+/* Next byte from @fd within @ms, or 0. */
+static char next_byte(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c = 0;
+
+	if (poll(&p, 1, ms) == 1 && read(fd, &c, 1) == 1)
+		return c;
+	return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * In a child process: start a guard, arm it (the guard pausing itself when
+ * @be owns the pause) and die with SIGKILL, as a killed hvpatch would.
+ */
+static void die_while_paused(const struct hva_guard_backend *be, int fd, const char *dir)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct hva_guard *g;
+		static int wfd;
+
+		wfd = fd;
+		if (hva_guard_start(be, &wfd, wfd, "0000-test", dir, &g) < 0 ||
+		    hva_guard_pause(g, 60000, NULL) < 0)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+START_TEST(guard_resumes_when_the_session_is_killed)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	die_while_paused(&tg_session_pauses, p[1], NULL);
+	close(p[1]);
+	/* Long before the 60 s deadline. */
+	ck_assert_int_eq(next_byte(p[0], 2000), 'R');
+	close(p[0]);
+}
+END_TEST
+
+START_TEST(guard_that_paused_resumes_when_the_session_is_killed)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	tg_guest_runs = true;
+	die_while_paused(&tg_guard_pauses, p[1], NULL);
+	close(p[1]);
+	ck_assert_int_eq(next_byte(p[0], 2000), 'P');
+	ck_assert_int_eq(next_byte(p[0], 2000), 'R');
+	close(p[0]);
+}
+END_TEST
+
+START_TEST(guard_leaves_a_guest_it_found_paused)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	tg_guest_runs = false; /* someone else paused it */
+	die_while_paused(&tg_guard_pauses, p[1], NULL);
+	tg_guest_runs = true;
+	close(p[1]);
+	/* Nothing paused, nothing resumed: the pipe just closes. */
+	ck_assert_int_eq(next_byte(p[0], 2000), 0);
+	close(p[0]);
+}
+END_TEST
+
+START_TEST(guard_ends_a_pause_past_its_deadline_and_again_if_paused_again)
+{
+	struct hva_guard *g = NULL;
+	int p[2], fd;
+	uint64_t t0;
+	char c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	snprintf(tg_paused_file, sizeof(tg_paused_file), "/tmp/hvpatch-tg-%d", (int)getpid());
+	tg_fd = p[1];
+	ck_assert_int_eq(hva_guard_start(&tg_guard_pauses, &tg_fd, tg_fd, "", NULL, &g), 0);
+	t0 = mono_ms();
+	ck_assert_int_eq(hva_guard_pause(g, 50, NULL), 0);
+	ck_assert_int_eq(next_byte(p[0], 1000), 'P');
+	/* A hung session: the guard resumes after the deadline and its grace. */
+	c = next_byte(p[0], 3000);
+	ck_assert_int_eq(c, 'R');
+	ck_assert_uint_ge(mono_ms() - t0, 50 + HVA_GUARD_GRACE_MS - 20);
+	/* The guest stops again (a late byte to QEMU's gdbstub): resumed again. */
+	fd = open(tg_paused_file, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(next_byte(p[0], 3 * HVA_GUARD_RECHECK_MS), 'R');
+	unlink(tg_paused_file);
+	tg_paused_file[0] = '\0';
+	/* The session's own resume still works and disarms the guard. */
+	ck_assert_int_eq(hva_guard_resume(g), 0);
+	ck_assert_int_eq(next_byte(p[0], 1000), 'R');
+	ck_assert_int_eq(next_byte(p[0], 3 * HVA_GUARD_RECHECK_MS), 0);
+	hva_guard_stop(g);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+static char *tmpdir_new(void)
+{
+	static char d[64];
+
+	snprintf(d, sizeof(d), "/tmp/hvpatch-pause-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	return d;
+}
+
+START_TEST(guard_keeps_a_pause_record_while_armed)
+{
+	struct hva_pause_record rec;
+	struct hva_guard *g = NULL;
+	char *dir = tmpdir_new();
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	tg_fd = p[1];
+	tg_guest_runs = true;
+	ck_assert_int_eq(hva_guard_start(&tg_guard_pauses, &tg_fd, tg_fd, "dom-1", dir, &g), 0);
+	ck_assert_int_eq(hva_pause_record_read(dir, "dom-1", &rec), HV_E_NOTFOUND);
+	ck_assert_int_eq(hva_guard_pause(g, 5000, NULL), 0);
+	ck_assert_int_eq(hva_pause_record_read(dir, "dom-1", &rec), 0);
+	ck_assert_int_eq(rec.owner_pid, getpid());
+	ck_assert_int_eq(rec.guard_pid, hva_guard_pid(g));
+	ck_assert_uint_eq(rec.deadline_ms, 5000);
+	ck_assert(hva_process_alive(rec.owner_pid, rec.owner_start));
+	ck_assert(hva_process_alive(rec.guard_pid, rec.guard_start));
+	ck_assert_int_eq(hva_guard_resume(g), 0);
+	ck_assert_int_eq(hva_pause_record_read(dir, "dom-1", &rec), HV_E_NOTFOUND);
+	hva_guard_stop(g);
+	close(p[0]);
+	close(p[1]);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(guard_pause_record_refuses_garbage)
+{
+	struct hva_pause_record rec;
+	char *dir = tmpdir_new(), path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/dom-2", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("owner=-1 owner_start=0 guard=5 guard_start=0 since_ms=0 deadline_ms=1\n", f);
+	fclose(f);
+	ck_assert_int_eq(hva_pause_record_read(dir, "dom-2", &rec), HV_E_FORMAT);
+	ck_assert_int_eq(hva_pause_record_read(dir, "../dom-2", &rec), HV_E_NOTFOUND);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+/* A record naming a process that is gone: a reaped child's pid. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+static void write_record(const char *dir, const char *key, pid_t owner, pid_t guard,
+			 unsigned deadline_ms)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "owner=%d owner_start=0 guard=%d guard_start=0 since_ms=1 deadline_ms=%u\n",
+		(int)owner, (int)guard, deadline_ms);
+	fclose(f);
+}
+
+static struct hva *found_session(struct fake *f, const char *dir)
+{
+	struct hva *h = fake_session(f, 1000);
+
+	snprintf(h->pause_dir, sizeof(h->pause_dir), "%s", dir);
+	snprintf(h->pause_key, sizeof(h->pause_key), "dom-3");
+	return h;
+}
+
+START_TEST(found_paused_by_someone_else_is_left_paused)
+{
+	char *dir = tmpdir_new();
+	struct fake f;
+	struct hva *h = found_session(&f, dir);
+
+	f.running = false;
+	ck_assert_int_eq(hva_check_found_state(h), 0);
+	ck_assert_int_eq(h->info.found, HVA_FOUND_PAUSED_BY_OTHER);
+	ck_assert_ptr_nonnull(strstr(h->info.found_note, "not by hvpatch"));
+	ck_assert_int_eq(f.resumes, 0);
+	hva_close(h);
+	ck_assert_int_eq(f.resumes, 0);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(found_paused_by_a_dead_hvpatch_is_resumed)
+{
+	char *dir = tmpdir_new(), path[128];
+	struct fake f;
+	struct hva *h = found_session(&f, dir);
+
+	write_record(dir, "dom-3", dead_pid(), dead_pid(), 50);
+	f.running = false;
+	ck_assert_int_eq(hva_check_found_state(h), 0);
+	ck_assert_int_eq(h->info.found, HVA_FOUND_RESUMED_DEAD_PAUSER);
+	ck_assert_ptr_nonnull(strstr(h->info.found_note, "resumed it"));
+	ck_assert_int_eq(f.resumes, 1);
+	ck_assert(f.running);
+	snprintf(path, sizeof(path), "%s/dom-3", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	hva_close(h);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(found_paused_by_a_live_hvpatch_is_waited_for_then_left)
+{
+	char *dir = tmpdir_new(), path[128];
+	struct fake f;
+	struct hva *h = found_session(&f, dir);
+	uint64_t t0 = mono_ms();
+
+	/* This process stands for the other hvpatch and its guard. */
+	write_record(dir, "dom-3", getpid(), getpid(), 0);
+	f.running = false;
+	ck_assert_int_eq(hva_check_found_state(h), 0);
+	ck_assert_uint_ge(mono_ms() - t0, HVA_GUARD_GRACE_MS);
+	ck_assert_int_eq(h->info.found, HVA_FOUND_PAUSED_BY_HVPATCH);
+	ck_assert_int_eq(f.resumes, 0);
+	hva_close(h);
+	snprintf(path, sizeof(path), "%s/dom-3", dir);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(found_running_drops_a_stale_record)
+{
+	char *dir = tmpdir_new(), path[128];
+	struct fake f;
+	struct hva *h = found_session(&f, dir);
+
+	write_record(dir, "dom-3", dead_pid(), dead_pid(), 50);
+	ck_assert_int_eq(hva_check_found_state(h), 0);
+	ck_assert_int_eq(h->info.found, HVA_FOUND_RUNNING);
+	ck_assert_str_eq(h->info.found_note, "");
+	snprintf(path, sizeof(path), "%s/dom-3", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	hva_close(h);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(hva_cannot_pause_without_a_guard)
+{
+	struct fake f;
+	struct hva *h = fake_session(&f, 1000);
+
+	hva_guard_stop(h->guard);
+	h->guard = NULL;
+	ck_assert_int_eq(hva_pause(h), HV_E_UNSUPPORTED);
+	ck_assert_int_eq(f.pauses, 0);
+	hva_close(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("access");
 	TCase *g = tcase_create("gdbstub client");
 	TCase *q = tcase_create("qmp client");
 	TCase *w = tcase_create("wrappers");
+	TCase *pg = tcase_create("pause guard");
 
 	tcase_add_test(g, gdb_regs_from_second_vcpu);
 	tcase_add_test(g, gdb_skips_async_stop_and_nacks_bad_checksum);
@@ -706,9 +1063,22 @@ static Suite *suite(void)
 	tcase_add_test(w, hva_close_resumes_a_paused_guest);
 	tcase_add_test(w, hva_guest_found_paused_stays_paused);
 	tcase_add_test(w, hva_missing_operation_is_unsupported);
+	tcase_add_test(w, hva_cannot_pause_without_a_guard);
+	tcase_add_test(pg, guard_resumes_when_the_session_is_killed);
+	tcase_add_test(pg, guard_that_paused_resumes_when_the_session_is_killed);
+	tcase_add_test(pg, guard_leaves_a_guest_it_found_paused);
+	tcase_add_test(pg, guard_ends_a_pause_past_its_deadline_and_again_if_paused_again);
+	tcase_add_test(pg, guard_keeps_a_pause_record_while_armed);
+	tcase_add_test(pg, guard_pause_record_refuses_garbage);
+	tcase_add_test(pg, found_paused_by_someone_else_is_left_paused);
+	tcase_add_test(pg, found_paused_by_a_dead_hvpatch_is_resumed);
+	tcase_add_test(pg, found_paused_by_a_live_hvpatch_is_waited_for_then_left);
+	tcase_add_test(pg, found_running_drops_a_stale_record);
+	tcase_set_timeout(pg, 20);
 	suite_add_tcase(s, g);
 	suite_add_tcase(s, q);
 	suite_add_tcase(s, w);
+	suite_add_tcase(s, pg);
 	return s;
 }
 
