@@ -8,8 +8,9 @@ tests_unit_test_common_SOURCES = tests/unit/test_common.c
 tests_unit_test_common_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_common_LDADD = $(HV_CHECK_LIBS)
 
-TESTS += tests/unit/test_common tests/unit/test_cli.sh tests/unit/test_configure.sh
-EXTRA_DIST += tests/unit/test_cli.sh tests/unit/test_configure.sh
+TESTS += tests/unit/test_common tests/unit/test_cli.sh tests/unit/test_configure.sh \
+	tests/unit/test_shell_selftest.sh
+EXTRA_DIST += tests/unit/test_cli.sh tests/unit/test_configure.sh tests/unit/test_shell_selftest.sh
 
 # Live-guest tests: need root, libvirt and QEMU (tests/setup-host.sh prepares
 # a machine).  They build the test guests first (cached downloads).

@@ -106,4 +106,47 @@ n=0
 while [ "$(hv_domstate)" != running ] && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
 [ "$(hv_domstate)" = running ] || hv_fail "guest stayed paused after hvpatch was killed"
 hv_log "guest resumed $((n * 100)) ms after hvpatch was killed in a pause"
-hv_log "pause/resume, registers, 4 KiB read, live write, deadline and crash all checked on $abi"
+
+# 9. hvpatch stopped (SIGSTOP) in a pause: its guard ends the pause at the
+#    deadline plus its grace period, although hvpatch itself cannot.
+"$HVP" bench-pause --count 1 --hold-ms 9000 --deadline-ms 300 "$HV_DOM" >/dev/null 2>&1 &
+bp=$!
+n=0
+while [ "$(hv_domstate)" != paused ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ "$(hv_domstate)" = paused ] || hv_fail "bench-pause did not pause the guest"
+kill -STOP "$bp"
+n=0
+while [ "$(hv_domstate)" != running ] && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
+[ "$(hv_domstate)" = running ] || hv_fail "guest stayed paused while hvpatch was stopped"
+hv_log "guest resumed by the guard while hvpatch was stopped ($((n * 100)) ms after the stop)"
+kill -KILL "$bp"
+wait "$bp" 2>/dev/null
+
+# 10. hvpatch and its guard killed together (the host lost both): the next
+#     command finds the pause record, resumes the guest and says so.
+"$HVP" bench-pause --count 1 --hold-ms 9000 --deadline-ms 10000 "$HV_DOM" >/dev/null 2>&1 &
+bp=$!
+n=0
+while [ "$(hv_domstate)" != paused ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ "$(hv_domstate)" = paused ] || hv_fail "bench-pause did not pause the guest"
+guard=$(pgrep -P "$bp")
+[ -n "$guard" ] || hv_fail "bench-pause has no guard process"
+kill -KILL "$guard" "$bp"
+wait "$bp" 2>/dev/null
+sleep 1
+[ "$(hv_domstate)" = paused ] || hv_fail "guest is $(hv_domstate) although hvpatch and its guard were killed"
+err=$("$HVP" vcpus "$HV_DOM" 2>&1 >/dev/null) || hv_fail "vcpus on a guest a dead hvpatch left paused failed: $err"
+echo "$err" | grep -q "note: .*left paused .* by hvpatch (pid $bp).*hvpatch resumed it" ||
+	hv_fail "vcpus did not say it resumed a guest a dead hvpatch left paused: $err"
+[ "$(hv_domstate)" = running ] || hv_fail "guest is $(hv_domstate) after vcpus found it left paused"
+hv_log "a pause outliving hvpatch and its guard was found and ended: $err"
+
+# 11. A guest the operator paused is left paused, and commands say so.
+virsh -c "$HV_URI" suspend "$HV_DOM" >/dev/null || hv_fail "virsh suspend failed"
+err=$("$HVP" vcpus "$HV_DOM" 2>&1 >/dev/null) || hv_fail "vcpus on an operator-paused guest failed: $err"
+echo "$err" | grep -q "note: .*was paused when hvpatch found it, and not by hvpatch" ||
+	hv_fail "vcpus did not say the guest was paused by someone else: $err"
+[ "$(hv_domstate)" = paused ] || hv_fail "hvpatch resumed a guest the operator paused"
+virsh -c "$HV_URI" resume "$HV_DOM" >/dev/null || hv_fail "virsh resume failed"
+hv_log "an operator's pause is reported and left alone"
+hv_log "pause/resume, registers, 4 KiB read, live write, deadline, crash, stop and found-paused checked on $abi"

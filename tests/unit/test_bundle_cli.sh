@@ -116,7 +116,11 @@ expect_out "show key id" "signature    Ed25519, key id"
 size=$(stat -c %s "$work/b.hvb")
 for off in 0 20 100 $((size / 2)) $((size - 70)) $((size - 1)); do
 	cp "$work/b.hvb" "$work/flip.hvb"
-	printf '\377' | dd of="$work/flip.hvb" bs=1 seek="$off" conv=notrunc 2>/dev/null
+	# The complement, so the byte really changes (writing 0xff over a 0xff
+	# byte would leave a valid bundle and a test that fails by chance).
+	b=$(od -An -tu1 -j "$off" -N1 "$work/b.hvb" | tr -d ' ')
+	printf "\\$(printf '%03o' $((255 - b)))" | dd of="$work/flip.hvb" bs=1 seek="$off" conv=notrunc 2>/dev/null
+	cmp -s "$work/b.hvb" "$work/flip.hvb" && { echo "FAIL: byte $off did not change"; fail=1; }
 	run "verify with byte $off altered" 1 "$hv" verify "$work/flip.hvb" --trusted "$work/trusted"
 done
 run "verify --json refused" 1 "$hv" verify --json "$work/flip.hvb" --trusted "$work/trusted"

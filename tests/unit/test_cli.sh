@@ -5,7 +5,10 @@ set -u
 hv="$top_builddir/hvpatch/hvpatch"
 agent="$top_builddir/guest-agent/hvpatch-agent"
 fail=0
-check() { # desc expected-status command...
+# check DESC EXPECTED-STATUS COMMAND...: run COMMAND, set $out to what it
+# printed, and fail the test when its exit status is not EXPECTED-STATUS.
+# Call it directly, never inside $(...): a subshell's fail=1 is lost.
+check() {
 	desc=$1 want=$2
 	shift 2
 	out=$("$@" 2>&1)
@@ -14,31 +17,30 @@ check() { # desc expected-status command...
 		echo "FAIL: $desc: exit $got, expected $want; output: $out"
 		fail=1
 	fi
-	printf '%s' "$out"
 }
 expect_in() { # desc needle haystack
 	case "$3" in *"$2"*) ;; *) echo "FAIL: $1: '$2' not in output: $3"; fail=1 ;; esac
 }
 
-out=$(check "hvpatch --version" 0 "$hv" --version)
+check "hvpatch --version" 0 "$hv" --version
 expect_in "hvpatch --version" "hvpatch 0." "$out"
 expect_in "hvpatch --version names libvirt" "libvirt " "$out"
-out=$(check "hvpatch --help" 0 "$hv" --help)
+check "hvpatch --help" 0 "$hv" --help
 expect_in "hvpatch --help lists commands" "Commands:" "$out"
 expect_in "hvpatch --help documents exit status" "Exit status" "$out"
-out=$(check "hvpatch with no command" 2 "$hv")
-out=$(check "hvpatch unknown command" 2 "$hv" frobnicate)
+check "hvpatch with no command" 2 "$hv"
+check "hvpatch unknown command" 2 "$hv" frobnicate
 expect_in "unknown command is named" "unknown command 'frobnicate'" "$out"
-out=$(check "hvpatch version with extra argument" 2 "$hv" version extra)
+check "hvpatch version with extra argument" 2 "$hv" version extra
 expect_in "extra argument is named" "unexpected argument 'extra'" "$out"
 
-out=$(check "agent --version" 0 "$agent" --version)
+check "agent --version" 0 "$agent" --version
 expect_in "agent --version" "hvpatch-agent 0." "$out"
-out=$(check "agent --help" 0 "$agent" --help)
+check "agent --help" 0 "$agent" --help
 expect_in "agent --help" "daemon" "$out"
-out=$(check "agent hello" 0 "$agent" hello)
+check "agent hello" 0 "$agent" hello
 expect_in "agent hello carries the kernel release" "\"kernel_release\":\"$(uname -r)\"" "$out"
-out=$(check "agent unknown command" 2 "$agent" frobnicate)
+check "agent unknown command" 2 "$agent" frobnicate
 if file "$agent" 2>/dev/null | grep -q 'dynamically linked'; then
 	echo "FAIL: hvpatch-agent is dynamically linked"
 	fail=1

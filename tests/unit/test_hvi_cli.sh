@@ -5,7 +5,10 @@
 set -u
 hv="$top_builddir/hvpatch/hvpatch"
 fail=0
-check() { # desc expected-status command...
+# check DESC EXPECTED-STATUS COMMAND...: run COMMAND, set $out to what it
+# printed, and fail the test when its exit status is not EXPECTED-STATUS.
+# Call it directly, never inside $(...): a subshell's fail=1 is lost.
+check() {
 	desc=$1 want=$2
 	shift 2
 	out=$("$@" 2>&1)
@@ -14,37 +17,36 @@ check() { # desc expected-status command...
 		echo "FAIL: $desc: exit $got, expected $want; output: $out"
 		fail=1
 	fi
-	printf '%s' "$out"
 }
 expect_in() { # desc needle haystack
 	case "$3" in *"$2"*) ;; *) echo "FAIL: $1: '$2' not in output: $3"; fail=1 ;; esac
 }
 
 for c in inspect sym addr; do
-	out=$(check "$c --help" 0 "$hv" "$c" --help)
+	check "$c --help" 0 "$hv" "$c" --help
 	expect_in "$c --help usage" "Usage: hvpatch $c" "$out"
 	expect_in "$c --help --json" "--json" "$out"
 	expect_in "$c --help connect" "--connect URI" "$out"
 	expect_in "$c --help exit status" "Exit status" "$out"
-	out=$(check "$c without arguments" 2 "$hv" "$c")
+	check "$c without arguments" 2 "$hv" "$c"
 	expect_in "$c without arguments" "expected" "$out"
-	out=$(check "$c unknown option" 2 "$hv" "$c" --frobnicate dom)
+	check "$c unknown option" 2 "$hv" "$c" --frobnicate dom
 	expect_in "$c unknown option" "unknown option '--frobnicate'" "$out"
-	out=$(check "$c bad --cpu" 2 "$hv" "$c" --cpu 999 dom x)
+	check "$c bad --cpu" 2 "$hv" "$c" --cpu 999 dom x
 	expect_in "$c bad --cpu" "--cpu" "$out"
 done
-out=$(check "hvpatch --help lists inspect" 0 "$hv" --help)
+check "hvpatch --help lists inspect" 0 "$hv" --help
 expect_in "hvpatch --help lists inspect" "inspect" "$out"
 expect_in "hvpatch --help lists sym" "sym " "$out"
-out=$(check "inspect two domains" 2 "$hv" inspect a b)
-out=$(check "sym without names" 2 "$hv" sym dom)
+check "inspect two domains" 2 "$hv" inspect a b
+check "sym without names" 2 "$hv" sym dom
 expect_in "sym without names" "at least one NAME" "$out"
-out=$(check "addr bad address" 2 "$hv" addr dom 0xzz)
+check "addr bad address" 2 "$hv" addr dom 0xzz
 expect_in "addr bad address" "'0xzz' is not a number" "$out"
-out=$(check "addr negative address" 2 "$hv" addr dom -5)
-out=$(check "inspect unknown domain" 1 "$hv" inspect -c test:///default hvt-no-such-domain)
+check "addr negative address" 2 "$hv" addr dom -5
+check "inspect unknown domain" 1 "$hv" inspect -c test:///default hvt-no-such-domain
 expect_in "inspect unknown domain" "hvpatch inspect: error: " "$out"
 expect_in "inspect unknown domain names it" "hvt-no-such-domain" "$out"
-out=$(check "sym unknown domain --json" 1 "$hv" sym --json -c test:///default hvt-no-such-domain x)
+check "sym unknown domain --json" 1 "$hv" sym --json -c test:///default hvt-no-such-domain x
 expect_in "sym unknown domain" "error: " "$out"
 exit $fail
