@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "access/hva.h"
 #include "hv_error.h"
 
 int cli_fail(const char *cmd)
@@ -51,4 +53,132 @@ int cli_parse_u64(const char *s, const char *what, uint64_t *out)
 			      s);
 	*out = v;
 	return 0;
+}
+
+#define HV_STR_(x) #x
+#define HV_STR(x)  HV_STR_(x)
+
+const char cli_guest_help[] =
+	"Guest selection:\n"
+	"  -c, --connect URI      libvirt URI (default qemu:///system)\n"
+	"      --qmp-socket PATH  use a QEMU run without libvirt, through its QMP\n"
+	"                         socket; DOMAIN is then only a label\n"
+	"      --deadline-ms N    longest pause (1 to 10000); past it the guest is\n"
+	"                         resumed and any change rolled back (default " HV_STR(
+		HVA_DEFAULT_PAUSE_DEADLINE_MS) ")\n"
+					       "      --json             machine-readable output\n";
+
+enum {
+	OPT_G_QMP = 1000,
+	OPT_G_DEADLINE,
+	OPT_G_JSON
+};
+
+int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_guest *g, int *rc)
+{
+	static const struct option guest_opts[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "qmp-socket", required_argument, NULL, OPT_G_QMP },
+		{ "deadline-ms", required_argument, NULL, OPT_G_DEADLINE },
+		{ "json", no_argument, NULL, OPT_G_JSON },
+	};
+	struct option opts[64];
+	char shorts[64];
+	size_t n = 0, k;
+	uint64_t v;
+	int o;
+
+	if (g)
+		memset(g, 0, sizeof(*g));
+	if (spec->guest)
+		for (k = 0; k < sizeof(guest_opts) / sizeof(guest_opts[0]); k++)
+			opts[n++] = guest_opts[k];
+	for (k = 0; spec->own && spec->own[k].name && n < 62; k++)
+		opts[n++] = spec->own[k];
+	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+	/* A leading ':' reports a missing argument as ':' rather than '?'. */
+	snprintf(shorts, sizeof(shorts), ":h%s%s", spec->guest ? "c:" : "",
+		 spec->own_short ? spec->own_short : "");
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+		const char *opt = argv[optind - 1];
+
+		switch (o) {
+		case 'h':
+			fputs(spec->help, stdout);
+			if (spec->guest) {
+				fputc('\n', stdout);
+				fputs(cli_guest_help, stdout);
+			}
+			fputs("  -h, --help             this help\n", stdout);
+			if (spec->extra_help)
+				fputs(spec->extra_help, stdout);
+			*rc = HV_EXIT_OK;
+			return -1;
+		case 'c':
+			if (!spec->guest)
+				goto own;
+			g->uri = optarg;
+			break;
+		case OPT_G_QMP:
+			g->qmp_socket = optarg;
+			break;
+		case OPT_G_DEADLINE:
+			if (cli_parse_u64(optarg, "--deadline-ms", &v) < 0 || v == 0 || v > 10000) {
+				hv_err_clear();
+				*rc = cli_usage_error(
+					spec->cmd, "--deadline-ms wants 1 to 10000 (ms), not '%s'",
+					optarg);
+				return -1;
+			}
+			g->deadline_ms = (unsigned)v;
+			break;
+		case OPT_G_JSON:
+			g->json = true;
+			break;
+		case ':':
+			*rc = cli_usage_error(spec->cmd, "option '%s' needs a value", opt);
+			return -1;
+		case '?':
+			*rc = cli_usage_error(spec->cmd, "unknown option '%s'", opt);
+			return -1;
+		default:
+		own:
+			if (!spec->take || spec->take(spec->ctx, o, optarg) < 0) {
+				char msg[1100];
+
+				snprintf(msg, sizeof(msg), "%s",
+					 spec->take ? hv_err_last()->msg : "unknown option");
+				hv_err_clear();
+				*rc = cli_usage_error(spec->cmd, "%s", msg);
+				return -1;
+			}
+			break;
+		}
+	}
+	return optind;
+}
+
+const char *cli_escape(const char *s, char *out, size_t n)
+{
+	size_t o = 0;
+
+	if (!n)
+		return out;
+	for (; s && *s && o + 5 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\') {
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return out;
 }

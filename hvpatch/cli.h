@@ -8,6 +8,8 @@
 #ifndef HVPATCH_CLI_H
 #define HVPATCH_CLI_H
 
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -42,5 +44,55 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  */
 int cli_parse_u64(const char *s, const char *what, uint64_t *out)
 	__attribute__((warn_unused_result));
+
+/* The options of every command that opens a guest. */
+struct cli_guest {
+	const char *uri;	/* -c/--connect; NULL: qemu:///system */
+	const char *qmp_socket; /* --qmp-socket: a QEMU run without libvirt */
+	unsigned deadline_ms;	/* --deadline-ms; 0: HVA_DEFAULT_PAUSE_DEADLINE_MS */
+	bool json;		/* --json */
+};
+
+/* Their --help text, printed after the command's own. */
+extern const char cli_guest_help[];
+
+/* A command's own option values start here (getopt_long "val"). */
+#define CLI_OPT_OWN 2000
+
+/*
+ * What cli_parse() needs to know of a command.  @own lists the command's
+ * own long options (NULL-terminated, may be NULL; each val either a short
+ * option letter listed in @own_short or >= CLI_OPT_OWN); @take receives
+ * each of them and returns 0, or a negative HV_E_* with a sentence
+ * recorded (printed as a usage error).  @guest: whether the guest-selection
+ * options apply.
+ */
+struct cli_spec {
+	const char *cmd;
+	const char *help; /* the command's own part of --help */
+	const struct option *own;
+	const char *own_short; /* e.g. "o:m:"; NULL for none */
+	int (*take)(void *ctx, int val, const char *arg);
+	void *ctx;
+	bool guest;
+	const char *extra_help; /* printed after the guest options (exit status...) */
+};
+
+/*
+ * Parse @argv (argv[0] is the command name) the way GNU tools do: options
+ * before, between or after the operands; "--" ends the options.  Fills
+ * *@g (zeroed first; may be NULL when !spec->guest).  Returns the index in
+ * the permuted @argv of the first operand, or -1 with *@rc set: HV_EXIT_OK
+ * after printing --help, HV_EXIT_USAGE after a usage error (printed).
+ */
+int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_guest *g, int *rc);
+
+/*
+ * @s with control characters and non-ASCII bytes shown as \xNN (and a
+ * backslash as \\), truncated to fit @out (size @n): for echoing names the
+ * user typed (a carriage return pasted from a serial console is otherwise
+ * invisible).  Returns @out.
+ */
+const char *cli_escape(const char *s, char *out, size_t n);
 
 #endif

@@ -28,119 +28,94 @@ struct common {
 	int allow_bench; /* accepts --hold-ms and --count */
 	unsigned hold_ms;
 	unsigned count;
+	/* Where --phys and --yes go, for the commands that take them. */
+	uint64_t *phys;
+	int *have_phys;
+	int *yes;
 };
 
-static const char common_help[] =
-	"Guest selection:\n"
-	"  -c, --connect URI     libvirt URI (default qemu:///system)\n"
-	"      --qmp-socket PATH use a QEMU run without libvirt, through its QMP\n"
-	"                        socket; DOMAIN is then only a label\n"
-	"      --deadline-ms N   longest pause before hvpatch resumes the guest\n"
-	"                        by itself (default 200)\n"
-	"      --json            machine-readable output\n"
-	"  -h, --help            this help\n";
+static const char exit_help[] = "\n"
+				"Options may come before or after the operands.\n";
 
 enum {
-	OPT_QMP = 1000,
-	OPT_DEADLINE,
-	OPT_JSON,
-	OPT_PHYS,
+	OPT_PHYS = CLI_OPT_OWN,
 	OPT_YES,
 	OPT_HOLD,
 	OPT_COUNT
 };
 
+static int take(void *ctx, int o, const char *arg)
+{
+	struct common *c = ctx;
+	uint64_t v;
+
+	switch (o) {
+	case OPT_PHYS:
+		if (!c->phys)
+			return hv_err(HV_E_INVAL, "--phys does not apply here");
+		if (cli_parse_u64(arg, "--phys address", c->phys) < 0)
+			return hv_err_last()->code;
+		*c->have_phys = 1;
+		return 0;
+	case OPT_YES:
+		if (!c->yes)
+			return hv_err(HV_E_INVAL, "--yes does not apply here");
+		*c->yes = 1;
+		return 0;
+	case OPT_HOLD:
+	case OPT_COUNT:
+		if (!c->allow_bench)
+			return hv_err(HV_E_INVAL, "%s does not apply here",
+				      o == OPT_HOLD ? "--hold-ms" : "--count");
+		if (cli_parse_u64(arg, o == OPT_HOLD ? "--hold-ms" : "--count", &v) < 0 ||
+		    v > 100000)
+			return hv_err(HV_E_INVAL, "%s wants a number up to 100000, not '%s'",
+				      o == OPT_HOLD ? "--hold-ms" : "--count", arg);
+		if (o == OPT_HOLD)
+			c->hold_ms = (unsigned)v;
+		else
+			c->count = (unsigned)v;
+		return 0;
+	default:
+		return hv_err(HV_E_INVAL, "unknown option");
+	}
+}
+
 /* Parse the options every access command shares; returns the next argv index
- * or -1 after printing a usage error (*rc set). */
+ * or -1 after printing a usage error or the help (*rc set). */
 static int parse_common(const char *cmd, int argc, char **argv, struct common *c, const char *help,
 			uint64_t *phys, int *have_phys, int *yes, int *rc)
 {
-	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "qmp-socket", required_argument, NULL, OPT_QMP },
-		{ "deadline-ms", required_argument, NULL, OPT_DEADLINE },
-		{ "json", no_argument, NULL, OPT_JSON },
+	static const struct option own[] = {
 		{ "phys", required_argument, NULL, OPT_PHYS },
 		{ "yes", no_argument, NULL, OPT_YES },
 		{ "hold-ms", required_argument, NULL, OPT_HOLD },
 		{ "count", required_argument, NULL, OPT_COUNT },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
-	int o, bench = c->allow_bench;
+	struct cli_spec spec = { .cmd = cmd,
+				 .help = help,
+				 .own = own,
+				 .take = take,
+				 .ctx = c,
+				 .guest = true,
+				 .extra_help = exit_help };
+	struct cli_guest g;
+	int bench = c->allow_bench, i;
 
 	memset(c, 0, sizeof(*c));
 	c->allow_bench = bench;
-	optind = 1;
-	opterr = 0;
-	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'c':
-			c->uri = optarg;
-			break;
-		case OPT_QMP:
-			c->qmp = optarg;
-			break;
-		case OPT_DEADLINE:
-			if (cli_parse_u64(optarg, "--deadline-ms", &v) < 0 || v == 0 || v > 10000) {
-				*rc = cli_usage_error(
-					cmd, "--deadline-ms wants 1 to 10000, not '%s'", optarg);
-				return -1;
-			}
-			c->deadline_ms = (unsigned)v;
-			break;
-		case OPT_JSON:
-			c->json = 1;
-			break;
-		case OPT_PHYS:
-			if (!phys) {
-				*rc = cli_usage_error(cmd, "--phys does not apply here");
-				return -1;
-			}
-			if (cli_parse_u64(optarg, "--phys address", phys) < 0) {
-				*rc = cli_fail(cmd);
-				return -1;
-			}
-			*have_phys = 1;
-			break;
-		case OPT_YES:
-			if (!yes) {
-				*rc = cli_usage_error(cmd, "--yes does not apply here");
-				return -1;
-			}
-			*yes = 1;
-			break;
-		case OPT_HOLD:
-		case OPT_COUNT:
-			if (!c->allow_bench) {
-				*rc = cli_usage_error(cmd, "%s does not apply here",
-						      argv[optind - 1]);
-				return -1;
-			}
-			if (cli_parse_u64(optarg, o == OPT_HOLD ? "--hold-ms" : "--count", &v) <
-				    0 ||
-			    v > 100000) {
-				*rc = cli_usage_error(cmd, "%s wants a number up to 100000",
-						      o == OPT_HOLD ? "--hold-ms" : "--count");
-				return -1;
-			}
-			if (o == OPT_HOLD)
-				c->hold_ms = (unsigned)v;
-			else
-				c->count = (unsigned)v;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			fputs(common_help, stdout);
-			*rc = HV_EXIT_OK;
-			return -1;
-		default:
-			*rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-			return -1;
-		}
-	}
-	return optind;
+	c->phys = phys;
+	c->have_phys = have_phys;
+	c->yes = yes;
+	i = cli_parse(&spec, argc, argv, &g, rc);
+	if (i < 0)
+		return -1;
+	c->uri = g.uri;
+	c->qmp = g.qmp_socket;
+	c->deadline_ms = g.deadline_ms;
+	c->json = g.json;
+	return i;
 }
 
 static int open_guest(const char *domain, const struct common *c, struct hva **h)

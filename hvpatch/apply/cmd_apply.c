@@ -29,110 +29,99 @@ struct aopts {
 };
 
 enum {
-	O_QMP = 1000,
-	O_LEDGER,
+	O_LEDGER = CLI_OPT_OWN,
 	O_TRUSTED,
-	O_DEADLINE,
-	O_JSON,
 	O_DRY,
 	O_NONE,
 	O_AGENT_TO
 };
 
-static const char common_help[] =
+static const char own_help[] =
 	"Options:\n"
-	"  -c, --connect URI        libvirt URI (default qemu:///system)\n"
-	"      --qmp-socket PATH    a QEMU run without libvirt, through its QMP socket\n"
 	"      --ledger PATH        host ledger (default " HVP_DEFAULT_LEDGER ")\n"
 	"      --trusted DIR        directory of trusted public keys (*.pub.pem)\n"
 	"                           (default " HVP_DEFAULT_TRUSTED ")\n"
-	"      --deadline-ms N      longest pause; past it the change is rolled back\n"
-	"                           (default 50)\n"
 	"      --agent-timeout-ms N how long to wait for the guest agent (default 2000);\n"
-	"                           an agent that does not answer never fails the command\n"
-	"      --json               machine-readable output\n"
-	"  -h, --help               this help\n"
+	"                           an agent that does not answer never fails the command\n";
+
+static const char exit_help[] =
 	"\n"
+	"Options may come before or after the operands.\n"
 	"Exit status: 0 done, 1 failed (the guest is as it was; the message says\n"
 	"which step and why), 2 bad command line.\n";
+
+struct take_ctx {
+	struct aopts *a;
+	bool allow_dry, allow_none;
+};
+
+static int take(void *ctx, int o, const char *arg)
+{
+	struct take_ctx *t = ctx;
+	uint64_t v;
+
+	switch (o) {
+	case O_LEDGER:
+		t->a->ledger = arg;
+		return 0;
+	case O_TRUSTED:
+		t->a->o.trusted_dir = arg;
+		return 0;
+	case O_AGENT_TO:
+		if (cli_parse_u64(arg, "--agent-timeout-ms", &v) < 0 || v == 0 || v > 10000)
+			return hv_err(HV_E_INVAL,
+				      "--agent-timeout-ms wants 1 to 10000 (ms), not '%s'", arg);
+		t->a->o.agent_timeout_ms = (unsigned)v;
+		return 0;
+	case O_DRY:
+		if (!t->allow_dry)
+			return hv_err(HV_E_INVAL, "--dry-run does not apply here");
+		t->a->o.dry_run = true;
+		return 0;
+	case O_NONE:
+		if (!t->allow_none)
+			return hv_err(HV_E_INVAL, "--to-none applies to revert only");
+		t->a->o.to_none = true;
+		return 0;
+	default:
+		return hv_err(HV_E_INVAL, "unknown option");
+	}
+}
 
 static int parse(const char *cmd, int argc, char **argv, const char *help, struct aopts *a,
 		 int allow_dry, int allow_none, int *rc)
 {
-	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "qmp-socket", required_argument, NULL, O_QMP },
+	static const struct option own[] = {
 		{ "ledger", required_argument, NULL, O_LEDGER },
 		{ "trusted", required_argument, NULL, O_TRUSTED },
-		{ "deadline-ms", required_argument, NULL, O_DEADLINE },
 		{ "agent-timeout-ms", required_argument, NULL, O_AGENT_TO },
-		{ "json", no_argument, NULL, O_JSON },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "to-none", no_argument, NULL, O_NONE },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
-	int o;
+	char fullhelp[8192];
+	struct take_ctx t = { a, allow_dry != 0, allow_none != 0 };
+	struct cli_spec spec = { .cmd = cmd,
+				 .help = fullhelp,
+				 .own = own,
+				 .take = take,
+				 .ctx = &t,
+				 .guest = true,
+				 .extra_help = exit_help };
+	struct cli_guest g;
+	int i;
 
 	memset(a, 0, sizeof(*a));
 	a->ledger = HVP_DEFAULT_LEDGER;
-	optind = 1;
-	opterr = 0;
-	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'c':
-			a->uri = optarg;
-			break;
-		case O_QMP:
-			a->qmp = optarg;
-			break;
-		case O_LEDGER:
-			a->ledger = optarg;
-			break;
-		case O_TRUSTED:
-			a->o.trusted_dir = optarg;
-			break;
-		case O_DEADLINE:
-		case O_AGENT_TO:
-			if (cli_parse_u64(optarg, argv[optind - 1], &v) < 0 || v == 0 ||
-			    v > 10000) {
-				*rc = cli_usage_error(cmd, "%s wants 1 to 10000 (ms), not '%s'",
-						      o == O_DEADLINE ? "--deadline-ms"
-								      : "--agent-timeout-ms",
-						      optarg);
-				return -1;
-			}
-			if (o == O_DEADLINE)
-				a->o.deadline_ms = (unsigned)v;
-			else
-				a->o.agent_timeout_ms = (unsigned)v;
-			break;
-		case O_JSON:
-			a->json = 1;
-			break;
-		case O_DRY:
-			if (!allow_dry)
-				goto bad;
-			a->o.dry_run = true;
-			break;
-		case O_NONE:
-			if (!allow_none)
-				goto bad;
-			a->o.to_none = true;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			fputs(common_help, stdout);
-			*rc = HV_EXIT_OK;
-			return -1;
-		default:
-		bad:
-			*rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-			return -1;
-		}
-	}
-	return optind;
+	snprintf(fullhelp, sizeof(fullhelp), "%s%s", help, own_help);
+	i = cli_parse(&spec, argc, argv, &g, rc);
+	if (i < 0)
+		return -1;
+	a->uri = g.uri;
+	a->qmp = g.qmp_socket;
+	a->o.deadline_ms = g.deadline_ms;
+	a->json = g.json;
+	return i;
 }
 
 /* One hvpatch at a time per domain: a lock file under /run/hvpatch/lock. */

@@ -641,7 +641,8 @@ static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const 
 
 	crash_point("logged");
 	step = "pausing the guest";
-	hva_set_deadline(g->h, opts->deadline_ms ? opts->deadline_ms : HVP_DEFAULT_DEADLINE_MS);
+	hva_set_deadline(g->h,
+			 opts->deadline_ms ? opts->deadline_ms : HVA_DEFAULT_PAUSE_DEADLINE_MS);
 again:
 	r = hva_pause(g->h);
 	if (r < 0)

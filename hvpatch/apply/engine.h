@@ -26,13 +26,12 @@
 #include "ledger/hvl.h"
 #include "state.h"
 
-#define HVP_DEFAULT_DEADLINE_MS 50u
-#define HVP_DEFAULT_LEDGER	"/var/lib/hvpatch/ledger.db"
-#define HVP_DEFAULT_TRUSTED	"/etc/hvpatch/trusted-keys"
+#define HVP_DEFAULT_LEDGER  "/var/lib/hvpatch/ledger.db"
+#define HVP_DEFAULT_TRUSTED "/etc/hvpatch/trusted-keys"
 
 struct hvp_opts {
 	const char *trusted_dir;   /* NULL: HVP_DEFAULT_TRUSTED */
-	unsigned deadline_ms;	   /* 0: HVP_DEFAULT_DEADLINE_MS */
+	unsigned deadline_ms;	   /* 0: HVA_DEFAULT_PAUSE_DEADLINE_MS */
 	bool dry_run;		   /* plan and check, write nothing */
 	bool to_none;		   /* revert: remove every level at once */
 	unsigned agent_timeout_ms; /* 0: 2000; telling the agent never fails an apply */

@@ -20,110 +20,91 @@ struct iopts {
 	int json;
 };
 
-static const char common_help[] =
-	"Guest selection:\n"
-	"  -c, --connect URI      libvirt URI (default qemu:///system)\n"
-	"      --qmp-socket PATH  use a QEMU run without libvirt, through its QMP\n"
-	"                         socket; DOMAIN is then only a label\n"
+/* Options of inspect, sym and addr besides the guest selection. */
+static const char inspect_opts_help[] =
 	"      --cpu N            take CR3 from vCPU N (default: vCPU 0)\n"
 	"      --user-cr3         pause the guest repeatedly (up to 30 s) until a\n"
 	"                         vCPU runs in user mode (CPL 3) and use its CR3;\n"
 	"                         under PTI that is the user page table, from which\n"
 	"                         hvpatch switches to the kernel's\n"
-	"      --no-idt-check     do not cross-check the kernel base with the IDT\n"
-	"      --deadline-ms N    longest pause before the guest is resumed by itself\n"
-	"                         (default 200)\n"
-	"      --json             machine-readable output (one JSON object)\n"
-	"  -h, --help             this help\n"
+	"      --no-idt-check     do not cross-check the kernel base with the IDT\n";
+
+static const char exit_help[] =
 	"\n"
 	"The guest is paused only to read one vCPU's registers; the kernel image is\n"
 	"then read from the guest's shared RAM while it runs.  Nothing is written.\n"
+	"Options may come before or after the operands; '--' ends them (for an\n"
+	"address that starts with '-').\n"
 	"\n"
 	"Exit status: 0 on success, 1 when the guest could not be inspected or a\n"
 	"name or address was not found (the message says why), 2 when the command\n"
 	"line was wrong.\n";
 
 enum {
-	OPT_QMP = 1000,
-	OPT_DEADLINE,
-	OPT_JSON,
-	OPT_CPU,
+	OPT_CPU = CLI_OPT_OWN,
 	OPT_USER,
 	OPT_NOIDT,
 };
 
+static int take(void *ctx, int val, const char *arg)
+{
+	struct iopts *o = ctx;
+	uint64_t v;
+
+	switch (val) {
+	case OPT_CPU:
+		if (cli_parse_u64(arg, "--cpu", &v) < 0 || v >= HVA_MAX_VCPUS)
+			return hv_err(HV_E_INVAL, "--cpu wants a vCPU number below %d, not '%s'",
+				      HVA_MAX_VCPUS, arg);
+		o->g.cpu = (int)v;
+		return 0;
+	case OPT_USER:
+		o->g.user_cr3 = true;
+		return 0;
+	case OPT_NOIDT:
+		o->g.idt_check = false;
+		return 0;
+	default:
+		return hv_err(HV_E_INVAL, "unknown option");
+	}
+}
+
 /* Returns the index of the first operand, or -1 with *rc set. */
 static int parse(const char *cmd, int argc, char **argv, const char *help, struct iopts *o, int *rc)
 {
-	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "qmp-socket", required_argument, NULL, OPT_QMP },
-		{ "deadline-ms", required_argument, NULL, OPT_DEADLINE },
-		{ "json", no_argument, NULL, OPT_JSON },
+	static const struct option own[] = {
 		{ "cpu", required_argument, NULL, OPT_CPU },
 		{ "user-cr3", no_argument, NULL, OPT_USER },
 		{ "no-idt-check", no_argument, NULL, OPT_NOIDT },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const struct hvg_opts defaults = HVG_OPTS_INIT;
-	uint64_t v;
-	int c;
+	char fullhelp[4096];
+	struct cli_spec spec = { .cmd = cmd,
+				 .help = fullhelp,
+				 .own = own,
+				 .take = take,
+				 .ctx = o,
+				 .guest = true,
+				 .extra_help = exit_help };
+	struct cli_guest g;
+	int i;
 
 	memset(o, 0, sizeof(*o));
 	o->g = defaults;
-	optind = 1;
-	opterr = 0;
-	/* "+" stops at the first operand, so addresses like -1 are not options */
-	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->g.uri = optarg;
-			break;
-		case OPT_QMP:
-			o->g.qmp_socket = optarg;
-			break;
-		case OPT_DEADLINE:
-			if (cli_parse_u64(optarg, "--deadline-ms", &v) < 0 || v == 0 || v > 10000) {
-				*rc = cli_usage_error(
-					cmd, "--deadline-ms wants 1 to 10000, not '%s'", optarg);
-				return -1;
-			}
-			o->g.deadline_ms = (unsigned)v;
-			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case OPT_CPU:
-			if (cli_parse_u64(optarg, "--cpu", &v) < 0 || v >= HVA_MAX_VCPUS) {
-				*rc = cli_usage_error(
-					cmd, "--cpu wants a vCPU number below %d, not '%s'",
-					HVA_MAX_VCPUS, optarg);
-				return -1;
-			}
-			o->g.cpu = (int)v;
-			break;
-		case OPT_USER:
-			o->g.user_cr3 = true;
-			break;
-		case OPT_NOIDT:
-			o->g.idt_check = false;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			fputs(common_help, stdout);
-			*rc = HV_EXIT_OK;
-			return -1;
-		default:
-			*rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-			return -1;
-		}
-	}
-	if (optind >= argc) {
+	snprintf(fullhelp, sizeof(fullhelp), "%sOptions:\n%s", help, inspect_opts_help);
+	i = cli_parse(&spec, argc, argv, &g, rc);
+	if (i < 0)
+		return -1;
+	o->g.uri = g.uri;
+	o->g.qmp_socket = g.qmp_socket;
+	o->g.deadline_ms = g.deadline_ms;
+	o->json = g.json;
+	if (i >= argc) {
 		*rc = cli_usage_error(cmd, "expected a DOMAIN");
 		return -1;
 	}
-	return optind;
+	return i;
 }
 
 static void print_json(json_t *j)

@@ -49,4 +49,13 @@ expect_in "inspect unknown domain" "hvpatch inspect: error: " "$out"
 expect_in "inspect unknown domain names it" "hvt-no-such-domain" "$out"
 check "sym unknown domain --json" 1 "$hv" sym --json -c test:///default hvt-no-such-domain x
 expect_in "sym unknown domain" "error: " "$out"
+# Options after the operands, as GNU tools take them.
+for c in inspect vcpus describe status; do
+	check "$c with options after the domain" 1 "$hv" $c hvt-no-such-domain --json -c test:///default
+	expect_in "$c with options after the domain reaches libvirt" "no domain named 'hvt-no-such-domain'" "$out"
+done
+check "sym with options between operands" 1 "$hv" sym hvt-no-such-domain --json x -c test:///default
+expect_in "sym with options between operands" "no domain named" "$out"
+check "missing option value" 2 "$hv" inspect dom --deadline-ms
+expect_in "missing option value is named" "option '--deadline-ms' needs a value" "$out"
 exit $fail
