@@ -1,5 +1,6 @@
 #include "hvl.h"
 
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,87 @@ static int db_err(struct hvl_ledger *l, const char *what)
 static void copy_text(char *dst, size_t n, const unsigned char *src)
 {
 	snprintf(dst, n, "%s", src ? (const char *)src : "");
+}
+
+/*
+ * Binding values to a statement's named parameters (":uuid").  Each helper
+ * checks sqlite3_bind_*()'s result and returns 0 or a recorded error naming
+ * the parameter and the statement: HV_E_RANGE for a value longer than SQLite
+ * takes, HV_E_NOMEM, or HV_E_INTERNAL when the statement has no such
+ * parameter (a bug here).  States are bound from enum hvl_state, never
+ * written into the SQL as numbers.
+ */
+static int param_index(struct hvl_ledger *l, sqlite3_stmt *st, const char *name, int *idx)
+{
+	int r = 0;
+
+	*idx = sqlite3_bind_parameter_index(st, name);
+	if (*idx <= 0)
+		r = hv_err(HV_E_INTERNAL,
+			   "ledger %s: the statement \"%.60s...\" has no parameter %s", l->path,
+			   sqlite3_sql(st), name);
+	return r;
+}
+
+static int bind_result(struct hvl_ledger *l, sqlite3_stmt *st, const char *name, int rc)
+{
+	int code = HV_E_INTERNAL;
+
+	if (rc == SQLITE_OK)
+		code = 0;
+	else if (rc == SQLITE_TOOBIG)
+		code = HV_E_RANGE;
+	else if (rc == SQLITE_NOMEM)
+		code = HV_E_NOMEM;
+	if (code < 0)
+		code = hv_err(code, "ledger %s: cannot bind %s of \"%.60s...\": %s", l->path, name,
+			      sqlite3_sql(st), sqlite3_errstr(rc));
+	return code;
+}
+
+/* Bind @s (NULL binds ""); the string must outlive the statement's step. */
+static int HV_WUR bind_text(struct hvl_ledger *l, sqlite3_stmt *st, const char *name, const char *s)
+{
+	int i = 0, r;
+
+	r = param_index(l, st, name, &i);
+	if (r == 0)
+		r = bind_result(l, st, name,
+				sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_STATIC));
+	return r;
+}
+
+static int HV_WUR bind_int64(struct hvl_ledger *l, sqlite3_stmt *st, const char *name, int64_t v)
+{
+	int i = 0, r;
+
+	r = param_index(l, st, name, &i);
+	if (r == 0)
+		r = bind_result(l, st, name, sqlite3_bind_int64(st, i, (sqlite3_int64)v));
+	return r;
+}
+
+static int HV_WUR bind_state(struct hvl_ledger *l, sqlite3_stmt *st, const char *name,
+			     enum hvl_state s)
+{
+	return bind_int64(l, st, name, (int64_t)s);
+}
+
+/* Bind @len bytes at @p; they must outlive the statement's step. */
+static int HV_WUR bind_blob(struct hvl_ledger *l, sqlite3_stmt *st, const char *name, const void *p,
+			    size_t len)
+{
+	int i = 0, r;
+
+	if (len > INT_MAX)
+		r = hv_err(HV_E_RANGE, "ledger %s: %s is %zu bytes, more than SQLite takes",
+			   l->path, name, len);
+	else
+		r = param_index(l, st, name, &i);
+	if (r == 0)
+		r = bind_result(l, st, name,
+				sqlite3_bind_blob(st, i, len ? p : "", (int)len, SQLITE_STATIC));
+	return r;
 }
 
 const char *hvl_state_name(enum hvl_state s)
@@ -129,8 +211,32 @@ static int prepare(struct hvl_ledger *l, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
-static void fill_op(sqlite3_stmt *st, struct hvl_op *op)
+/* 1 if @v is a value of enum hvl_state (the switch has no default, so -Wswitch
+ * notices a state added to the enum and not here), else 0. */
+static int state_known(int64_t v)
 {
+	int known = 0;
+
+	if (v < INT_MIN || v > INT_MAX)
+		return 0;
+	switch ((enum hvl_state)v) {
+	case HVL_INTENT:
+	case HVL_WRITING:
+	case HVL_DONE:
+	case HVL_ROLLED_BACK:
+	case HVL_FAILED:
+		known = 1;
+		break;
+	}
+	return known;
+}
+
+/* Fill *@op from a row of OP_COLUMNS; HV_E_FORMAT if its state is none of enum hvl_state. */
+static int fill_op(struct hvl_ledger *l, sqlite3_stmt *st, struct hvl_op *op)
+{
+	int64_t state;
+	int r = 0;
+
 	memset(op, 0, sizeof(*op));
 	op->id = sqlite3_column_int64(st, 0);
 	copy_text(op->domain_uuid, sizeof(op->domain_uuid), sqlite3_column_text(st, 1));
@@ -139,13 +245,21 @@ static void fill_op(sqlite3_stmt *st, struct hvl_op *op)
 	copy_text(op->from_level, sizeof(op->from_level), sqlite3_column_text(st, 4));
 	copy_text(op->to_level, sizeof(op->to_level), sqlite3_column_text(st, 5));
 	copy_text(op->bundle_sha256, sizeof(op->bundle_sha256), sqlite3_column_text(st, 6));
-	op->state = (enum hvl_state)sqlite3_column_int(st, 7);
+	state = sqlite3_column_int64(st, 7);
 	op->started_unix_us = sqlite3_column_int64(st, 8);
 	op->finished_unix_us = sqlite3_column_int64(st, 9);
 	op->pause_us = sqlite3_column_int64(st, 10);
 	op->bytes_written = (uint64_t)sqlite3_column_int64(st, 11);
 	op->sites_changed = (uint32_t)sqlite3_column_int64(st, 12);
 	copy_text(op->detail, sizeof(op->detail), sqlite3_column_text(st, 13));
+	if (state_known(state))
+		op->state = (enum hvl_state)state;
+	else
+		r = hv_err(HV_E_FORMAT,
+			   "ledger %s: operation %lld has state %lld, which this hvpatch does not "
+			   "know; use the hvpatch that wrote the ledger",
+			   l->path, (long long)op->id, (long long)state);
+	return r;
 }
 
 #define OP_COLUMNS                                                                           \
@@ -158,16 +272,18 @@ int hvl_op_open_for(struct hvl_ledger *l, const char *uuid, struct hvl_op *op)
 	int r;
 
 	r = prepare(l,
-		    "SELECT " OP_COLUMNS " FROM ops WHERE uuid = ?1 AND state IN (0, 1)"
-		    " ORDER BY id LIMIT 1",
+		    "SELECT " OP_COLUMNS " FROM ops WHERE uuid = :uuid"
+		    " AND state IN (:intent, :writing) ORDER BY id LIMIT 1",
 		    &st);
-	if (r < 0)
+	if (r < 0 || (r = bind_text(l, st, ":uuid", uuid)) < 0 ||
+	    (r = bind_state(l, st, ":intent", HVL_INTENT)) < 0 ||
+	    (r = bind_state(l, st, ":writing", HVL_WRITING)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
-		fill_op(st, op);
-		r = 1;
+		r = fill_op(l, st, op);
+		if (r == 0)
+			r = 1;
 		break;
 	case SQLITE_DONE:
 		r = 0;
@@ -185,14 +301,12 @@ int hvl_op_get(struct hvl_ledger *l, int64_t id, struct hvl_op *op)
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	r = prepare(l, "SELECT " OP_COLUMNS " FROM ops WHERE id = ?1", &st);
-	if (r < 0)
+	r = prepare(l, "SELECT " OP_COLUMNS " FROM ops WHERE id = :id", &st);
+	if (r < 0 || (r = bind_int64(l, st, ":id", id)) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, id);
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
-		fill_op(st, op);
-		r = 0;
+		r = fill_op(l, st, op);
 		break;
 	case SQLITE_DONE:
 		r = hv_err(HV_E_NOTFOUND, "ledger %s has no operation %lld", l->path,
@@ -231,13 +345,13 @@ int hvl_op_begin(struct hvl_ledger *l, const struct hvl_op *op, int64_t *id)
 		goto out;
 	}
 	r = prepare(l,
-		    "INSERT OR IGNORE INTO boots(uuid, boot_key, first_seen_us) VALUES(?1,?2,?3)",
+		    "INSERT OR IGNORE INTO boots(uuid, boot_key, first_seen_us)"
+		    " VALUES(:uuid, :boot_key, :now)",
 		    &st);
-	if (r < 0)
+	if (r < 0 || (r = bind_text(l, st, ":uuid", op->domain_uuid)) < 0 ||
+	    (r = bind_text(l, st, ":boot_key", op->boot_key)) < 0 ||
+	    (r = bind_int64(l, st, ":now", now)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, op->domain_uuid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op->boot_key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		r = db_err(l, "recording the guest boot");
 		goto out;
@@ -246,18 +360,19 @@ int hvl_op_begin(struct hvl_ledger *l, const struct hvl_op *op, int64_t *id)
 	st = NULL;
 	r = prepare(l,
 		    "INSERT INTO ops(uuid, boot_key, kind, from_level, to_level, bundle_sha256, "
-		    "state, started_us, detail) VALUES(?1,?2,?3,?4,?5,?6,0,?7,?8)",
+		    "state, started_us, detail) VALUES(:uuid, :boot_key, :kind, :from_level,"
+		    " :to_level, :bundle_sha256, :state, :now, :detail)",
 		    &st);
-	if (r < 0)
+	if (r < 0 || (r = bind_text(l, st, ":uuid", op->domain_uuid)) < 0 ||
+	    (r = bind_text(l, st, ":boot_key", op->boot_key)) < 0 ||
+	    (r = bind_text(l, st, ":kind", op->kind)) < 0 ||
+	    (r = bind_text(l, st, ":from_level", op->from_level)) < 0 ||
+	    (r = bind_text(l, st, ":to_level", op->to_level)) < 0 ||
+	    (r = bind_text(l, st, ":bundle_sha256", op->bundle_sha256)) < 0 ||
+	    (r = bind_state(l, st, ":state", HVL_INTENT)) < 0 ||
+	    (r = bind_int64(l, st, ":now", now)) < 0 ||
+	    (r = bind_text(l, st, ":detail", op->detail)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, op->domain_uuid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op->boot_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, op->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, op->from_level, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, op->to_level, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, op->bundle_sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	sqlite3_bind_text(st, 8, op->detail, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		r = db_err(l, "recording a new operation");
 		goto out;
@@ -282,26 +397,29 @@ int hvl_op_add_write(struct hvl_ledger *l, int64_t id, const struct hvl_write *w
 	if (r < 0)
 		return r;
 	r = prepare(l,
-		    "INSERT INTO op_writes(op_id, seq, gpa, old, new, what) VALUES(?1,"
-		    " (SELECT COUNT(*) FROM op_writes WHERE op_id = ?1), ?2, ?3, ?4, ?5)",
+		    "INSERT INTO op_writes(op_id, seq, gpa, old, new, what) VALUES(:id,"
+		    " (SELECT COUNT(*) FROM op_writes WHERE op_id = :id), :gpa, :old, :new, :what)",
 		    &st);
-	if (r < 0)
+	if (r < 0 || (r = bind_int64(l, st, ":id", id)) < 0 ||
+	    (r = bind_int64(l, st, ":gpa", (int64_t)w->gpa)) < 0 ||
+	    (r = bind_blob(l, st, ":old", w->old_bytes, w->len)) < 0 ||
+	    (r = bind_blob(l, st, ":new", w->new_bytes, w->len)) < 0 ||
+	    (r = bind_text(l, st, ":what", w->what)) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)w->gpa);
-	sqlite3_bind_blob(st, 3, w->old_bytes, (int)w->len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, w->new_bytes, (int)w->len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, w->what ? w->what : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		r = db_err(l, "recording a guest write");
 		goto out;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	r = prepare(l, "UPDATE ops SET state = 1 WHERE id = ?1 AND state IN (0, 1)", &st);
-	if (r < 0)
+	r = prepare(
+		l,
+		"UPDATE ops SET state = :writing WHERE id = :id AND state IN (:intent, :writing)",
+		&st);
+	if (r < 0 || (r = bind_int64(l, st, ":id", id)) < 0 ||
+	    (r = bind_state(l, st, ":intent", HVL_INTENT)) < 0 ||
+	    (r = bind_state(l, st, ":writing", HVL_WRITING)) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		r = db_err(l, "marking an operation as writing");
 		goto out;
@@ -321,28 +439,30 @@ out:
 static int level_push_pop(struct hvl_ledger *l, const struct hvl_op *op)
 {
 	sqlite3_stmt *st = NULL;
+	int revert = !strcmp(op->kind, "revert");
 	int r;
 
-	if (!strcmp(op->kind, "revert"))
-		r = prepare(l,
-			    "DELETE FROM levels WHERE uuid = ?1 AND boot_key = ?2 AND seq = "
-			    "(SELECT MAX(seq) FROM levels WHERE uuid = ?1 AND boot_key = ?2)",
-			    &st);
+	if (revert)
+		r = prepare(
+			l,
+			"DELETE FROM levels WHERE uuid = :uuid AND boot_key = :boot_key AND seq ="
+			" (SELECT MAX(seq) FROM levels WHERE uuid = :uuid AND boot_key = "
+			":boot_key)",
+			&st);
 	else
 		r = prepare(l,
 			    "INSERT INTO levels(uuid, boot_key, seq, level, bundle_sha256, op_id) "
-			    "VALUES(?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM levels"
-			    " WHERE uuid = ?1 AND boot_key = ?2), ?3, ?4, ?5)",
+			    "VALUES(:uuid, :boot_key, (SELECT COALESCE(MAX(seq), 0) + 1 FROM levels"
+			    " WHERE uuid = :uuid AND boot_key = :boot_key), :level, :bundle_sha256,"
+			    " :id)",
 			    &st);
-	if (r < 0)
+	if (r < 0 || (r = bind_text(l, st, ":uuid", op->domain_uuid)) < 0 ||
+	    (r = bind_text(l, st, ":boot_key", op->boot_key)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, op->domain_uuid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op->boot_key, -1, SQLITE_STATIC);
-	if (strcmp(op->kind, "revert")) {
-		sqlite3_bind_text(st, 3, op->to_level, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, op->bundle_sha256, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, op->id);
-	}
+	if (!revert && ((r = bind_text(l, st, ":level", op->to_level)) < 0 ||
+			(r = bind_text(l, st, ":bundle_sha256", op->bundle_sha256)) < 0 ||
+			(r = bind_int64(l, st, ":id", op->id)) < 0))
+		goto out;
 	if (sqlite3_step(st) != SQLITE_DONE)
 		r = db_err(l, "updating the domain's level");
 out:
@@ -371,20 +491,19 @@ int hvl_op_finish(struct hvl_ledger *l, int64_t id, enum hvl_state state, int64_
 			   (long long)id, hvl_state_name(op.state));
 		goto out;
 	}
-	r = prepare(
-		l,
-		"UPDATE ops SET state = ?2, finished_us = ?3, pause_us = ?4, bytes_written = ?5,"
-		" sites_changed = ?6, detail = ?7 WHERE id = ?1",
-		&st);
-	if (r < 0)
+	r = prepare(l,
+		    "UPDATE ops SET state = :state, finished_us = :now, pause_us = :pause_us,"
+		    " bytes_written = :bytes_written, sites_changed = :sites_changed,"
+		    " detail = :detail WHERE id = :id",
+		    &st);
+	if (r < 0 || (r = bind_int64(l, st, ":id", id)) < 0 ||
+	    (r = bind_state(l, st, ":state", state)) < 0 ||
+	    (r = bind_int64(l, st, ":now", now_unix_us())) < 0 ||
+	    (r = bind_int64(l, st, ":pause_us", pause_us)) < 0 ||
+	    (r = bind_int64(l, st, ":bytes_written", (int64_t)bytes_written)) < 0 ||
+	    (r = bind_int64(l, st, ":sites_changed", sites_changed)) < 0 ||
+	    (r = bind_text(l, st, ":detail", detail)) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int(st, 2, (int)state);
-	sqlite3_bind_int64(st, 3, now_unix_us());
-	sqlite3_bind_int64(st, 4, pause_us);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)bytes_written);
-	sqlite3_bind_int64(st, 6, sites_changed);
-	sqlite3_bind_text(st, 7, detail ? detail : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		r = db_err(l, "closing an operation");
 		goto out;
@@ -406,15 +525,14 @@ int hvl_op_each_write(struct hvl_ledger *l, int64_t id, int reverse,
 	sqlite3_stmt *st = NULL;
 	int r, s;
 
-	r = prepare(
-		l,
-		reverse ? "SELECT gpa, old, new, what FROM op_writes WHERE op_id = ?1 ORDER BY seq "
-			  "DESC"
-			: "SELECT gpa, old, new, what FROM op_writes WHERE op_id = ?1 ORDER BY seq",
-		&st);
-	if (r < 0)
+	r = prepare(l,
+		    reverse ? "SELECT gpa, old, new, what FROM op_writes WHERE op_id = :id"
+			      " ORDER BY seq DESC"
+			    : "SELECT gpa, old, new, what FROM op_writes WHERE op_id = :id"
+			      " ORDER BY seq",
+		    &st);
+	if (r < 0 || (r = bind_int64(l, st, ":id", id)) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, id);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		struct hvl_write w;
 		int olen = sqlite3_column_bytes(st, 1);
@@ -451,15 +569,15 @@ int hvl_level_get(struct hvl_ledger *l, const char *uuid, const char *boot_key, 
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	r = prepare(l,
-		    "SELECT (SELECT COUNT(*) FROM boots WHERE uuid = ?1 AND boot_key = ?2),"
-		    " COALESCE((SELECT level FROM levels WHERE uuid = ?1 AND boot_key = ?2"
-		    " ORDER BY seq DESC LIMIT 1), '')",
-		    &st);
-	if (r < 0)
+	r = prepare(
+		l,
+		"SELECT (SELECT COUNT(*) FROM boots WHERE uuid = :uuid AND boot_key = :boot_key),"
+		" COALESCE((SELECT level FROM levels WHERE uuid = :uuid AND boot_key = :boot_key"
+		" ORDER BY seq DESC LIMIT 1), '')",
+		&st);
+	if (r < 0 || (r = bind_text(l, st, ":uuid", uuid)) < 0 ||
+	    (r = bind_text(l, st, ":boot_key", boot_key)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, boot_key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		r = db_err(l, "reading the domain's level");
 		goto out;
@@ -479,13 +597,12 @@ int hvl_level_history(struct hvl_ledger *l, const char *uuid, const char *boot_k
 	int r, s, n = 0;
 
 	r = prepare(l,
-		    "SELECT level, bundle_sha256 FROM levels WHERE uuid = ?1 AND boot_key = ?2"
-		    " ORDER BY seq",
+		    "SELECT level, bundle_sha256 FROM levels WHERE uuid = :uuid"
+		    " AND boot_key = :boot_key ORDER BY seq",
 		    &st);
-	if (r < 0)
+	if (r < 0 || (r = bind_text(l, st, ":uuid", uuid)) < 0 ||
+	    (r = bind_text(l, st, ":boot_key", boot_key)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, boot_key, -1, SQLITE_STATIC);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (cb) {
 			r = cb(opaque, (const char *)sqlite3_column_text(st, 0),
@@ -509,11 +626,10 @@ int hvl_bundle_put(struct hvl_ledger *l, const char *sha256, const uint8_t *data
 	if (len > 64u * 1024 * 1024)
 		return hv_err(HV_E_RANGE, "ledger: bundle %s is %zu bytes, more than 64 MiB",
 			      sha256, len);
-	r = prepare(l, "INSERT OR IGNORE INTO bundles(sha256, data) VALUES(?1, ?2)", &st);
-	if (r < 0)
+	r = prepare(l, "INSERT OR IGNORE INTO bundles(sha256, data) VALUES(:sha256, :data)", &st);
+	if (r < 0 || (r = bind_text(l, st, ":sha256", sha256)) < 0 ||
+	    (r = bind_blob(l, st, ":data", data, len)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, data, (int)len, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		r = db_err(l, "storing a bundle");
 out:
@@ -524,17 +640,21 @@ out:
 int hvl_bundle_get(struct hvl_ledger *l, const char *sha256, uint8_t **data, size_t *len)
 {
 	sqlite3_stmt *st = NULL;
-	int r, n;
+	int r, s, n;
 
 	*data = NULL;
 	*len = 0;
-	r = prepare(l, "SELECT data FROM bundles WHERE sha256 = ?1", &st);
-	if (r < 0)
+	r = prepare(l, "SELECT data FROM bundles WHERE sha256 = :sha256", &st);
+	if (r < 0 || (r = bind_text(l, st, ":sha256", sha256)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	s = sqlite3_step(st);
+	if (s == SQLITE_DONE) {
 		r = hv_err(HV_E_NOTFOUND, "ledger %s holds no bundle with SHA-256 %s", l->path,
 			   sha256);
+		goto out;
+	}
+	if (s != SQLITE_ROW) {
+		r = db_err(l, "reading a stored bundle");
 		goto out;
 	}
 	n = sqlite3_column_bytes(st, 0);
@@ -559,21 +679,20 @@ int hvl_agent_put(struct hvl_ledger *l, int64_t op_id, const char *uuid,
 
 	r = prepare(l,
 		    "INSERT OR REPLACE INTO agent_reports(op_id, uuid, unix_us, acked, verified, "
-		    "present, mismatch, misbehaved, summary, report) "
-		    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		    "present, mismatch, misbehaved, summary, report) VALUES(:op_id, :uuid, :now,"
+		    " :acked, :verified, :present, :mismatch, :misbehaved, :summary, :report)",
 		    &st);
-	if (r < 0)
+	if (r < 0 || (r = bind_int64(l, st, ":op_id", op_id)) < 0 ||
+	    (r = bind_text(l, st, ":uuid", uuid)) < 0 ||
+	    (r = bind_int64(l, st, ":now", now_unix_us())) < 0 ||
+	    (r = bind_int64(l, st, ":acked", a->acked)) < 0 ||
+	    (r = bind_int64(l, st, ":verified", a->verified)) < 0 ||
+	    (r = bind_int64(l, st, ":present", a->present)) < 0 ||
+	    (r = bind_int64(l, st, ":mismatch", a->mismatch)) < 0 ||
+	    (r = bind_int64(l, st, ":misbehaved", a->misbehaved)) < 0 ||
+	    (r = bind_text(l, st, ":summary", a->summary)) < 0 ||
+	    (r = bind_text(l, st, ":report", a->report)) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, op_id);
-	sqlite3_bind_text(st, 2, uuid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now_unix_us());
-	sqlite3_bind_int(st, 4, a->acked);
-	sqlite3_bind_int(st, 5, a->verified);
-	sqlite3_bind_int(st, 6, (int)a->present);
-	sqlite3_bind_int(st, 7, (int)a->mismatch);
-	sqlite3_bind_int(st, 8, a->misbehaved);
-	sqlite3_bind_text(st, 9, a->summary, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, a->report ? a->report : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		r = db_err(l, "recording what the guest agent said");
 out:
@@ -585,23 +704,21 @@ int hvl_agent_last(struct hvl_ledger *l, const char *uuid, struct hvl_agent_repo
 {
 	sqlite3_stmt *st = NULL;
 	const unsigned char *t;
-	int r;
+	int r, s;
 
 	memset(a, 0, sizeof(*a));
-	r = prepare(
-		l,
-		"SELECT op_id, unix_us, acked, verified, present, mismatch, misbehaved, summary "
-		"FROM agent_reports WHERE uuid = ?1 ORDER BY op_id DESC LIMIT 1",
-		&st);
-	if (r < 0)
+	r = prepare(l,
+		    "SELECT op_id, unix_us, acked, verified, present, mismatch, misbehaved, summary"
+		    " FROM agent_reports WHERE uuid = :uuid ORDER BY op_id DESC LIMIT 1",
+		    &st);
+	if (r < 0 || (r = bind_text(l, st, ":uuid", uuid)) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
+	s = sqlite3_step(st);
+	if (s == SQLITE_DONE) {
 		r = 0;
 		goto out;
 	}
-	if (r != SQLITE_ROW) {
+	if (s != SQLITE_ROW) {
 		r = db_err(l, "reading what the guest agent said");
 		goto out;
 	}

@@ -16,8 +16,11 @@
  * reconcile it against guest memory.
  *
  * All functions return 0 (or 1 where documented) or a negative HV_E_* code
- * with the error recorded.  Strings passed in are copied; strings in
- * returned structs live in fixed-size arrays owned by the struct.
+ * with the error recorded; a value longer than SQLite takes is HV_E_RANGE
+ * and nothing is recorded.  Strings passed in are copied; strings in
+ * returned structs live in fixed-size arrays owned by the struct.  States
+ * are stored as the numbers of enum hvl_state, which must therefore never
+ * be renumbered; a state the enum does not know is HV_E_FORMAT on reading.
  */
 #ifndef HVL_H
 #define HVL_H

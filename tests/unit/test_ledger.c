@@ -1,5 +1,6 @@
 /* The host ledger: write-ahead records survive a crash and reconcile. */
 #include <check.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "hvl.h"
 
 #define UUID1 "0b6c2d7e-5a41-4c1e-9d0a-1f6e2a3b4c5d"
+#define UUID2 "7f0e9c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b"
 
 static char dbpath[] = "/tmp/hvl-test-XXXXXX";
 
@@ -235,6 +237,227 @@ START_TEST(test_agent_reports)
 }
 END_TEST
 
+/* A second connection to the ledger's file, as another program would read it. */
+static sqlite3 *raw_open(void)
+{
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
+		      sqlite3_errmsg(db));
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+		      sqlite3_errmsg(db));
+}
+
+static int64_t raw_state(sqlite3 *db, int64_t id)
+{
+	char sql[80];
+
+	snprintf(sql, sizeof(sql), "SELECT state FROM ops WHERE id = %lld", (long long)id);
+	return raw_int(db, sql);
+}
+
+/*
+ * The ops table holds the numbers of enum hvl_state (whatever they are), and
+ * the ledger's queries find rows by those numbers: an SQL text with a state
+ * number of its own disagrees with the enum here.
+ */
+START_TEST(test_states_are_the_enum)
+{
+	struct hvl_ledger *l = fresh();
+	struct hvl_op op = make_op("apply", "", "L1"), got;
+	static const uint8_t o[1] = { 0x90 }, n[1] = { 0xcc };
+	struct hvl_write w = { 0x1000, 1, o, n, "site" };
+	char sql[256];
+	sqlite3 *db;
+	int64_t id, id2;
+
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id), 0);
+	db = raw_open();
+	ck_assert_int_eq(raw_state(db, id), HVL_INTENT);
+	ck_assert_int_eq(hvl_op_add_write(l, id, &w), 0);
+	ck_assert_int_eq(raw_state(db, id), HVL_WRITING);
+	ck_assert_int_eq(hvl_op_finish(l, id, HVL_ROLLED_BACK, 0, 0, 0, "undone"), 0);
+	ck_assert_int_eq(raw_state(db, id), HVL_ROLLED_BACK);
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id, HVL_FAILED, 0, 0, 0, "refused"), 0);
+	ck_assert_int_eq(raw_state(db, id), HVL_FAILED);
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id, HVL_DONE, 0, 0, 0, ""), 0);
+	ck_assert_int_eq(raw_state(db, id), HVL_DONE);
+
+	/* Rows another writer left in each state: only intent and writing are open. */
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO ops(uuid, boot_key, kind, from_level, to_level, bundle_sha256,"
+		 " state, started_us) VALUES('%s', 'b', 'apply', '', 'L9', '', %d, 1)",
+		 UUID2, (int)HVL_DONE);
+	raw_exec(db, sql);
+	ck_assert_int_eq(hvl_op_open_for(l, UUID2, &got), 0);
+	snprintf(sql, sizeof(sql), "UPDATE ops SET state = %d WHERE uuid = '%s'", (int)HVL_WRITING,
+		 UUID2);
+	raw_exec(db, sql);
+	ck_assert_int_eq(hvl_op_open_for(l, UUID2, &got), 1);
+	ck_assert_int_eq(got.state, HVL_WRITING);
+	ck_assert_str_eq(got.to_level, "L9");
+	id2 = got.id;
+	snprintf(sql, sizeof(sql), "UPDATE ops SET state = %d WHERE uuid = '%s'", (int)HVL_INTENT,
+		 UUID2);
+	raw_exec(db, sql);
+	ck_assert_int_eq(hvl_op_open_for(l, UUID2, &got), 1);
+	ck_assert_int_eq(got.state, HVL_INTENT);
+	/* A state the enum does not have is refused, not taken for one it has. */
+	snprintf(sql, sizeof(sql), "UPDATE ops SET state = 99 WHERE uuid = '%s'", UUID2);
+	raw_exec(db, sql);
+	ck_assert_int_eq(hvl_op_open_for(l, UUID2, &got), 0);
+	ck_assert_int_eq(hvl_op_get(l, id2, &got), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "state 99"));
+	sqlite3_close(db);
+	drop(l);
+}
+END_TEST
+
+/* Each new SQLite connection in this process gets limit_length as its
+ * SQLITE_LIMIT_LENGTH while limit_ext is registered. */
+static int limit_length;
+
+static int limit_ext(sqlite3 *db, char **err, const void *api)
+{
+	(void)err;
+	(void)api;
+	sqlite3_limit(db, SQLITE_LIMIT_LENGTH, limit_length);
+	return SQLITE_OK;
+}
+
+static void expect_bind_error(int r, const char *param)
+{
+	ck_assert_msg(r == HV_E_RANGE, "expected HV_E_RANGE binding %s, got %d: %s", param, r,
+		      hv_err_last()->msg);
+	ck_assert_msg(strstr(hv_err_last()->msg, param) != NULL, "message does not name %s: %s",
+		      param, hv_err_last()->msg);
+}
+
+static int count_writes(void *opaque, const struct hvl_write *w)
+{
+	(void)w;
+	(*(int *)opaque)++;
+	return 0;
+}
+
+/*
+ * A value SQLite refuses to bind (longer than the connection's length limit)
+ * is an error naming the parameter, and nothing is recorded.  Were a bind's
+ * result ignored, the parameter would stay NULL: a lookup would quietly find
+ * nothing, and an insert would fail later with another error.
+ */
+START_TEST(test_bind_failures_are_errors)
+{
+	struct hvl_ledger *l = fresh();
+	struct hvl_op op = make_op("apply", "", "L1"), got;
+	struct hvl_agent_report a = { 0 };
+	struct hvl_write w;
+	static const uint8_t o[1] = { 0x90 }, n[1] = { 0xcc };
+	char level[64];
+	uint8_t *data = NULL;
+	size_t len = 0, big_len;
+	char *big;
+	sqlite3 *db;
+	int64_t id;
+	int nw = 0;
+
+	/* Long enough for the schema, short enough for a test. */
+	hvl_close(l);
+	db = raw_open();
+	limit_length = (int)raw_int(db, "SELECT MAX(LENGTH(sql)) FROM sqlite_master") + 64;
+	sqlite3_close(db);
+	ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))limit_ext), SQLITE_OK);
+	ck_assert_int_eq(hvl_open(dbpath, &l), 0);
+	sqlite3_reset_auto_extension();
+	big_len = (size_t)limit_length * 2;
+	big = malloc(big_len + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', big_len);
+	big[big_len] = '\0';
+
+	expect_bind_error(hvl_level_get(l, UUID1, big, level, sizeof(level)), ":boot_key");
+	expect_bind_error(hvl_level_get(l, big, "boot-A", level, sizeof(level)), ":uuid");
+	expect_bind_error(hvl_level_history(l, UUID1, big, NULL, NULL), ":boot_key");
+	expect_bind_error(hvl_op_open_for(l, big, &got), ":uuid");
+	expect_bind_error(hvl_bundle_put(l, "cafe", (const uint8_t *)big, big_len), ":data");
+	expect_bind_error(hvl_bundle_put(l, big, (const uint8_t *)"b", 1), ":sha256");
+	ck_assert_int_eq(hvl_bundle_get(l, "cafe", &data, &len), HV_E_NOTFOUND);
+	expect_bind_error(hvl_bundle_get(l, big, &data, &len), ":sha256");
+	ck_assert_ptr_null(data);
+
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id), 0);
+	w = (struct hvl_write){ 0x1000, 1, o, n, big };
+	expect_bind_error(hvl_op_add_write(l, id, &w), ":what");
+	w = (struct hvl_write){ 0x1000, (uint32_t)big_len, (const uint8_t *)big,
+				(const uint8_t *)big, "site" };
+	expect_bind_error(hvl_op_add_write(l, id, &w), ":old");
+	ck_assert_int_eq(hvl_op_each_write(l, id, 0, count_writes, &nw), 0);
+	ck_assert_int_eq(nw, 0);
+	ck_assert_int_eq(hvl_op_get(l, id, &got), 0);
+	ck_assert_int_eq(got.state, HVL_INTENT);
+	expect_bind_error(hvl_op_finish(l, id, HVL_DONE, 1, 1, 1, big), ":detail");
+	ck_assert_int_eq(hvl_op_get(l, id, &got), 0);
+	ck_assert_int_eq(got.state, HVL_INTENT);
+	ck_assert_int_eq(hvl_level_get(l, UUID1, "boot-A", level, sizeof(level)), 1);
+	ck_assert_str_eq(level, "");
+
+	a.summary = big;
+	expect_bind_error(hvl_agent_put(l, id, UUID1, &a), ":summary");
+	a.summary = "ok";
+	a.report = big;
+	expect_bind_error(hvl_agent_put(l, id, UUID1, &a), ":report");
+	ck_assert_int_eq(hvl_agent_last(l, UUID1, &a), 0);
+	expect_bind_error(hvl_agent_last(l, big, &a), ":uuid");
+
+	/* Values within the limit still go through the same connection. */
+	ck_assert_int_eq(hvl_op_finish(l, id, HVL_DONE, 1, 1, 1, "ok"), 0);
+	ck_assert_int_eq(hvl_level_get(l, UUID1, "boot-A", level, sizeof(level)), 1);
+	ck_assert_str_eq(level, "L1");
+	free(big);
+	drop(l);
+}
+END_TEST
+
+/* A NULL summary, report or write description is stored as "". */
+START_TEST(test_null_text_is_empty)
+{
+	struct hvl_ledger *l = fresh();
+	struct hvl_op op = make_op("apply", "", "L1");
+	struct hvl_agent_report a = { 0 }, b;
+	static const uint8_t o[1] = { 0x90 }, n[1] = { 0xcc };
+	struct hvl_write w = { 0x1000, 1, o, n, NULL };
+	int64_t id;
+
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id), 0);
+	ck_assert_int_eq(hvl_op_add_write(l, id, &w), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id, HVL_DONE, 1, 1, 1, NULL), 0);
+	ck_assert_int_eq(hvl_agent_put(l, id, UUID1, &a), 0);
+	ck_assert_int_eq(hvl_agent_last(l, UUID1, &b), 1);
+	ck_assert_str_eq(b.summary, "");
+	drop(l);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ledger");
@@ -247,6 +470,9 @@ int main(void)
 	tcase_add_test(tc, test_levels_stack_and_revert);
 	tcase_add_test(tc, test_bundles_and_bad_input);
 	tcase_add_test(tc, test_agent_reports);
+	tcase_add_test(tc, test_states_are_the_enum);
+	tcase_add_test(tc, test_bind_failures_are_errors);
+	tcase_add_test(tc, test_null_text_is_empty);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
