@@ -2,10 +2,14 @@
 # run.sh SECONDS [NAME...]
 #
 # Build each libFuzzer target tests/fuzz/fuzz_NAME.c (all of them when no
-# NAME is given) with clang, ASan and UBSan, and run it for SECONDS over its
-# seed corpus tests/fuzz/corpus/NAME/.  New inputs go to a scratch corpus,
-# never into the tree.  Exits non-zero when a target finds a crash, leak,
-# timeout or sanitizer report, and prints "N passed, N failed" last.
+# NAME is given) and run it for SECONDS over its seed corpus
+# tests/fuzz/corpus/NAME/.  The targets are built by the project's own build
+# (tests/fuzz/local.mk) in a tree configured with --enable-fuzzing CC=clang:
+# $HVPATCH_FUZZ_BUILD if set (a tree you configured so), else one this
+# script configures once in $HVPATCH_FUZZ_DIR/build (default
+# /tmp/hvpatch-fuzz/build).  New inputs go to a scratch corpus, never into
+# the tree.  Exits non-zero when a target does not build or finds a crash,
+# leak, timeout or sanitizer report, and prints "N passed, N failed" last.
 set -u
 secs=${1:?usage: run.sh SECONDS [NAME...]}
 shift
@@ -13,7 +17,6 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${HVPATCH_FUZZ_DIR:-/tmp/hvpatch-fuzz}
 mkdir -p "$out"
 cc=${CLANG:-clang}
-command -v "$cc" >/dev/null 2>&1 || { echo "run.sh: clang is missing: apt-get install clang libclang-rt-14-dev" >&2; exit 1; }
 
 names="$*"
 if [ -z "$names" ]; then
@@ -23,6 +26,37 @@ if [ -z "$names" ]; then
 		names="$names ${n%.c}"
 	done
 fi
+count=$(echo $names | wc -w)
+
+# give_up MESSAGE LOG: every target fails (nothing can be built).
+give_up() {
+	echo "FAIL: $1"
+	[ -f "$2" ] && tail -n 40 "$2"
+	echo "0 passed, $count failed"
+	exit 1
+}
+
+build=${HVPATCH_FUZZ_BUILD:-}
+if [ -z "$build" ]; then
+	command -v "$cc" >/dev/null 2>&1 ||
+		give_up "clang is missing: apt-get install clang libclang-rt-14-dev" /dev/null
+	build="$out/build"
+	stamp="src=$src cc=$cc"
+	if [ "$(cat "$build/.hvpatch-fuzz-config" 2>/dev/null)" != "$stamp" ]; then
+		rm -rf "$build"
+		mkdir -p "$build"
+		if [ ! -x "$src/configure" ]; then
+			(cd "$src" && autoreconf -fi) > "$out/autoreconf.log" 2>&1 ||
+				give_up "autoreconf -fi failed in $src" "$out/autoreconf.log"
+		fi
+		(cd "$build" && "$src/configure" -q --enable-fuzzing CC="$cc") > "$out/configure.log" 2>&1 ||
+			give_up "configure --enable-fuzzing CC=$cc failed" "$out/configure.log"
+		echo "$stamp" > "$build/.hvpatch-fuzz-config"
+	fi
+fi
+grep -q '^FUZZ_LDFLAGS = .*fuzzer' "$build/Makefile" 2>/dev/null ||
+	give_up "$build is not configured with --enable-fuzzing" /dev/null
+
 pass=0 fail=0
 for n in $names; do
 	t="$src/tests/fuzz/fuzz_$n.c"
@@ -31,17 +65,13 @@ for n in $names; do
 		fail=$((fail + 1))
 		continue
 	fi
-	srcs=$(sed -n 's#.*fuzz-sources:\(.*\)\*/.*#\1#p' "$t" | head -n 1)
-	files=""
-	for s in $srcs; do files="$files $src/$s"; done
-	# shellcheck disable=SC2086
-	if ! $cc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -I"$src/introspection" -I"$src/hvpatch" -I"$src/hvpatch/access" \
-		-I"$src/hvpatch/bundle" -I"$src/hvpatch/apply" $(pkg-config --cflags jansson libcrypto 2>/dev/null) \
-		-o "$out/fuzz_$n" "$t" $files $(pkg-config --libs jansson libcrypto 2>/dev/null) \
-		> "$out/fuzz_$n.build.log" 2>&1; then
-		echo "FAIL: fuzz target $n does not build:"
-		cat "$out/fuzz_$n.build.log"
+	if ! make -C "$build" -j2 -s "tests/fuzz/fuzz_$n" > "$out/fuzz_$n.build.log" 2>&1; then
+		if grep -q 'No rule to make target' "$out/fuzz_$n.build.log"; then
+			echo "FAIL: fuzz target $n has no rule: add it to tests/fuzz/local.mk"
+		else
+			echo "FAIL: fuzz target $n does not build:"
+			tail -n 60 "$out/fuzz_$n.build.log"
+		fi
 		fail=$((fail + 1))
 		continue
 	fi
@@ -50,8 +80,8 @@ for n in $names; do
 	seeds="$src/tests/fuzz/corpus/$n"
 	[ -d "$seeds" ] || seeds=""
 	echo "fuzz $n: ${secs}s"
-	if (cd "$out" && ./"fuzz_$n" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-		-print_final_stats=1 "$work" $seeds > "$out/fuzz_$n.log" 2>&1); then
+	if (cd "$out" && "$build/tests/fuzz/fuzz_$n" -max_total_time="$secs" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 "$work" $seeds > "$out/fuzz_$n.log" 2>&1); then
 		echo "PASS: fuzz $n ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$out/fuzz_$n.log" | awk '{print $2}') runs)"
 		pass=$((pass + 1))
 	else
