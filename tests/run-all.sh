@@ -2,8 +2,9 @@
 # run-all.sh: the whole hvpatch test suite, from a clean checkout on a fresh
 # Debian 12 machine (as root).  It installs what it needs, builds with
 # -Werror, checks formatting and static analysis, runs the unit tests (plain
-# and under ASan/UBSan), the fuzz targets, and the live-guest integration
-# tests under libvirt/QEMU.  The last line is "N passed, N failed".
+# and under ASan/UBSan), builds and tests the release tarball (make
+# distcheck), runs the fuzz targets, and the live-guest integration tests
+# under libvirt/QEMU.  The last line is "N passed, N failed".
 #
 # Environment: FUZZ_SECONDS (default 60 for the bundle parser, a third of it
 # for the others), BUILD_DIR (default ./build), SKIP_SETUP=1 to skip package
@@ -75,6 +76,16 @@ grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$build/check.out"
 set -- $(automake_counts "$build/test-suite.log")
 [ "$2" -eq 0 ] || { cat "$build/test-suite.log"; }
 record "unit tests" "$1" "$2"
+
+step "distribution tarball (make distcheck: builds and tests the tarball)"
+if (cd "$build" && make -j2 distcheck) > "$build/distcheck.out" 2>&1; then
+	echo "PASS: make distcheck ($(sed -n 's/^# TOTAL: *//p' "$build/distcheck.out" | tail -n 1) tests)"
+	record distcheck 1 0
+else
+	tail -n 60 "$build/distcheck.out"
+	echo "FAIL: make distcheck (full output: $build/distcheck.out)"
+	record distcheck 0 1
+fi
 
 step "unit tests under ASan/UBSan"
 mkdir -p "$build-san"
