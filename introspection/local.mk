@@ -3,8 +3,6 @@
 # unit-testable over synthetic images and fuzzable.
 noinst_LIBRARIES += introspection/libhvi.a
 introspection_libhvi_a_SOURCES = \
-	introspection/hv_error.c introspection/hv_error.h \
-	introspection/hv_buf.c introspection/hv_buf.h \
 	introspection/hvi_mem.c introspection/hvi_mem.h \
 	introspection/hvi_paging.c introspection/hvi_paging.h \
 	introspection/hvi_kallsyms.c introspection/hvi_kallsyms.h \

@@ -3,7 +3,7 @@
  * line of the input is parsed; a parsed message must be internally
  * consistent.
  */
-/* fuzz-sources: hvpatch/agentchan/hvc_msg.c introspection/hv_error.c */
+/* fuzz-sources: hvpatch/agentchan/hvc_msg.c hvpatch/common/hv_error.c */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

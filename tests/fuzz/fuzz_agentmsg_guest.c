@@ -3,7 +3,7 @@
  * be sane either): every line of the input is parsed; a parsed status must
  * respect the limits.
  */
-/* fuzz-sources: guest-agent/agent_proto.c guest-agent/agent_state.c introspection/hv_error.c */
+/* fuzz-sources: guest-agent/agent_proto.c guest-agent/agent_state.c hvpatch/common/hv_error.c */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * segments the headers describe, and every result must be consistent.
  */
 /* clang-format off */
-/* fuzz-sources: guest-agent/agent_verify.c guest-agent/agent_state.c guest-agent/agent_proto.c introspection/hv_buf.c introspection/hv_error.c */
+/* fuzz-sources: guest-agent/agent_verify.c guest-agent/agent_state.c guest-agent/agent_proto.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
 /* clang-format on */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */

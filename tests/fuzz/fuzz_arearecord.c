@@ -4,7 +4,7 @@
  * with a recorded error or decode to a record that re-encodes to the same
  * bytes.
  */
-/* fuzz-sources: hvpatch/apply/state.c introspection/hv_buf.c introspection/hv_error.c */
+/* fuzz-sources: hvpatch/apply/state.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * error or give a bundle that passes hvb_check, serializes, re-parses to the
  * same bytes, and relocates without a crash.
  */
-/* fuzz-sources: hvpatch/bundle/hvb.c introspection/hv_buf.c introspection/hv_error.c */
+/* fuzz-sources: hvpatch/bundle/hvb.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

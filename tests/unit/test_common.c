@@ -1,10 +1,15 @@
-/* Unit tests for the shared error record and the bounded reader. */
+/* Unit tests of the common library: error record, bounded reader, hex, clocks. */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "hv_buf.h"
+#include "hv_check.h"
+#include "hv_clock.h"
 #include "hv_error.h"
+#include "hv_hex.h"
 
 START_TEST(test_err_records_origin_and_code)
 {
@@ -147,6 +152,170 @@ START_TEST(test_buf_every_truncation_fails_cleanly)
 }
 END_TEST
 
+START_TEST(test_hex_digit_values)
+{
+	static const char digits[] = "0123456789abcdefABCDEF";
+	int c;
+
+	for (c = 0; c < 256; c++) {
+		const char *at = c ? strchr(digits, c) : NULL;
+		int want = !at		      ? -1
+			   : at - digits < 16 ? (int)(at - digits)
+					      : (int)(at - digits) - 6;
+
+		ck_assert_msg(hv_hex_digit(c) == want, "digit 0x%02x: %d, not %d", c,
+			      hv_hex_digit(c), want);
+	}
+}
+END_TEST
+
+START_TEST(test_hex_encode_is_lower_case_and_bounded)
+{
+	static const uint8_t b[] = { 0x00, 0x9f, 0xa0, 0xff, 0x12 };
+	char out[16];
+
+	memset(out, 'x', sizeof(out));
+	ck_assert_uint_eq(hv_hex_encode(out, sizeof(out), b, sizeof(b)), 5);
+	ck_assert_str_eq(out, "009fa0ff12");
+	/* Room for HV_HEX_SIZE(2) = 5 bytes: two whole bytes, then the NUL. */
+	memset(out, 'x', sizeof(out));
+	ck_assert_uint_eq(hv_hex_encode(out, HV_HEX_SIZE(2), b, sizeof(b)), 2);
+	ck_assert_str_eq(out, "009f");
+	ck_assert_int_eq(out[5], 'x');
+	/* One byte short of the second: only the first, never half a byte. */
+	memset(out, 'x', sizeof(out));
+	ck_assert_uint_eq(hv_hex_encode(out, HV_HEX_SIZE(2) - 1, b, sizeof(b)), 1);
+	ck_assert_str_eq(out, "00");
+	ck_assert_uint_eq(hv_hex_encode(out, 1, b, sizeof(b)), 0);
+	ck_assert_str_eq(out, "");
+	memset(out, 'x', sizeof(out));
+	ck_assert_uint_eq(hv_hex_encode(out, 0, b, sizeof(b)), 0);
+	ck_assert_int_eq(out[0], 'x');
+	ck_assert_uint_eq(hv_hex_encode(out, sizeof(out), b, 0), 0);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(test_hex_decode_round_trip_and_limits)
+{
+	uint8_t b[4], all[256];
+	char text[HV_HEX_SIZE(256)];
+	size_t n = 99, i;
+
+	for (i = 0; i < sizeof(all); i++)
+		all[i] = (uint8_t)i;
+	hv_hex_encode(text, sizeof(text), all, sizeof(all));
+	{
+		uint8_t back[256];
+
+		ck_assert_int_eq(hv_hex_decode(text, strlen(text), back, sizeof(back), &n, "t"), 0);
+		ck_assert_uint_eq(n, 256);
+		ck_assert_mem_eq(back, all, 256);
+	}
+	ck_assert_int_eq(hv_hex_decode("DeadBEEF", 8, b, 4, &n, "t"), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(b[0], 0xde);
+	ck_assert_uint_eq(b[3], 0xef);
+	/* Only @len characters are read: the rest of the string does not count. */
+	ck_assert_int_eq(hv_hex_decode("abzz", 2, b, 4, &n, "t"), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(b[0], 0xab);
+	n = 99;
+	ck_assert_int_eq(hv_hex_decode("", 0, b, 4, &n, "key id"), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "the key id has 0 hex digits"));
+	ck_assert_int_eq(hv_hex_decode("abc", 3, b, 4, &n, "t"), HV_E_FORMAT);
+	/* An odd @len is refused even where the next character would make a byte. */
+	ck_assert_int_eq(hv_hex_decode("abcd", 3, b, 4, &n, "t"), HV_E_FORMAT);
+	ck_assert_int_eq(hv_hex_decode("0011223344", 10, b, 4, &n, "t"), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "from 2 to 8"));
+	ck_assert_int_eq(hv_hex_decode("00112g", 6, b, 4, &n, "t"), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "not hexadecimal (character 6)"));
+	ck_assert_int_eq(hv_hex_decode("0x11", 4, b, 4, &n, "t"), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "(character 2)"));
+	ck_assert_uint_eq(n, 99); /* unchanged on failure */
+}
+END_TEST
+
+START_TEST(test_hex_u64)
+{
+	uint64_t v = 7;
+
+	ck_assert_int_eq(hv_hex_u64("ffffffff81000100", 16, &v, "a"), 0);
+	ck_assert_uint_eq(v, 0xffffffff81000100ULL);
+	ck_assert_int_eq(hv_hex_u64("A", 1, &v, "a"), 0);
+	ck_assert_uint_eq(v, 10);
+	ck_assert_int_eq(hv_hex_u64("12 T name", 2, &v, "a"), 0);
+	ck_assert_uint_eq(v, 0x12);
+	v = 7;
+	ck_assert_int_eq(hv_hex_u64("", 0, &v, "site"), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "the site has 0 hex digits"));
+	ck_assert_int_eq(hv_hex_u64("10000000000000000", 17, &v, "a"), HV_E_FORMAT);
+	ck_assert_int_eq(hv_hex_u64("12g4", 4, &v, "a"), HV_E_FORMAT);
+	ck_assert_int_eq(hv_hex_u64("-1", 2, &v, "a"), HV_E_FORMAT);
+	ck_assert_uint_eq(v, 7);
+}
+END_TEST
+
+START_TEST(test_clock_units_agree)
+{
+	uint64_t ns = hv_mono_ns(), us = hv_mono_us(), ms = hv_mono_ms(), ns2;
+	struct timespec ts;
+
+	/* Read in this order, each is at least the one before in its unit... */
+	ck_assert_uint_ge(us, ns / 1000);
+	ck_assert_uint_ge(ms, us / 1000);
+	ns2 = hv_mono_ns();
+	/* ...and not later than the next reading. */
+	ck_assert_uint_le(us, ns2 / 1000);
+	ck_assert_uint_le(ms, ns2 / 1000000);
+	ck_assert_uint_ge(ns2, ns);
+	/* The monotonic clock, not another one. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ck_assert_uint_le(ms, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+	ck_assert_uint_ge(ms + 1000, (uint64_t)ts.tv_sec * 1000);
+}
+END_TEST
+
+START_TEST(test_clock_measures_a_sleep)
+{
+	struct timespec nap = { 0, 50 * 1000000L };
+	uint64_t ns = hv_mono_ns(), us = hv_mono_us(), ms = hv_mono_ms();
+
+	while (nanosleep(&nap, &nap) < 0 && errno == EINTR)
+		;
+	ck_assert_uint_ge(hv_mono_ns() - ns, 50000000u);
+	ck_assert_uint_ge(hv_mono_us() - us, 50000u);
+	ck_assert_uint_ge(hv_mono_ms() - ms, 49u); /* ms truncates */
+	ck_assert_uint_lt(hv_mono_ms() - ms, 5000u);
+}
+END_TEST
+
+START_TEST(test_clock_unix_time)
+{
+	int64_t before = (int64_t)time(NULL), us = hv_unix_us(), ms = hv_unix_ms();
+	int64_t after = (int64_t)time(NULL);
+
+	ck_assert_int_ge(us / 1000000, before);
+	ck_assert_int_le(us / 1000000, after);
+	ck_assert_int_ge(ms, us / 1000);
+	ck_assert_int_le(ms / 1000, after);
+}
+END_TEST
+
+START_TEST(test_clock_wait_until_a_deadline)
+{
+	uint64_t now = hv_mono_ms();
+	int w = hv_ms_until(now + 2000);
+
+	ck_assert_int_le(w, 2000);
+	ck_assert_int_ge(w, 1000);
+	ck_assert_int_eq(hv_ms_until(now), 0);
+	ck_assert_int_eq(hv_ms_until(0), 0);
+	ck_assert_int_eq(hv_ms_until(now + 100ULL * HV_WAIT_MAX_MS), HV_WAIT_MAX_MS);
+	ck_assert_int_eq(hv_ms_until(UINT64_MAX), HV_WAIT_MAX_MS);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -160,17 +329,19 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, test_buf_sub_is_bounded);
 	tcase_add_test(tc, test_buf_cstr_limits);
 	tcase_add_test(tc, test_buf_every_truncation_fails_cleanly);
+	tcase_add_test(tc, test_hex_digit_values);
+	tcase_add_test(tc, test_hex_encode_is_lower_case_and_bounded);
+	tcase_add_test(tc, test_hex_decode_round_trip_and_limits);
+	tcase_add_test(tc, test_hex_u64);
+	tcase_add_test(tc, test_clock_units_agree);
+	tcase_add_test(tc, test_clock_measures_a_sleep);
+	tcase_add_test(tc, test_clock_unix_time);
+	tcase_add_test(tc, test_clock_wait_until_a_deadline);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(common_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return hv_check_run(common_suite());
 }
