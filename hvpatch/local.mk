@@ -18,5 +18,6 @@ include hvpatch/bundle/local.mk
 include hvpatch/ledger/local.mk
 include hvpatch/apply/local.mk
 include hvpatch/enroll/local.mk
+include hvpatch/guest/local.mk
 include hvpatch/inspect/local.mk
 include hvpatch/agentchan/local.mk

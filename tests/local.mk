@@ -21,6 +21,13 @@ check-integration: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 		$(SHELL) $(abs_top_srcdir)/tests/integration/run.sh $(INTEGRATION_TESTS)
 
+# A second caller of the apply engine (besides the CLI), for the live test
+# that any caller gets the same lock and reconcile (t-engine-caller.sh).
+noinst_PROGRAMS += tests/integration/engine_caller
+tests_integration_engine_caller_SOURCES = tests/integration/engine_caller.c
+tests_integration_engine_caller_CFLAGS = $(AM_CFLAGS) $(LIBVIRT_CFLAGS) $(JANSSON_CFLAGS)
+tests_integration_engine_caller_LDADD = $(hvpatch_hvpatch_LDADD)
+
 # Guest images for the pinned kernel builds (tests/guest/kernels.list).
 test-guests: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \

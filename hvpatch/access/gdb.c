@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "hv_clock.h"
 #include "gdb.h"
 #include "sock.h"
 
@@ -22,14 +23,6 @@ struct hva_gdb {
 	size_t pkt_len;
 	size_t pkt_cap;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int hexval(int c)
 {
@@ -71,7 +64,7 @@ static int fill(struct hva_gdb *g, uint64_t deadline)
 		return hv_err(HV_E_PROTO, "the gdbstub sent more than %zu bytes of noise",
 			      sizeof(g->rx));
 	for (;;) {
-		t = now_ms();
+		t = hv_mono_ms();
 		if (t >= deadline)
 			return hv_err(HV_E_TIMEOUT, "the gdbstub did not answer within %u ms",
 				      g->timeout_ms);
@@ -267,7 +260,7 @@ out:
  */
 static int transact(struct hva_gdb *g, const char *cmd, int want_stop)
 {
-	uint64_t deadline = now_ms() + g->timeout_ms;
+	uint64_t deadline = hv_mono_ms() + g->timeout_ms;
 	int r;
 
 	r = send_packet(g, cmd, deadline);

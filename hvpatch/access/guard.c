@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hv_clock.h"
 #include "guard.h"
 
 /* How long the session waits for the guard to pause or resume the guest:
@@ -45,26 +46,11 @@ struct hva_guard {
 	bool owns_pause;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t hva_process_start(pid_t pid)
+/* Field 3 (state) and 22 (start time) of /proc/PID/stat; false if gone. */
+static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
+	unsigned long long st = 0;
 	FILE *f;
 	size_t n;
 	int field;
@@ -72,33 +58,44 @@ uint64_t hva_process_start(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "r");
 	if (!f)
-		return 0;
+		return false;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: count from the
-	 * last ')'.  Field 22 is the start time. */
+	 * last ')'. */
 	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
+	if (!p || p[1] != ' ' || !p[2])
+		return false;
+	*state = p[2];
 	for (field = 2; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1)
-		return 0;
-	return (uint64_t)start;
+	if (p && sscanf(p + 1, "%llu", &st) == 1)
+		*start = (uint64_t)st;
+	return true;
+}
+
+uint64_t hva_process_start(pid_t pid)
+{
+	uint64_t start = 0;
+	char state;
+
+	return proc_stat(pid, &state, &start) ? start : 0;
 }
 
 bool hva_process_alive(pid_t pid, uint64_t start)
 {
-	uint64_t now;
+	uint64_t now = 0;
+	char state = 0;
 
 	if (pid <= 0)
 		return false;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
+	if (!proc_stat(pid, &state, &now))
+		return kill(pid, 0) == 0 || errno != ESRCH; /* no /proc: ask the kernel */
+	/* A zombie has ended: it can no longer resume anything.  Another
+	 * process with the same pid started at another time is not it. */
+	if (state == 'Z' || state == 'X')
 		return false;
-	now = hva_process_start(pid);
-	/* A zombie or an unreadable /proc entry still counts as alive only if
-	 * nothing says it is another process. */
 	return start == 0 || now == 0 || now == start;
 }
 
@@ -167,7 +164,7 @@ static void record_write(const char *dir, const char *uuid, pid_t owner, unsigne
 		     "owner=%d owner_start=%" PRIu64 " guard=%d guard_start=%" PRIu64
 		     " since_ms=%" PRIu64 " deadline_ms=%u\n",
 		     (int)owner, hva_process_start(owner), (int)getpid(),
-		     hva_process_start(getpid()), unix_ms(), deadline_ms);
+		     hva_process_start(getpid()), hv_unix_ms(), deadline_ms);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
@@ -229,7 +226,7 @@ static void child_request(struct guard_child *c, const struct guard_req *q)
 	case 'P':
 		c->armed = true;
 		c->rescued = false;
-		c->armed_ms = mono_ms();
+		c->armed_ms = hv_mono_ms();
 		c->deadline_ms = q->deadline_ms;
 		record_write(c->dir, c->uuid, c->owner, q->deadline_ms);
 		if (c->be->pause) {
@@ -271,7 +268,7 @@ static void child_main(struct guard_child *c)
 
 		if (c->armed) {
 			uint64_t due = c->armed_ms + c->deadline_ms + HVA_GUARD_GRACE_MS,
-				 now = mono_ms();
+				 now = hv_mono_ms();
 
 			if (c->rescued)
 				due = now + HVA_GUARD_RECHECK_MS;
@@ -379,7 +376,7 @@ static int request(struct hva_guard *g, char op, unsigned deadline_ms, bool *was
 	struct guard_req q;
 	struct guard_rep rep;
 	struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
-	uint64_t end = mono_ms() + GUARD_REPLY_TIMEOUT_MS;
+	uint64_t end = hv_mono_ms() + GUARD_REPLY_TIMEOUT_MS;
 	ssize_t n;
 
 	memset(&q, 0, sizeof(q));
@@ -389,7 +386,7 @@ static int request(struct hva_guard *g, char op, unsigned deadline_ms, bool *was
 		return hv_err(HV_E_IO, "the pause guard (pid %d) is gone: %s", (int)g->pid,
 			      strerror(errno));
 	for (;;) {
-		uint64_t now = mono_ms();
+		uint64_t now = hv_mono_ms();
 		int pr;
 
 		if (now >= end)

@@ -19,15 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hv_clock.h"
 #include "hva_impl.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 const char *hva_accel_name(enum hva_accel a)
 {
@@ -164,7 +157,7 @@ static void *watchdog_main(void *arg)
 		if (r == ETIMEDOUT && h->paused) {
 			if (do_resume(h) < 0)
 				hv_err_clear(); /* the guard ends it; reported at resume */
-			h->expired_pause_us = (now_ns() - h->pause_start_ns) / 1000u;
+			h->expired_pause_us = (hv_mono_ns() - h->pause_start_ns) / 1000u;
 			h->expired = true;
 			h->paused = false;
 			break;
@@ -210,7 +203,7 @@ int hva_pause(struct hva *h)
 		sigaddset(&all, SIGHUP);
 		sigaddset(&all, SIGQUIT);
 		pthread_sigmask(SIG_BLOCK, &all, &h->saved_mask);
-		h->pause_start_ns = now_ns();
+		h->pause_start_ns = hv_mono_ns();
 		/* Armed first: from here on a death or a hang ends the pause. */
 		r = hva_guard_pause(h->guard, h->deadline_ms, &running);
 		if (r == 0 && running && !guard_pauses) {
@@ -227,7 +220,7 @@ int hva_pause(struct hva *h)
 		/* Someone else's pause: neither ours to end nor under a deadline. */
 		h->paused = true;
 		h->paused_by_other = true;
-		h->pause_start_ns = now_ns();
+		h->pause_start_ns = hv_mono_ns();
 		goto out;
 	}
 	h->paused = true;
@@ -282,7 +275,7 @@ int hva_resume(struct hva *h, uint64_t *paused_us)
 		goto out;
 	h->paused = false;
 	if (paused_us)
-		*paused_us = (now_ns() - h->pause_start_ns) / 1000u;
+		*paused_us = (hv_mono_ns() - h->pause_start_ns) / 1000u;
 	pthread_sigmask(SIG_SETMASK, &h->saved_mask, NULL);
 out:
 	stop_watchdog(h);
@@ -341,6 +334,23 @@ int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out)
 int hva_read_regs_fast(struct hva *h, unsigned cpu, struct hva_regs *out)
 {
 	return read_regs(h, cpu, out, false);
+}
+
+const uint8_t *hva_ram_view(const struct hva *h, uint64_t gpa, size_t len)
+{
+	unsigned i;
+
+	if (!h->ram || len == 0 || gpa + len < gpa)
+		return NULL;
+	for (i = 0; i < h->info.nregions && i < HVA_MAX_REGIONS; i++) {
+		const struct hva_region *rg = &h->info.regions[i];
+
+		if (gpa >= rg->gpa && len <= rg->size && gpa - rg->gpa <= rg->size - len &&
+		    rg->offset + (gpa - rg->gpa) <= h->ram_bytes &&
+		    len <= h->ram_bytes - (rg->offset + (gpa - rg->gpa)))
+			return h->ram + rg->offset + (gpa - rg->gpa);
+	}
+	return NULL;
 }
 
 int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
@@ -434,7 +444,6 @@ static int check_found_state(struct hva *h)
 	struct hva_info *in = &h->info;
 	bool running = true, owner, guard;
 	uint64_t end_ns, age_ms, now_ms;
-	struct timespec ts;
 	int r, rr;
 
 	in->found = HVA_FOUND_RUNNING;
@@ -461,16 +470,15 @@ static int check_found_state(struct hva *h)
 			 h->label, h->pause_dir, h->label);
 		return 0;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	now_ms = (uint64_t)hv_unix_ms();
 	age_ms = now_ms > rec.since_unix_ms ? now_ms - rec.since_unix_ms : 0;
 	if (guard) {
 		/* Another hvpatch's pause: its guard ends it by the deadline (at
 		 * once if that hvpatch died).  Wait for that rather than work on a
 		 * guest about to run. */
-		end_ns = now_ns() +
+		end_ns = hv_mono_ns() +
 			 ((uint64_t)rec.deadline_ms + HVA_GUARD_GRACE_MS + 1000u) * 1000000ull;
-		while (!(running = found_running(h)) && now_ns() < end_ns)
+		while (!(running = found_running(h)) && hv_mono_ns() < end_ns)
 			usleep(20000);
 		if (running) {
 			snprintf(

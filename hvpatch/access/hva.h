@@ -190,6 +190,15 @@ int hva_read_regs(struct hva *h, unsigned cpu, struct hva_regs *out) HV_WUR;
  */
 int hva_read_regs_fast(struct hva *h, unsigned cpu, struct hva_regs *out) HV_WUR;
 
+/*
+ * A read-only view of @len bytes of guest RAM at @gpa in the session's
+ * shared RAM mapping, or NULL when the range is not all in one mapped RAM
+ * region (no memfd RAM, device memory, a region boundary).  The pointer
+ * stays valid until hva_close(); the guest may change the bytes at any
+ * moment, so copy what must not change before checking it.
+ */
+const uint8_t *hva_ram_view(const struct hva *h, uint64_t gpa, size_t len);
+
 /* Read @len bytes of guest-physical memory at @gpa. */
 int hva_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len) HV_WUR;
 

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "hv_clock.h"
 #include "qmp.h"
 #include "sock.h"
 
@@ -21,14 +22,6 @@ struct hva_qmp {
 	char *buf; /* received bytes not yet returned */
 	size_t len, cap;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Return the next line (without '\n') in *line, malloc'd. */
 static int read_line(struct hva_qmp *q, uint64_t deadline, char **line)
@@ -69,7 +62,7 @@ static int read_line(struct hva_qmp *q, uint64_t deadline, char **line)
 			q->buf = p;
 			q->cap = cap;
 		}
-		t = now_ms();
+		t = hv_mono_ms();
 		if (t >= deadline)
 			return hv_err(HV_E_TIMEOUT, "QEMU's monitor did not answer within %u ms",
 				      q->timeout_ms);
@@ -111,7 +104,7 @@ static int send_str(struct hva_qmp *q, const char *s)
 
 int hva_qmp_command(struct hva_qmp *q, const char *cmd_json, char **reply)
 {
-	uint64_t deadline = now_ms() + q->timeout_ms;
+	uint64_t deadline = hv_mono_ms() + q->timeout_ms;
 	char *line = NULL;
 	json_t *j;
 	int r, is_reply;
@@ -166,7 +159,7 @@ int hva_qmp_attach_fd(int fd, unsigned timeout_ms, struct hva_qmp **out)
 	q->timeout_ms = timeout_ms ? timeout_ms : 5000;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
 		q->pid = cred.pid;
-	r = read_line(q, now_ms() + q->timeout_ms, &line);
+	r = read_line(q, hv_mono_ms() + q->timeout_ms, &line);
 	if (r < 0) {
 		if (r == HV_E_TIMEOUT)
 			r = hv_err(

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -19,8 +20,6 @@
 #include "cli.h"
 #include "commands.h"
 #include "engine.h"
-
-#define LOCK_DIR "/run/hvpatch/lock"
 
 struct aopts {
 	const char *uri, *qmp, *ledger;
@@ -124,68 +123,24 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 	return i;
 }
 
-/* One hvpatch at a time per domain: a lock file under /run/hvpatch/lock. */
-static int lock_domain(const char *uuid, int *fd)
+/* @t (Unix seconds) as ISO-8601 UTC, e.g. 2026-11-29T15:13:05Z. */
+static const char *iso_utc(uint64_t t, char *out, size_t n)
 {
-	char path[320];
+	time_t tt = (time_t)t;
+	struct tm tm;
 
-	*fd = -1;
-	(void)mkdir("/run/hvpatch", 0755);
-	(void)mkdir(LOCK_DIR, 0700);
-	snprintf(path, sizeof(path), "%s/%.250s.lock", LOCK_DIR, uuid);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0)
-		return hv_err(errno == EACCES ? HV_E_PERM : HV_E_IO, "cannot open the lock %s: %s",
-			      path, strerror(errno));
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-		close(*fd);
-		*fd = -1;
-		return hv_err(HV_E_BUSY,
-			      "another hvpatch is working on this domain (lock %s); wait for it",
-			      path);
-	}
-	return 0;
+	if (!gmtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, n, "%" PRIu64, t);
+	return out;
 }
 
-static int open_all(const char *domain, const struct aopts *a, struct hvg **g,
-		    struct hvl_ledger **l, int *lockfd)
+static int open_session(const char *domain, const struct aopts *a, struct hvp_session **s)
 {
-	struct hvg_opts go = HVG_OPTS_INIT;
-	char dir[512], *slash;
-	int r, tries;
+	struct hvp_session_opts so = { .uri = a->uri,
+				       .qmp_socket = a->qmp,
+				       .ledger_path = a->ledger };
 
-	go.uri = a->uri;
-	go.qmp_socket = a->qmp;
-	/* Reading registers to find the kernel is not the patching pause: it
-	 * keeps the access layer's default deadline. */
-	for (tries = 0;; tries++) {
-		r = hvg_open(domain, &go, g);
-		/* The vCPU's page tables may belong to a task that exits while
-		 * they are read; a second look uses another task's. */
-		if (r == 0 || tries == 2 || (r != HV_E_RANGE && r != HV_E_FORMAT))
-			break;
-		hv_err_clear();
-	}
-	if (r < 0)
-		return hv_err_prefix("opening %s (nothing was changed)", domain);
-	r = lock_domain((*g)->info.uuid[0] ? (*g)->info.uuid : (*g)->info.name, lockfd);
-	if (r < 0)
-		return r;
-	snprintf(dir, sizeof(dir), "%s", a->ledger);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		(void)mkdir(dir, 0700);
-	}
-	return hvl_open(a->ledger, l);
-}
-
-static void close_all(struct hvg *g, struct hvl_ledger *l, int lockfd)
-{
-	hvl_close(l);
-	hvg_close(g);
-	if (lockfd >= 0)
-		close(lockfd);
+	return hvp_session_open(domain, &so, s);
 }
 
 static void print_report(const struct hvp_report *r, int json)
@@ -247,9 +202,8 @@ static int run_op(const char *cmd, int argc, char **argv, const char *help, int 
 {
 	struct hvp_report rep;
 	struct aopts a;
-	struct hvg *g = NULL;
-	struct hvl_ledger *l = NULL;
-	int rc = HV_EXIT_FAIL, i, lockfd = -1, r;
+	struct hvp_session *sess = NULL;
+	int rc = HV_EXIT_FAIL, i, r;
 	bool revert = !strcmp(cmd, "revert");
 
 	i = parse(cmd, argc, argv, help, &a, 1, revert, &rc);
@@ -258,10 +212,10 @@ static int run_op(const char *cmd, int argc, char **argv, const char *help, int 
 	if (argc - i != nargs)
 		return cli_usage_error(cmd, "expected %s", args_help);
 	memset(&rep, 0, sizeof(rep));
-	r = open_all(argv[i], &a, &g, &l, &lockfd);
+	r = open_session(argv[i], &a, &sess);
 	if (r == 0)
-		r = revert ? hvp_revert(g, l, &a.o, &rep)
-			   : hvp_apply(g, l, argv[i + 1], &a.o, &rep);
+		r = revert ? hvp_revert(sess, &a.o, &rep)
+			   : hvp_apply(sess, argv[i + 1], &a.o, &rep);
 	if (r < 0) {
 		rc = cli_fail(cmd);
 		goto out;
@@ -269,7 +223,7 @@ static int run_op(const char *cmd, int argc, char **argv, const char *help, int 
 	print_report(&rep, a.json);
 	rc = HV_EXIT_OK;
 out:
-	close_all(g, l, lockfd);
+	hvp_session_close(sess);
 	return rc;
 }
 
@@ -311,9 +265,10 @@ int cmd_status(int argc, char **argv)
 {
 	struct hvp_status st;
 	struct aopts a;
-	struct hvg *g = NULL;
-	struct hvl_ledger *l = NULL;
-	int rc = HV_EXIT_FAIL, i, lockfd = -1;
+	struct hvp_session *sess = NULL;
+	struct hvg *g;
+	char when[40];
+	int rc = HV_EXIT_FAIL, i;
 	unsigned k;
 
 	i = parse("status", argc, argv, status_help, &a, 0, 0, &rc);
@@ -321,10 +276,11 @@ int cmd_status(int argc, char **argv)
 		return rc;
 	if (argc - i != 1)
 		return cli_usage_error("status", "expected one DOMAIN");
-	if (open_all(argv[i], &a, &g, &l, &lockfd) < 0 || hvp_status(g, l, &st) < 0) {
+	if (open_session(argv[i], &a, &sess) < 0 || hvp_status(sess, &st) < 0) {
 		rc = cli_fail("status");
 		goto out;
 	}
+	g = hvp_session_guest(sess);
 	if (a.json) {
 		char sha[65];
 		json_t *arr = json_array(), *j;
@@ -389,9 +345,9 @@ int cmd_status(int argc, char **argv)
 			       st.new_boot ? " (the guest rebooted since it was last patched)"
 					   : "");
 		} else {
-			printf("  level: %s (patch %s, slot %u, applied %" PRIu64 ")\n",
-			       st.state.level, st.state.patch_id, st.state.active_slot,
-			       st.state.applied_unix);
+			printf("  level: %s (patch %s, slot %u, applied %s)\n", st.state.level,
+			       st.state.patch_id, st.state.active_slot,
+			       iso_utc(st.state.applied_unix, when, sizeof(when)));
 			for (k = 0; k < st.state.nsites; k++)
 				printf("  %-32s 0x%016" PRIx64 " -> 0x%016" PRIx64 "  %s\n",
 				       st.sites[k].site.name, st.sites[k].site.site_gva,
@@ -409,6 +365,6 @@ int cmd_status(int argc, char **argv)
 	}
 	rc = st.drifted ? 3 : HV_EXIT_OK;
 out:
-	close_all(g, l, lockfd);
+	hvp_session_close(sess);
 	return rc;
 }

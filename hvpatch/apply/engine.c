@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include "hv_clock.h"
 #include "engine.h"
 
 #include <inttypes.h>
@@ -21,13 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "agentchan/hvc.h"
 #include "area.h"
 #include "bundle/hvb.h"
 #include "hvi_kallsyms.h"
 #include "hvi_kernel.h"
+#include "hv_hex.h"
 #include "hvi_paging.h"
 
 #define RIP_RETRIES 8
@@ -65,6 +65,23 @@ struct plan {
 	uint64_t slot_lo, slot_hi; /* code of the slot being written */
 	struct hvp_state from, to;
 	unsigned sites_changed;
+	bool check_gpa; /* also keep vCPUs out of every code write, by address */
+};
+
+/* What switch_plan() did. */
+enum switch_outcome {
+	SWITCH_UNTOUCHED = 0,  /* failed before any write */
+	SWITCH_DONE,	       /* every write made and read back */
+	SWITCH_ROLLED_BACK,    /* failed; every byte written was restored */
+	SWITCH_RESTORE_FAILED, /* failed, and restoring failed too */
+};
+
+struct switch_result {
+	enum switch_outcome outcome;
+	const char *step; /* the step that failed, for messages */
+	uint64_t pause_us, bytes;
+	enum hva_write_path code_path;
+	bool wrote;
 };
 
 static void plan_free(struct plan *p)
@@ -156,14 +173,6 @@ void hvp_boot_key(const struct hvg *g, char out[HVP_STATE_TEXT])
 {
 	snprintf(out, HVP_STATE_TEXT, "%016" PRIx64 "-%" PRIx64, g->k->loc.text_gva,
 		 g->k->loc.l2_gpa);
-}
-
-static void hexs(const uint8_t *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
 }
 
 /*
@@ -458,7 +467,7 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 				if (memcmp(now, old->jmp, 5) != 0) {
 					char hx[11];
 
-					hexs(now, 5, hx);
+					hv_hex_encode(hx, sizeof(hx), now, 5);
 					r = hv_err(
 						HV_E_VERIFY,
 						"the site of %s holds %s, not the jump hvpatch "
@@ -471,7 +480,7 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 				if (memcmp(now, hvp_ftrace_nop, 5) != 0) {
 					char hx[11];
 
-					hexs(now, 5, hx);
+					hv_hex_encode(hx, sizeof(hx), now, 5);
 					r = hv_err(HV_E_VERIFY,
 						   "the entry of %s holds %s, not the ftrace NOP "
 						   "0f1f440000: the guest traces, probes or "
@@ -561,7 +570,11 @@ out:
 	return r;
 }
 
-/* Undo the writes made so far, newest first, and check them. */
+/*
+ * Undo the writes made so far, newest first, and read each back.  A write
+ * counts as undone only once its old bytes read back (a read-back that
+ * cannot even be tried leaves it counted as written).
+ */
 static int undo(struct hvg *g, struct plan *p)
 {
 	enum hva_write_path used;
@@ -575,8 +588,11 @@ static int undo(struct hvg *g, struct plan *p)
 		if (!w->done)
 			continue;
 		rr = hva_write_phys_flags(g->h, w->gpa, w->old, w->len, w->flags, &used);
-		back = malloc(w->len);
-		if (rr == 0 && back) {
+		back = rr == 0 ? malloc(w->len) : NULL;
+		if (rr == 0 && !back)
+			rr = hv_err(HV_E_NOMEM, "out of memory to read back the restored %s",
+				    w->what);
+		if (rr == 0) {
 			rr = hva_read_phys(g->h, w->gpa, back, w->len);
 			if (rr == 0 && memcmp(back, w->old, w->len) != 0)
 				rr = hv_err(HV_E_VERIFY, "restoring %s did not read back", w->what);
@@ -590,31 +606,211 @@ static int undo(struct hvg *g, struct plan *p)
 	return r;
 }
 
-static int64_t now_unix_us(void)
+/*
+ * Whether vCPU @cpu (RIP @rip) is inside what @p rewrites: a site, past its
+ * first byte (the 5-byte jump would cut an instruction); the code of the
+ * slot being written (a level two steps back may still run there); or, for
+ * a plan built from ledger writes (p->check_gpa), any code range written,
+ * compared by guest-physical address.  Sets *@where to a description.
+ */
+static bool vcpu_inside(struct hvg *g, const struct plan *p, uint64_t rip, const char **where)
 {
-	struct timespec ts;
+	uint64_t gpa;
+	unsigned k, perms;
+	size_t i;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	for (k = 0; k < p->nrip_sites; k++)
+		if (hvp_rip_inside_site(rip, p->rip_sites[k])) {
+			*where = "a site being rewritten";
+			return true;
+		}
+	if (p->slot_hi > p->slot_lo && rip >= p->slot_lo && rip < p->slot_hi) {
+		*where = "the slot being rewritten";
+		return true;
+	}
+	if (!p->check_gpa || hvi_translate(&g->k->pg, rip, &gpa, &perms) < 0) {
+		hv_err_clear(); /* not mapped in the kernel's tables: not kernel code */
+		return false;
+	}
+	for (i = 0; i < p->n; i++)
+		if (!(p->w[i].flags & HVA_WF_DATA) && gpa >= p->w[i].gpa &&
+		    gpa - p->w[i].gpa < p->w[i].len) {
+			*where = "code being restored";
+			return true;
+		}
+	return false;
 }
 
 /*
- * Carry out @p in one pause.  On failure every byte written is restored
- * before the guest runs again (re-pausing if the deadline resumed it).
+ * Pause the guest with no vCPU inside what @p rewrites: when one is, let
+ * the guest run a millisecond and look again, up to RIP_RETRIES times.
+ * On success the guest is paused; on failure it runs (or the caller's
+ * failure path resumes it).
  */
-static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const uint8_t sha[32],
-		   struct plan *p, const struct hvp_opts *opts, struct hvp_report *rep)
+static int pause_clear(struct hvg *g, const struct plan *p)
+{
+	const char *where = NULL;
+	struct hva_regs regs;
+	uint64_t ignored;
+	unsigned tries = 0, cpu;
+	int r;
+
+	for (;;) {
+		r = hva_pause(g->h);
+		if (r < 0)
+			return r;
+		crash_point("paused");
+		for (cpu = 0; cpu < g->info.nvcpus; cpu++) {
+			r = hva_read_regs_fast(g->h, cpu, &regs);
+			if (r < 0)
+				return r;
+			if (vcpu_inside(g, p, regs.rip, &where))
+				break;
+		}
+		if (cpu == g->info.nvcpus)
+			return 0;
+		r = hva_resume(g->h, &ignored);
+		if (r < 0)
+			return r;
+		if (++tries > RIP_RETRIES)
+			return hv_err(HV_E_BUSY,
+				      "vCPU %u stayed inside %s (RIP 0x%" PRIx64 ") in %u pauses",
+				      cpu, where, regs.rip, tries);
+		usleep(1000);
+	}
+}
+
+/* Every write's old bytes are still in the guest (nothing changed since the
+ * plan was made). */
+static int check_old_bytes(struct hvg *g, const struct plan *p)
+{
+	uint8_t *now;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < p->n && r == 0; i++) {
+		now = malloc(p->w[i].len);
+		if (!now)
+			return hv_err(HV_E_NOMEM, "out of memory");
+		r = hva_read_phys(g->h, p->w[i].gpa, now, p->w[i].len);
+		if (r == 0 && memcmp(now, p->w[i].old, p->w[i].len) != 0)
+			r = hv_err(HV_E_VERIFY, "%s changed between planning and the pause",
+				   p->w[i].what);
+		free(now);
+	}
+	return r;
+}
+
+/* Write every new byte, in plan order; a write that fails may be partial,
+ * so it counts as done (to be undone). */
+static int write_plan(struct hvg *g, struct plan *p, struct switch_result *res)
+{
+	enum hva_write_path used = HVA_WRITE_NONE;
+	size_t i;
+	int r;
+
+	for (i = 0; i < p->n; i++) {
+		p->w[i].done = 1;
+		res->wrote = true;
+		r = hva_write_phys_flags(g->h, p->w[i].gpa, p->w[i].new_bytes, p->w[i].len,
+					 p->w[i].flags, &used);
+		if (!(p->w[i].flags & HVA_WF_DATA))
+			res->code_path = used;
+		if (r < 0)
+			return hv_err_prefix("writing %s", p->w[i].what);
+		res->bytes += p->w[i].len;
+		if (i == 0)
+			crash_point("first-write");
+	}
+	crash_point("written");
+	return 0;
+}
+
+static int read_back(struct hvg *g, const struct plan *p)
+{
+	uint8_t *back;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < p->n && r == 0; i++) {
+		back = malloc(p->w[i].len);
+		if (!back)
+			return hv_err(HV_E_NOMEM, "out of memory");
+		r = hva_read_phys(g->h, p->w[i].gpa, back, p->w[i].len);
+		if (r == 0 && memcmp(back, p->w[i].new_bytes, p->w[i].len) != 0)
+			r = hv_err(HV_E_VERIFY, "%s did not read back as written", p->w[i].what);
+		free(back);
+	}
+	return r;
+}
+
+/*
+ * Carry out @p in one pause: pause with no vCPU inside what changes, check
+ * the old bytes, write, read back, resume.  On failure every byte written
+ * is restored before the guest runs again (re-pausing if the deadline
+ * resumed it mid-way); res->outcome says whether that worked.  The first
+ * error is returned, with the step named in res->step.
+ */
+static int switch_plan(struct hvg *g, struct plan *p, unsigned deadline_ms,
+		       struct switch_result *res)
+{
+	struct hv_error saved;
+	uint64_t ignored;
+	int r, rr = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->step = "pausing the guest";
+	hva_set_deadline(g->h, deadline_ms ? deadline_ms : HVA_DEFAULT_PAUSE_DEADLINE_MS);
+	r = pause_clear(g, p);
+	if (r == 0) {
+		res->step = "checking the bytes to be replaced";
+		r = check_old_bytes(g, p);
+	}
+	if (r == 0) {
+		res->step = "writing";
+		r = write_plan(g, p, res);
+	}
+	if (r == 0) {
+		res->step = "reading back";
+		r = read_back(g, p);
+	}
+	if (r == 0) {
+		res->step = "resuming";
+		r = hva_resume(g->h, &res->pause_us);
+	}
+	if (r == 0) {
+		crash_point("resumed");
+		res->outcome = SWITCH_DONE;
+		return 0;
+	}
+	/* Keep the first error; restore the guest whatever it costs. */
+	saved = *hv_err_last();
+	res->outcome = res->wrote ? SWITCH_ROLLED_BACK : SWITCH_UNTOUCHED;
+	if (res->wrote) {
+		if (!hva_is_paused(g->h)) {
+			/* The deadline resumed it mid-way: pause again to undo. */
+			if (hva_resume(g->h, &ignored) < 0)
+				hv_err_clear(); /* the expected deadline report */
+			rr = hva_pause(g->h);
+		}
+		if (rr == 0)
+			rr = undo(g, p);
+		if (rr < 0)
+			res->outcome = SWITCH_RESTORE_FAILED; /* the next run reconciles */
+	}
+	if (hva_is_paused(g->h) && hva_resume(g->h, &res->pause_us) < 0)
+		hv_err_clear();
+	hv_err_set_at(saved.file, saved.func, saved.line, saved.code, "%s", saved.msg);
+	return saved.code ? saved.code : HV_E_INTERNAL;
+}
+
+/* Record @p in the ledger before any of it is made: intent, then each write. */
+static int record_intent(struct hvl_ledger *l, const struct hvg *g, const char *kind,
+			 const uint8_t sha[32], const struct plan *p, int64_t *id)
 {
 	struct hvl_op op;
-	enum hva_write_path used = HVA_WRITE_NONE, code_path = HVA_WRITE_NONE;
-	const char *step = "recording the operation";
-	char detail[HVL_TEXT_MAX * 2];
-	int64_t id = 0;
-	uint64_t pause_us = 0, bytes = 0, ignored;
-	unsigned tries = 0, cpu;
 	size_t i;
-	int r, rr;
-	bool wrote = false;
+	int r;
 
 	memset(&op, 0, sizeof(op));
 	snprintf(op.domain_uuid, sizeof(op.domain_uuid), "%s", g->info.uuid);
@@ -623,178 +819,87 @@ static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const 
 	snprintf(op.from_level, sizeof(op.from_level), "%s", p->from.level);
 	snprintf(op.to_level, sizeof(op.to_level), "%s", p->to.level);
 	if (sha)
-		hexs(sha, 32, op.bundle_sha256);
-	op.started_unix_us = now_unix_us();
-	r = hvl_op_begin(l, &op, &id);
+		hv_hex_encode(op.bundle_sha256, sizeof(op.bundle_sha256), sha, 32);
+	op.started_unix_us = hv_unix_us();
+	r = hvl_op_begin(l, &op, id);
 	if (r < 0)
 		return hv_err_prefix("recording the %s in the ledger", kind);
-	rep->op_id = id;
 	crash_point("intent");
 	for (i = 0; i < p->n; i++) {
 		struct hvl_write w = { p->w[i].gpa, p->w[i].len, p->w[i].old, p->w[i].new_bytes,
 				       p->w[i].what };
 
-		r = hvl_op_add_write(l, id, &w);
+		r = hvl_op_add_write(l, *id, &w);
 		if (r < 0)
-			goto fail;
+			return hv_err_prefix("recording the %s in the ledger", kind);
 	}
-
 	crash_point("logged");
-	step = "pausing the guest";
-	hva_set_deadline(g->h,
-			 opts->deadline_ms ? opts->deadline_ms : HVA_DEFAULT_PAUSE_DEADLINE_MS);
-again:
-	r = hva_pause(g->h);
-	if (r < 0)
-		goto fail;
-	crash_point("paused");
-	step = "checking the vCPUs' instruction pointers";
-	for (cpu = 0; cpu < g->info.nvcpus; cpu++) {
-		struct hva_regs regs;
-		unsigned k;
-
-		r = hva_read_regs_fast(g->h, cpu, &regs);
-		if (r < 0)
-			goto fail;
-		for (k = 0; k <= p->nrip_sites; k++) {
-			/* k == nrip_sites: the slot about to be rewritten, which code
-			 * of a level two steps back may still run in. */
-			if (k < p->nrip_sites ? !hvp_rip_inside_site(regs.rip, p->rip_sites[k])
-					      : !(regs.rip >= p->slot_lo && regs.rip < p->slot_hi))
-				continue;
-			/* Let it run on a little and look again. */
-			r = hva_resume(g->h, &ignored);
-			if (r < 0)
-				goto fail;
-			if (++tries > RIP_RETRIES) {
-				r = hv_err(HV_E_BUSY,
-					   "vCPU %u stayed inside %s (RIP 0x%" PRIx64
-					   ") in %u pauses",
-					   cpu,
-					   k < p->nrip_sites ? "a site being rewritten"
-							     : "the slot being rewritten",
-					   regs.rip, tries);
-				goto fail;
-			}
-			usleep(1000);
-			goto again;
-		}
-	}
-	step = "checking the bytes to be replaced";
-	for (i = 0; i < p->n; i++) {
-		uint8_t *now = malloc(p->w[i].len);
-
-		if (!now) {
-			r = hv_err(HV_E_NOMEM, "out of memory");
-			goto fail;
-		}
-		r = hva_read_phys(g->h, p->w[i].gpa, now, p->w[i].len);
-		if (r == 0 && memcmp(now, p->w[i].old, p->w[i].len) != 0)
-			r = hv_err(HV_E_VERIFY, "%s changed between planning and the pause",
-				   p->w[i].what);
-		free(now);
-		if (r < 0)
-			goto fail;
-	}
-	step = "writing";
-	for (i = 0; i < p->n; i++) {
-		p->w[i].done = 1; /* a failed write may be partial: undo it too */
-		wrote = true;
-		r = hva_write_phys_flags(g->h, p->w[i].gpa, p->w[i].new_bytes, p->w[i].len,
-					 p->w[i].flags, &used);
-		if (!(p->w[i].flags & HVA_WF_DATA))
-			code_path = used;
-		if (r < 0) {
-			r = hv_err_prefix("writing %s", p->w[i].what);
-			goto fail;
-		}
-		bytes += p->w[i].len;
-		if (i == 0)
-			crash_point("first-write");
-	}
-	crash_point("written");
-	step = "reading back";
-	for (i = 0; i < p->n; i++) {
-		uint8_t *back = malloc(p->w[i].len);
-
-		if (!back) {
-			r = hv_err(HV_E_NOMEM, "out of memory");
-			goto fail;
-		}
-		r = hva_read_phys(g->h, p->w[i].gpa, back, p->w[i].len);
-		if (r == 0 && memcmp(back, p->w[i].new_bytes, p->w[i].len) != 0)
-			r = hv_err(HV_E_VERIFY, "%s did not read back as written", p->w[i].what);
-		free(back);
-		if (r < 0)
-			goto fail;
-	}
-	step = "resuming";
-	r = hva_resume(g->h, &pause_us);
-	if (r < 0)
-		goto fail;
-	crash_point("resumed");
-	rep->pause_us = pause_us;
-	rep->bytes_written = bytes;
-	rep->writes = (unsigned)p->n;
-	rep->sites_changed = p->sites_changed;
-	rep->write_path = hva_write_path_name(code_path);
-	snprintf(detail, sizeof(detail), "%s %s -> %s: %zu writes, %" PRIu64 " bytes, %u sites",
-		 kind, p->from.level[0] ? p->from.level : "none",
-		 p->to.level[0] ? p->to.level : "none", p->n, bytes, p->sites_changed);
-	r = hvl_op_finish(l, id, HVL_DONE, (int64_t)pause_us, bytes, p->sites_changed, detail);
-	if (r < 0)
-		return hv_err_prefix("the guest is at the new level, but the ledger could not "
-				     "record it (the next run reconciles it)");
 	return 0;
-
-fail:
-	/* Keep the first error; restore the guest whatever it costs. */
-	{
-		struct hv_error saved = *hv_err_last();
-		enum hvl_state final = wrote ? HVL_ROLLED_BACK : HVL_FAILED;
-
-		if (wrote) {
-			if (!hva_is_paused(g->h)) {
-				/* The deadline resumed it mid-way: pause again to undo. */
-				if (hva_resume(g->h, &ignored) < 0)
-					hv_err_clear(); /* the expected deadline report */
-				rr = hva_pause(g->h);
-			} else {
-				rr = 0;
-			}
-			if (rr == 0)
-				rr = undo(g, p);
-			if (rr < 0)
-				final = HVL_WRITING; /* left open: the next run reconciles */
-		}
-		if (hva_is_paused(g->h) && hva_resume(g->h, &pause_us) < 0)
-			hv_err_clear();
-		if (id > 0 && final != HVL_WRITING) {
-			snprintf(detail, sizeof(detail), "%s failed while %s: %.300s", kind, step,
-				 saved.msg);
-			if (hvl_op_finish(l, id, final, (int64_t)pause_us, 0, 0, detail) < 0)
-				hv_err_clear(); /* the guest is safe; report the first error */
-		}
-		hv_err_set_at(saved.file, saved.func, saved.line, saved.code,
-			      "%s failed while %s%s: %.700s", kind, step,
-			      final == HVL_ROLLED_BACK ? " (every byte written was restored)"
-			      : final == HVL_WRITING
-				      ? " (restoring failed: run the command again to "
-					"reconcile)"
-				      : " (the guest was not touched)",
-			      saved.msg);
-		return saved.code ? saved.code : HV_E_INTERNAL;
-	}
 }
 
-static int file_sha256(const uint8_t *p, size_t n, uint8_t out[32])
+/*
+ * Carry out @p: record it in the ledger, switch it in one pause, record the
+ * outcome.  On failure the guest holds what it held before (or, when even
+ * restoring failed, the operation stays open for the next run to
+ * reconcile), and the error names the step.
+ */
+static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const uint8_t sha[32],
+		   struct plan *p, const struct hvp_opts *opts, struct hvp_report *rep)
 {
-	unsigned len = 32;
+	struct switch_result res;
+	char detail[HVL_TEXT_MAX * 2];
+	struct hv_error saved;
+	enum hvl_state final;
+	int64_t id = 0;
+	int r;
 
-	if (!EVP_Digest(p, n, out, &len, EVP_sha256(), NULL))
-		return hv_err(HV_E_INTERNAL, "SHA-256 failed");
-	return 0;
+	r = record_intent(l, g, kind, sha, p, &id);
+	rep->op_id = id;
+	if (r < 0) {
+		memset(&res, 0, sizeof(res));
+		res.step = "recording the operation";
+		res.outcome = SWITCH_UNTOUCHED;
+	} else {
+		r = switch_plan(g, p, opts->deadline_ms, &res);
+	}
+	if (r == 0) {
+		rep->pause_us = res.pause_us;
+		rep->bytes_written = res.bytes;
+		rep->writes = (unsigned)p->n;
+		rep->sites_changed = p->sites_changed;
+		rep->write_path = hva_write_path_name(res.code_path);
+		snprintf(detail, sizeof(detail),
+			 "%s %s -> %s: %zu writes, %" PRIu64 " bytes, %u sites", kind,
+			 p->from.level[0] ? p->from.level : "none",
+			 p->to.level[0] ? p->to.level : "none", p->n, res.bytes, p->sites_changed);
+		r = hvl_op_finish(l, id, HVL_DONE, (int64_t)res.pause_us, res.bytes,
+				  p->sites_changed, detail);
+		if (r < 0)
+			return hv_err_prefix("the guest is at the new level, but the ledger could "
+					     "not record it (the next run reconciles it)");
+		return 0;
+	}
+	saved = *hv_err_last();
+	final = res.outcome == SWITCH_ROLLED_BACK      ? HVL_ROLLED_BACK
+		: res.outcome == SWITCH_RESTORE_FAILED ? HVL_WRITING
+						       : HVL_FAILED;
+	if (id > 0 && final != HVL_WRITING) {
+		snprintf(detail, sizeof(detail), "%s failed while %s: %.300s", kind, res.step,
+			 saved.msg);
+		if (hvl_op_finish(l, id, final, (int64_t)res.pause_us, 0, 0, detail) < 0)
+			hv_err_clear(); /* the guest is safe; report the first error */
+	}
+	hv_err_set_at(saved.file, saved.func, saved.line, saved.code,
+		      "%s failed while %s%s: %.700s", kind, res.step,
+		      final == HVL_ROLLED_BACK ? " (every byte written was restored)"
+		      : final == HVL_WRITING
+			      ? " (restoring failed: run the command again to reconcile)"
+			      : " (the guest was not touched)",
+		      saved.msg);
+	return saved.code ? saved.code : HV_E_INTERNAL;
 }
+
+static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len);
 
 static void fill_report(struct hvg *g, struct hvp_report *rep, const char *kind)
 {
@@ -831,7 +936,9 @@ static void tell_agent(struct hvg *g, struct hvl_ledger *l, const struct plan *p
 	}
 	st.level = p->to.level;
 	st.previous_level = p->from.level;
-	st.op = kind;
+	/* The protocol knows "apply" and "revert"; removing every level at once
+	 * is a revert to none for the tenant. */
+	st.op = strcmp(kind, "reset") ? kind : "revert";
 	st.applied_at = (int64_t)p->to.applied_unix;
 	st.nfuncs = p->to.nsites;
 	st.funcs = funcs;
@@ -902,65 +1009,71 @@ out:
 	return r;
 }
 
-int hvp_apply(struct hvg *g, struct hvl_ledger *l, const char *bundle_path,
-	      const struct hvp_opts *opts, struct hvp_report *rep)
+/*
+ * The bundle at @path, read once: verified against the trusted keys,
+ * parsed, checked to target the guest's kernel, and kept (bytes and
+ * SHA-256) in the ledger, so a revert later re-applies exactly these
+ * bytes.
+ */
+static int load_bundle(struct hvg *g, struct hvl_ledger *l, const char *path,
+		       const struct hvp_opts *opts, struct hvb_bundle **b, uint8_t sha[32])
 {
 	struct hvb_verify_info vi;
+	uint8_t *bytes = NULL;
+	char shahex[65];
+	size_t len = 0;
+	int r;
+
+	*b = NULL;
+	r = hvb_read_file(path, HVB_MAX_BUNDLE_BYTES, &bytes, &len);
+	if (r < 0)
+		goto out;
+	r = hvb_verify_parse(bytes, len,
+			     opts->trusted_dir ? opts->trusted_dir : HVP_DEFAULT_TRUSTED, b, &vi);
+	if (r < 0) {
+		r = hv_err_prefix("bundle %s", path);
+		goto out;
+	}
+	r = hvb_target_index(*b, g->k->build_id, g->k->build_id_len);
+	if (r < 0) {
+		r = hv_err_prefix(
+			"bundle %s cannot patch %s; build the patch against this kernel's "
+			"headers",
+			path, g->info.name);
+		goto out;
+	}
+	r = hvb_sha256(bytes, len, sha);
+	if (r < 0)
+		goto out;
+	hv_hex_encode(shahex, sizeof(shahex), sha, 32);
+	r = hvl_bundle_put(l, shahex, bytes, len);
+out:
+	if (r < 0) {
+		hvb_free(*b);
+		*b = NULL;
+	}
+	free(bytes);
+	return r < 0 ? r : 0;
+}
+
+int hvp_apply(struct hvp_session *sess, const char *bundle_path, const struct hvp_opts *opts,
+	      struct hvp_report *rep)
+{
+	struct hvg *g = sess->g;
+	struct hvl_ledger *l = sess->l;
 	struct hvb_bundle *b = NULL;
-	uint8_t *bytes = NULL, sha[32];
-	size_t len = 0, i;
+	uint8_t sha[32];
 	int r;
 
 	fill_report(g, rep, "apply");
 	use_kernel_pgd(g);
-	r = hvp_reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
+	r = reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
 	if (r < 0)
 		return r;
-	r = hvb_read_file(bundle_path, HVB_MAX_BUNDLE_BYTES, &bytes, &len);
-	if (r < 0)
-		goto out;
-	r = hvb_verify(bytes, len, opts->trusted_dir ? opts->trusted_dir : HVP_DEFAULT_TRUSTED,
-		       &vi);
-	if (r < 0) {
-		r = hv_err_prefix("bundle %s", bundle_path);
-		goto out;
-	}
-	r = hvb_parse(bytes, len, &b);
-	if (r < 0) {
-		r = hv_err_prefix("bundle %s", bundle_path);
-		goto out;
-	}
-	r = file_sha256(bytes, len, sha);
-	if (r < 0)
-		goto out;
-	for (i = 0; i < b->ntargets; i++)
-		if (b->targets[i].build_id_len == g->k->build_id_len &&
-		    !memcmp(b->targets[i].build_id, g->k->build_id, g->k->build_id_len))
-			break;
-	if (i == b->ntargets) {
-		char want[2 * HVB_MAX_BUILD_ID + 1] = "";
-
-		if (b->ntargets)
-			hexs(b->targets[0].build_id, b->targets[0].build_id_len, want);
-		r = hv_err(HV_E_VERIFY,
-			   "bundle %s is for kernel build-id %s (%s), but %s runs %s (%s); build "
-			   "the patch against this kernel's headers",
-			   bundle_path, want, b->ntargets ? b->targets[0].release : "?",
-			   g->info.name, g->k->build_id_hex, g->k->release);
-		goto out;
-	}
-	{
-		char shahex[65];
-
-		hexs(sha, 32, shahex);
-		r = hvl_bundle_put(l, shahex, bytes, len);
-		if (r < 0)
-			goto out;
-	}
-	r = install(g, l, b, sha, "apply", opts, rep);
-out:
+	r = load_bundle(g, l, bundle_path, opts, &b, sha);
+	if (r == 0)
+		r = install(g, l, b, sha, "apply", opts, rep);
 	hvb_free(b);
-	free(bytes);
 	return r;
 }
 
@@ -981,9 +1094,10 @@ static int hist_cb(void *opaque, const char *level, const char *sha)
 	return 0;
 }
 
-int hvp_revert(struct hvg *g, struct hvl_ledger *l, const struct hvp_opts *opts,
-	       struct hvp_report *rep)
+int hvp_revert(struct hvp_session *sess, const struct hvp_opts *opts, struct hvp_report *rep)
 {
+	struct hvg *g = sess->g;
+	struct hvl_ledger *l = sess->l;
 	struct hvp_state cur;
 	struct hvb_bundle *b = NULL;
 	struct hvb_verify_info vi;
@@ -996,7 +1110,7 @@ int hvp_revert(struct hvg *g, struct hvl_ledger *l, const struct hvp_opts *opts,
 
 	fill_report(g, rep, "revert");
 	use_kernel_pgd(g);
-	r = hvp_reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
+	r = reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
 	if (r < 0)
 		return r;
 	r = read_current(g, &cur, &new_boot);
@@ -1020,12 +1134,11 @@ int hvp_revert(struct hvg *g, struct hvl_ledger *l, const struct hvp_opts *opts,
 			r = hv_err_prefix("the bundle of level %s", h.level[(n - 2) % 8]);
 			goto out;
 		}
-		r = hvb_verify(bytes, len,
-			       opts->trusted_dir ? opts->trusted_dir : HVP_DEFAULT_TRUSTED, &vi);
+		r = hvb_verify_parse(bytes, len,
+				     opts->trusted_dir ? opts->trusted_dir : HVP_DEFAULT_TRUSTED,
+				     &b, &vi);
 		if (r == 0)
-			r = hvb_parse(bytes, len, &b);
-		if (r == 0)
-			r = file_sha256(bytes, len, sha);
+			r = hvb_sha256(bytes, len, sha);
 		if (r < 0) {
 			r = hv_err_prefix("the stored bundle of level %s", h.level[(n - 2) % 8]);
 			goto out;
@@ -1043,16 +1156,16 @@ out:
 
 struct rec_ctx {
 	struct hvg *g;
+	struct plan *undo; /* writes whose new bytes are in the guest, to restore */
 	unsigned nnew, nold, nother, n;
-	int undo; /* second pass: write old bytes where new ones are */
-	int err;
 };
 
+/* Classify one logged write by what the guest holds now; plan to restore
+ * the old bytes where the new ones landed. */
 static int rec_cb(void *opaque, const struct hvl_write *w)
 {
 	struct rec_ctx *c = opaque;
 	uint8_t *now = malloc(w->len);
-	enum hva_write_path used;
 	int r;
 
 	if (!now)
@@ -1063,11 +1176,9 @@ static int rec_cb(void *opaque, const struct hvl_write *w)
 	c->n++;
 	if (!memcmp(now, w->new_bytes, w->len)) {
 		c->nnew++;
-		if (c->undo) {
-			r = hva_write_phys(c->g->h, w->gpa, w->old_bytes, w->len, &used);
-			if (r < 0)
-				goto out;
-		}
+		/* Not known to be data: written as code, and kept clear of vCPUs. */
+		r = plan_add(c->g, c->undo, w->gpa, w->old_bytes, w->len, 0, 0,
+			     w->what ? w->what : "a logged write");
 	} else if (!memcmp(now, w->old_bytes, w->len)) {
 		c->nold++;
 	} else {
@@ -1078,15 +1189,18 @@ out:
 	return r;
 }
 
-int hvp_reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len)
+static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len)
 {
-	struct rec_ctx c = { g, 0, 0, 0, 0, 0, 0 };
+	struct plan undo_plan;
+	struct rec_ctx c = { g, &undo_plan, 0, 0, 0, 0 };
+	struct switch_result res;
 	char key[HVP_STATE_TEXT];
 	struct hvl_op op;
-	uint64_t us = 0;
 	int r;
 
 	what[0] = '\0';
+	memset(&undo_plan, 0, sizeof(undo_plan));
+	undo_plan.check_gpa = true;
 	r = hvl_op_open_for(l, g->info.uuid, &op);
 	if (r <= 0)
 		return r;
@@ -1099,38 +1213,52 @@ int hvp_reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_l
 		return hvl_op_finish(l, op.id, HVL_ROLLED_BACK, 0, 0, 0, what);
 	}
 	r = hvl_op_each_write(l, op.id, 1, rec_cb, &c);
-	if (r < 0)
-		return hv_err_prefix("reconciling operation %lld", (long long)op.id);
+	if (r < 0) {
+		r = hv_err_prefix("reconciling operation %lld", (long long)op.id);
+		goto out;
+	}
 	if (c.n > 0 && c.nnew == c.n) {
 		snprintf(
 			what, what_len,
 			"operation %lld (%s to %s) was interrupted after its last write: the guest "
 			"holds all of it, so it is recorded as done",
 			(long long)op.id, op.kind, op.to_level[0] ? op.to_level : "none");
-		return hvl_op_finish(l, op.id, HVL_DONE, 0, 0, 0, what);
+		r = hvl_op_finish(l, op.id, HVL_DONE, 0, 0, 0, what);
+		goto out;
 	}
-	if (c.nnew > 0) {
-		/* Half done: undo in one pause. */
-		c = (struct rec_ctx){ g, 0, 0, 0, 0, 1, 0 };
-		r = hva_pause(g->h);
-		if (r < 0)
-			return r;
-		r = hvl_op_each_write(l, op.id, 1, rec_cb, &c);
-		if (hva_resume(g->h, &us) < 0 && r == 0)
-			r = hv_err_prefix("reconciling");
-		if (r < 0)
-			return r;
+	memset(&res, 0, sizeof(res));
+	if (undo_plan.n > 0) {
+		/* Half done: restore in one pause, with the same vCPU check and
+		 * read-back as any operation.  The log was read newest first, so
+		 * the jumps are restored before the code they lead to. */
+		r = switch_plan(g, &undo_plan, 0, &res);
+		if (r < 0) {
+			r = hv_err_prefix("undoing the %u landed writes of interrupted operation "
+					  "%lld while %s",
+					  c.nnew, (long long)op.id, res.step);
+			goto out;
+		}
 	}
 	snprintf(what, what_len,
 		 "operation %lld (%s to %s) was interrupted; %u of %u writes had landed and were "
 		 "undone, so the guest is back at %s",
 		 (long long)op.id, op.kind, op.to_level[0] ? op.to_level : "none", c.nnew, c.n,
 		 op.from_level[0] ? op.from_level : "no level");
-	return hvl_op_finish(l, op.id, HVL_ROLLED_BACK, (int64_t)us, 0, 0, what);
+	r = hvl_op_finish(l, op.id, HVL_ROLLED_BACK, (int64_t)res.pause_us, 0, 0, what);
+out:
+	plan_free(&undo_plan);
+	return r;
 }
 
-int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st)
+int hvp_reconcile(struct hvp_session *sess, char *what, size_t what_len)
 {
+	return reconcile(sess->g, sess->l, what, what_len);
+}
+
+int hvp_status(struct hvp_session *sess, struct hvp_status *st)
+{
+	struct hvg *g = sess->g;
+	struct hvl_ledger *l = sess->l;
 	uint8_t page[HVP_STATE_BYTES];
 	unsigned i;
 	int r;
@@ -1143,7 +1271,7 @@ int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st)
 	hvp_boot_key(g, st->boot_key);
 	use_kernel_pgd(g);
 	st->pgd_gpa = g->k->pg.pgd_gpa;
-	r = hvp_reconcile(g, l, st->reconciled, sizeof(st->reconciled));
+	r = reconcile(g, l, st->reconciled, sizeof(st->reconciled));
 	if (r < 0)
 		return r;
 	r = read_current(g, &st->state, &st->new_boot);

@@ -22,11 +22,12 @@
 #include <stdint.h>
 
 #include "hv_error.h"
-#include "inspect/guest.h"
+#include "guest/guest.h"
 #include "ledger/hvl.h"
 #include "state.h"
 
 #define HVP_DEFAULT_LEDGER  "/var/lib/hvpatch/ledger.db"
+#define HVP_LOCK_DIR	    "/run/hvpatch/lock"
 #define HVP_DEFAULT_TRUSTED "/etc/hvpatch/trusted-keys"
 
 struct hvp_opts {
@@ -83,23 +84,60 @@ struct hvp_status {
 };
 
 /*
- * Apply the bundle file @bundle_path to the guest @g.  Verifies the
+ * An engine session: the guest opened and seen, its ledger, and the
+ * per-domain lock.  Every operation below takes one, so every caller gets
+ * the same mutual exclusion.  Callers read g (and l) but do not replace
+ * them.
+ */
+struct hvp_session {
+	struct hva *h; /* the hypervisor session g stands on */
+	struct hvg *g;
+	struct hvl_ledger *l;
+	int lock_fd;
+};
+
+struct hvp_session_opts {
+	const char *uri;	 /* libvirt URI; NULL: qemu:///system */
+	const char *qmp_socket;	 /* a QEMU run without libvirt */
+	const char *ledger_path; /* NULL: HVP_DEFAULT_LEDGER (its directory is created 0700) */
+	const char *lock_dir;	 /* NULL: HVP_LOCK_DIR */
+};
+
+/*
+ * Open @domain for the engine: open and see the guest (a second and third
+ * look when the vCPU's page tables vanished while being read), take the
+ * domain's lock, open the ledger.  On success *@out (free with
+ * hvp_session_close()) holds all three.  Errors: those of hvg_open()
+ * (prefixed "opening DOMAIN (nothing was changed)"), HV_E_BUSY (another
+ * hvpatch holds the domain's lock), HV_E_PERM/HV_E_IO (lock or ledger
+ * directory), those of hvl_open().
+ */
+int hvp_session_open(const char *domain, const struct hvp_session_opts *o,
+		     struct hvp_session **out) HV_WUR;
+
+/* Close the ledger and the guest and drop the lock.  Accepts NULL. */
+void hvp_session_close(struct hvp_session *s);
+
+/* The session's guest (owned by the session). */
+struct hvg *hvp_session_guest(const struct hvp_session *s);
+
+/*
+ * Apply the bundle file @bundle_path to the session's guest.  Verifies the
  * signature against opts->trusted_dir, the build-id, every symbol and every
  * site before touching the guest.  Returns 0 and fills *@rep; on failure
  * the guest holds exactly what it held before, and the error names the step.
  */
-int hvp_apply(struct hvg *g, struct hvl_ledger *l, const char *bundle_path,
-	      const struct hvp_opts *opts, struct hvp_report *rep) HV_WUR;
+int hvp_apply(struct hvp_session *s, const char *bundle_path, const struct hvp_opts *opts,
+	      struct hvp_report *rep) HV_WUR;
 
 /* Return to the previous level (or to none with opts->to_none). */
-int hvp_revert(struct hvg *g, struct hvl_ledger *l, const struct hvp_opts *opts,
-	       struct hvp_report *rep) HV_WUR;
+int hvp_revert(struct hvp_session *s, const struct hvp_opts *opts, struct hvp_report *rep) HV_WUR;
 
 /*
  * Read what is installed and whether each site still holds hvpatch's jump
  * (drift).  Runs the reconcile first.  Does not pause the guest.
  */
-int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st) HV_WUR;
+int hvp_status(struct hvp_session *s, struct hvp_status *st) HV_WUR;
 
 /*
  * Finish an operation a crashed hvpatch left open for @g's domain: if the
@@ -107,7 +145,7 @@ int hvp_status(struct hvg *g, struct hvl_ledger *l, struct hvp_status *st) HV_WU
  * (in one pause).  Writes a sentence of what it did into @what ("" when
  * nothing was open).
  */
-int hvp_reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len) HV_WUR;
+int hvp_reconcile(struct hvp_session *s, char *what, size_t what_len) HV_WUR;
 
 /* The boot key of the guest's current boot (KASLR base, page directory). */
 void hvp_boot_key(const struct hvg *g, char out[HVP_STATE_TEXT]);

@@ -2,4 +2,5 @@
 hvpatch_libhvpatch_a_SOURCES += hvpatch/apply/area.c hvpatch/apply/area.h \
 	hvpatch/apply/state.c hvpatch/apply/state.h \
 	hvpatch/apply/engine.c hvpatch/apply/engine.h \
+	hvpatch/apply/session.c \
 	hvpatch/apply/cmd_apply.c

@@ -8,6 +8,33 @@
 
 static __thread struct hv_error last_error;
 
+/*
+ * A message is one line of text for a person: a control character in it
+ * (most often a carriage return pasted from a serial console into a name
+ * on the command line, or a byte from a guest) would be invisible or move
+ * the cursor.  Show each as \xNN, in place, dropping what no longer fits.
+ */
+static void escape_controls(char *msg, size_t size)
+{
+	char tmp[sizeof(last_error.msg)];
+	size_t i, o = 0;
+
+	for (i = 0; msg[i] && o + 1 < sizeof(tmp); i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c >= 0x20 && c != 0x7f) {
+			tmp[o++] = (char)c;
+		} else if (o + 5 < sizeof(tmp)) {
+			snprintf(tmp + o, sizeof(tmp) - o, "\\x%02x", c);
+			o += 4;
+		} else {
+			break;
+		}
+	}
+	tmp[o] = '\0';
+	snprintf(msg, size, "%s", tmp);
+}
+
 int hv_err_set_at(const char *file, const char *func, int line, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -19,6 +46,7 @@ int hv_err_set_at(const char *file, const char *func, int line, int code, const 
 	va_start(ap, fmt);
 	vsnprintf(last_error.msg, sizeof(last_error.msg), fmt, ap);
 	va_end(ap);
+	escape_controls(last_error.msg, sizeof(last_error.msg));
 	return code;
 }
 
@@ -37,6 +65,7 @@ int hv_err_prefix(const char *fmt, ...)
 	/* Truncation is acceptable: the message stays NUL-terminated. */
 	if (snprintf(last_error.msg, sizeof(last_error.msg), "%s: %s", prefix, old) < 0)
 		last_error.msg[0] = 0;
+	escape_controls(last_error.msg, sizeof(last_error.msg));
 	return last_error.code;
 }
 

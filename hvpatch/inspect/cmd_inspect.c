@@ -13,7 +13,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "guest.h"
+#include "guest/guest.h"
 
 struct iopts {
 	struct hvg_opts g;

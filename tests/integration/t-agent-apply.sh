@@ -30,6 +30,11 @@ out=$("$hv" build -m "$ex/manifest" --kbuild "$kdir" --vmlinux "$HV_CACHE/kernel
 	--key "$work/key.key" -o "$work/cmdline-level.hvb" "$ex"/*.c 2>&1) ||
 	hv_fail "building the cmdline-level example failed: $out"
 level=$(sed -n 's/^level = //p' "$ex/manifest")
+ex3="$top_srcdir/docs/examples/version-level"
+out=$("$hv" build -m "$ex3/manifest" --kbuild "$kdir" --vmlinux "$HV_CACHE/kernels/$abi/vmlinux" \
+	--key "$work/key.key" -o "$work/version-level.hvb" "$ex3"/*.c 2>&1) ||
+	hv_fail "building the version-level example failed: $out"
+level3=$(sed -n 's/^level = //p' "$ex3/manifest")
 A="--ledger $work/ledger.db --trusted $work/trusted"
 
 # --- a well-behaved agent -------------------------------------------------
@@ -83,6 +88,23 @@ echo "$out" | grep -q 'guest agent: acknowledged' || hv_fail "revert does not re
 from=$(hv_console_lines)
 hv_wait_console "^HVP-AGENT-STATUS .*\"level\":\"\",\"previous_level\":\"$level\",\"op\":\"revert\"" 60 "$from" \
 	>/dev/null || hv_fail "the tenant view never showed the revert"
+
+# revert --to-none from two levels up (which the ledger records as a
+# reset) reaches the tenant too, as a revert to no level.
+for b in cmdline-level version-level; do
+	# shellcheck disable=SC2086
+	out=$("$hv" apply $A --agent-timeout-ms 10000 "$HV_DOM" "$work/$b.hvb" 2>&1) ||
+		hv_fail "apply of $b failed: $out"
+done
+# shellcheck disable=SC2086
+out=$("$hv" revert --to-none $A --agent-timeout-ms 10000 "$HV_DOM" 2>&1) ||
+	hv_fail "revert --to-none failed: $out"
+echo "$out" | grep -q 'guest agent: acknowledged' ||
+	hv_fail "revert --to-none does not report the agent's ack: $out"
+from=$(hv_console_lines)
+hv_wait_console "^HVP-AGENT-STATUS .*\"level\":\"\",\"previous_level\":\"$level3\",\"op\":\"revert\"" 60 "$from" \
+	>/dev/null || hv_fail "the tenant view never showed the revert to none"
+hv_log "revert --to-none reached the tenant view"
 virsh -c "$HV_URI" destroy "$HV_DOM" >/dev/null
 
 # --- misbehaving agents: the apply goes through all the same ---------------

@@ -1022,6 +1022,24 @@ START_TEST(found_running_drops_a_stale_record)
 }
 END_TEST
 
+START_TEST(process_alive_sees_zombies_and_other_processes_as_dead)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	usleep(100 * 1000); /* it exits; not reaped yet, so a zombie */
+	ck_assert(!hva_process_alive(pid, 0));
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	ck_assert(!hva_process_alive(pid, 0));
+	ck_assert(hva_process_alive(getpid(), hva_process_start(getpid())));
+	ck_assert_uint_ne(hva_process_start(getpid()), 0);
+	/* The same pid with another start time is another process. */
+	ck_assert(!hva_process_alive(getpid(), hva_process_start(getpid()) + 1));
+}
+END_TEST
+
 START_TEST(hva_cannot_pause_without_a_guard)
 {
 	struct fake f;
@@ -1074,6 +1092,7 @@ static Suite *suite(void)
 	tcase_add_test(pg, found_paused_by_a_dead_hvpatch_is_resumed);
 	tcase_add_test(pg, found_paused_by_a_live_hvpatch_is_waited_for_then_left);
 	tcase_add_test(pg, found_running_drops_a_stale_record);
+	tcase_add_test(pg, process_alive_sees_zombies_and_other_processes_as_dead);
 	tcase_set_timeout(pg, 20);
 	suite_add_tcase(s, g);
 	suite_add_tcase(s, q);

@@ -37,6 +37,16 @@ START_TEST(test_err_prefix_keeps_code)
 }
 END_TEST
 
+START_TEST(test_err_shows_control_characters_escaped)
+{
+	ck_assert_int_eq(hv_err(HV_E_NOTFOUND, "no symbol named '%s'", "cmdline\r"), HV_E_NOTFOUND);
+	ck_assert_str_eq(hv_err_last()->msg, "no symbol named 'cmdline\\x0d'");
+	ck_assert_int_eq(hv_err_prefix("at \x1b[2J"), HV_E_NOTFOUND);
+	ck_assert_str_eq(hv_err_last()->msg, "at \\x1b[2J: no symbol named 'cmdline\\x0d'");
+	hv_err_clear();
+}
+END_TEST
+
 START_TEST(test_strerror_all_codes)
 {
 	int c;
@@ -323,6 +333,7 @@ static Suite *common_suite(void)
 
 	tcase_add_test(tc, test_err_records_origin_and_code);
 	tcase_add_test(tc, test_err_prefix_keeps_code);
+	tcase_add_test(tc, test_err_shows_control_characters_escaped);
 	tcase_add_test(tc, test_strerror_all_codes);
 	tcase_add_test(tc, test_buf_integers_le);
 	tcase_add_test(tc, test_buf_truncation_leaves_position);

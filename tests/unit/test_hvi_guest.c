@@ -16,7 +16,7 @@
 #include "access/hva_impl.h"
 #include "hvi_kernel.h"
 #include "hvi_testlib.h"
-#include "inspect/guest.h"
+#include "guest/guest.h"
 
 #define RAM	  (16ull << 20)
 #define TABLES	  (12ull << 20)

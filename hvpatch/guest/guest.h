@@ -71,7 +71,4 @@ int hvg_attach(struct hva *h, const struct hvg_opts *opts, struct hvg **out) HV_
 /* Free the view (and the session if hvg_open() made it); accepts NULL. */
 void hvg_close(struct hvg *g);
 
-/* Monotonic microseconds (for callers timing around hvg_*). */
-uint64_t hvg_now_us(void);
-
 #endif

@@ -1,25 +1,12 @@
 #include "config.h"
 
 #include "guest.h"
+#include "hv_clock.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/*
- * The shared RAM mapping lives in the access layer's session; hva.h has no
- * call that hands out a pointer to it yet, so read the session's fields.
- */
-#include "access/hva_impl.h"
-
-uint64_t hvg_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int mem_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 {
@@ -29,19 +16,7 @@ static int mem_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 /* A direct pointer into the session's memfd RAM mapping, or NULL. */
 static const uint8_t *mem_map(void *ctx, uint64_t gpa, size_t len)
 {
-	const struct hva *h = ctx;
-	unsigned i;
-
-	if (!h->ram || len == 0 || gpa + len < gpa)
-		return NULL;
-	for (i = 0; i < h->info.nregions && i < HVA_MAX_REGIONS; i++) {
-		const struct hva_region *rg = &h->info.regions[i];
-
-		if (gpa >= rg->gpa && gpa + len <= rg->gpa + rg->size &&
-		    rg->offset + (gpa - rg->gpa) + len <= h->ram_bytes)
-			return h->ram + rg->offset + (gpa - rg->gpa);
-	}
-	return NULL;
+	return hva_ram_view(ctx, gpa, len);
 }
 
 /* Highest end of guest RAM over the regions (or the memory size). */
@@ -65,7 +40,7 @@ static uint64_t ram_end(const struct hva_info *info)
 static int read_regs(struct hvg *g, const struct hvg_opts *o)
 {
 	bool was_paused = hva_is_paused(g->h);
-	uint64_t start = hvg_now_us(),
+	uint64_t start = hv_mono_us(),
 		 wait_us = 1000ull * (o->user_wait_ms ? o->user_wait_ms : 30000);
 	unsigned k;
 	int r = 0, found = 0;
@@ -113,12 +88,12 @@ static int read_regs(struct hvg *g, const struct hvg_opts *o)
 		}
 		if (r < 0)
 			goto out;
-		if (!found && (was_paused || hvg_now_us() - start > wait_us)) {
+		if (!found && (was_paused || hv_mono_us() - start > wait_us)) {
 			r = hv_err(
 				HV_E_TIMEOUT,
 				"no vCPU of %s was in user mode (CPL 3) in %u pauses over %" PRIu64
 				" ms; run a user-mode load in the guest or drop --user-cr3",
-				g->info.name, g->pauses, (hvg_now_us() - start) / 1000);
+				g->info.name, g->pauses, (hv_mono_us() - start) / 1000);
 			goto out;
 		}
 		if (!found) {
@@ -161,9 +136,9 @@ static int see(struct hvg *g, const struct hvg_opts *o)
 		ko.idtr_base = g->regs.idtr_base;
 		ko.idtr_limit = g->regs.idtr_limit;
 	}
-	t0 = hvg_now_us();
+	t0 = hv_mono_us();
 	r = hvi_kernel_open(&g->mem, g->regs.cr3, g->regs.cr4, &ko, &g->k);
-	g->index_us = hvg_now_us() - t0;
+	g->index_us = hv_mono_us() - t0;
 	if (r < 0) {
 		hv_err_prefix("cannot see the kernel of %s (vCPU %u, CR3 0x%" PRIx64 ")",
 			      g->info.name, g->cpu, g->regs.cr3);
@@ -176,7 +151,7 @@ out:
 int hvg_attach(struct hva *h, const struct hvg_opts *opts, struct hvg **out)
 {
 	static const struct hvg_opts defaults = HVG_OPTS_INIT;
-	uint64_t t0 = hvg_now_us();
+	uint64_t t0 = hv_mono_us();
 	struct hvg *g;
 	int r;
 
@@ -190,7 +165,7 @@ int hvg_attach(struct hva *h, const struct hvg_opts *opts, struct hvg **out)
 	r = see(g, opts ? opts : &defaults);
 	if (r < 0)
 		goto out;
-	g->total_us = hvg_now_us() - t0;
+	g->total_us = hv_mono_us() - t0;
 	*out = g;
 	g = NULL;
 out:
@@ -203,7 +178,7 @@ int hvg_open(const char *domain, const struct hvg_opts *opts, struct hvg **out)
 	static const struct hvg_opts defaults = HVG_OPTS_INIT;
 	const struct hvg_opts *o = opts ? opts : &defaults;
 	struct hva_open_opts ho;
-	uint64_t t0 = hvg_now_us();
+	uint64_t t0 = hv_mono_us();
 	struct hvg *g;
 	int r;
 
@@ -224,7 +199,7 @@ int hvg_open(const char *domain, const struct hvg_opts *opts, struct hvg **out)
 	r = see(g, o);
 	if (r < 0)
 		goto out;
-	g->total_us = hvg_now_us() - t0;
+	g->total_us = hv_mono_us() - t0;
 	*out = g;
 	g = NULL;
 out:
