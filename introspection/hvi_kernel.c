@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hv_buf.h"
+#include "hv_hex.h"
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -510,7 +511,7 @@ int hvi_kernel_open(const struct hvi_mem *mem, uint64_t cr3, uint64_t cr4,
 	struct hvi_sym s;
 	struct hvi_image im;
 	const uint8_t *img;
-	size_t len, i;
+	size_t len;
 	int r;
 
 	*out = NULL;
@@ -558,8 +559,7 @@ int hvi_kernel_open(const struct hvi_mem *mem, uint64_t cr3, uint64_t cr4,
 	if (r < 0)
 		goto out;
 	k->build_id_len = (size_t)r;
-	for (i = 0; i < k->build_id_len; i++)
-		snprintf(k->build_id_hex + 2 * i, 3, "%02x", k->build_id[i]);
+	hv_hex_encode(k->build_id_hex, sizeof(k->build_id_hex), k->build_id, k->build_id_len);
 	if (o->idtr_base) {
 		r = check_idt(k, o);
 		if (r < 0)

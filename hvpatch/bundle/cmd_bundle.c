@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hv_hex.h"
 #include "hvb.h"
 #include "hvb_build.h"
 
@@ -96,11 +97,9 @@ static void print_json(json_t *j)
 
 static json_t *hex_json(const uint8_t *p, size_t n)
 {
-	char buf[2 * 64 + 1];
+	char buf[HV_HEX_SIZE(64)];
 
-	if (n > 64)
-		n = 64;
-	hvb_hex(p, n, buf);
+	hv_hex_encode(buf, sizeof(buf), p, n); /* the first 64 bytes at most */
 	return json_string(buf);
 }
 
@@ -514,7 +513,8 @@ int cmd_build(int argc, char **argv)
 		printf("built %s (%zu bytes%s): patch %s, level %s\n", output, blen,
 		       key ? ", signed" : ", unsigned", b->patch_id, b->level);
 		for (i = 0; i < ntargets; i++) {
-			hvb_hex(targets[i].build_id, targets[i].build_id_len, hex);
+			hv_hex_encode(hex, sizeof(hex), targets[i].build_id,
+				      targets[i].build_id_len);
 			printf("  target   %s build-id %s\n", targets[i].release, hex);
 		}
 		printf("input sections:\n");
@@ -630,7 +630,7 @@ int cmd_keygen(int argc, char **argv)
 		return cli_usage_error("keygen", "--out DIR/NAME is required");
 	if (hvb_keygen(base, id) < 0)
 		return cli_fail("keygen");
-	hvb_hex(id, sizeof(id), hex);
+	hv_hex_encode(hex, sizeof(hex), id, sizeof(id));
 	if (json) {
 		json_t *j = json_pack("{s:s+,s:s+,s:s}", "private_key", base, ".key", "public_key",
 				      base, ".pub.pem", "key_id", hex);
@@ -722,7 +722,7 @@ int cmd_sign(int argc, char **argv)
 		hv_err_prefix("signing %s", path);
 		goto out;
 	}
-	hvb_hex(id, sizeof(id), hex);
+	hv_hex_encode(hex, sizeof(hex), id, sizeof(id));
 	if (json) {
 		json_t *j = json_pack("{s:s,s:s,s:I}", "bundle", output, "key_id", hex, "bytes",
 				      (json_int_t)olen);
@@ -809,7 +809,7 @@ int cmd_verify(int argc, char **argv)
 		json_t *j = json_pack("{s:s,s:b}", "bundle", path, "valid", r == 0);
 
 		if (r == 0) {
-			hvb_hex(info.key_id, sizeof(info.key_id), hex);
+			hv_hex_encode(hex, sizeof(hex), info.key_id, sizeof(info.key_id));
 			json_object_set_new(j, "key_id", json_string(hex));
 			json_object_set_new(j, "key_file", json_string(info.key_file));
 		} else {
@@ -821,7 +821,7 @@ int cmd_verify(int argc, char **argv)
 	if (r < 0)
 		return cli_fail("verify");
 	if (!json) {
-		hvb_hex(info.key_id, sizeof(info.key_id), hex);
+		hv_hex_encode(hex, sizeof(hex), info.key_id, sizeof(info.key_id));
 		printf("%s: valid, signed by trusted key %s (%s)\n", path, hex, info.key_file);
 	}
 	return HV_EXIT_OK;
@@ -1003,7 +1003,7 @@ int cmd_show(int argc, char **argv)
 	}
 	if (hvb_sha256(buf, len, sha) < 0)
 		goto out;
-	hvb_hex(sha, sizeof(sha), shahex);
+	hv_hex_encode(shahex, sizeof(shahex), sha, sizeof(sha));
 	if (json) {
 		json_t *j = show_json(b, path, len);
 
@@ -1034,7 +1034,7 @@ int cmd_show(int argc, char **argv)
 	for (i = 0; i < b->ntargets; i++) {
 		char bid[2 * HVB_MAX_BUILD_ID + 1];
 
-		hvb_hex(b->targets[i].build_id, b->targets[i].build_id_len, bid);
+		hv_hex_encode(bid, sizeof(bid), b->targets[i].build_id, b->targets[i].build_id_len);
 		printf("target       %s build-id %s\n", b->targets[i].release, bid);
 	}
 	printf("sections:\n");
@@ -1063,7 +1063,7 @@ int cmd_show(int argc, char **argv)
 		       (long long)x->addend);
 	}
 	if (b->sig.present) {
-		hvb_hex(b->sig.key_id, HVB_KEY_ID_BYTES, hex);
+		hv_hex_encode(hex, sizeof(hex), b->sig.key_id, HVB_KEY_ID_BYTES);
 		printf("signature    Ed25519, key id %s, covers %zu bytes (not checked here; "
 		       "use hvpatch verify)\n",
 		       hex, b->sig.signed_bytes);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hv_buf.h"
+#include "hv_hex.h"
 
 /* ---------- names ---------- */
 
@@ -77,18 +78,6 @@ unsigned hvb_reloc_width(uint32_t type)
 		return 4;
 	}
 	return 0;
-}
-
-void hvb_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* ---------- allocation ---------- */
@@ -543,12 +532,12 @@ int hvb_target_index(const struct hvb_bundle *b, const uint8_t *build_id, size_t
 		    memcmp(b->targets[i].build_id, build_id, len) == 0)
 			return (int)i;
 	if (len <= HVB_MAX_BUILD_ID && build_id)
-		hvb_hex(build_id, len, want);
+		hv_hex_encode(want, sizeof(want), build_id, len);
 	for (i = 0; b && i < b->ntargets && used < sizeof(have) - 1; i++) {
 		char hex[2 * HVB_MAX_BUILD_ID + 1];
 		int n;
 
-		hvb_hex(b->targets[i].build_id, b->targets[i].build_id_len, hex);
+		hv_hex_encode(hex, sizeof(hex), b->targets[i].build_id, b->targets[i].build_id_len);
 		n = snprintf(have + used, sizeof(have) - used, "%s%s (build-id %s)", i ? ", " : "",
 			     b->targets[i].release, hex);
 		if (n < 0)

@@ -252,9 +252,6 @@ int hvb_load_verified(const char *path, const char *trusted_dir, struct hvb_bund
  */
 int hvb_sha256(const uint8_t *buf, size_t len, uint8_t out[32]) HV_WUR;
 
-/* Lower-case hex of @n bytes into @out (2n+1 bytes). */
-void hvb_hex(const uint8_t *p, size_t n, char *out);
-
 /* ---- relocation (pure; no guest access) ---- */
 
 /*

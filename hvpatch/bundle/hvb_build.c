@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hv_buf.h"
+#include "hv_hex.h"
 
 /* ---------- ELF64 reading (all through hv_buf) ---------- */
 
@@ -1161,29 +1162,12 @@ int hvb_vmlinux_identify(const uint8_t *buf, size_t len, const char *what,
 
 int hvb_parse_build_id(const char *hex, struct hvb_kernel_id *out)
 {
-	size_t n = hex ? strlen(hex) : 0, i;
-
-	if (n < 2 || n % 2 || n / 2 > HVB_MAX_BUILD_ID)
+	if (hv_hex_decode(hex ? hex : "", hex ? strlen(hex) : 0, out->build_id, HVB_MAX_BUILD_ID,
+			  &out->build_id_len, "build-id") < 0)
 		return hv_err(HV_E_INVAL,
 			      "build-id '%.140s' must be 2 to %d hex digits (an even number), as "
 			      "printed by 'readelf -n vmlinux'",
 			      hex ? hex : "", 2 * HVB_MAX_BUILD_ID);
-	for (i = 0; i < n; i++) {
-		char c = hex[i];
-		int v = (c >= '0' && c <= '9')	 ? c - '0'
-			: (c >= 'a' && c <= 'f') ? c - 'a' + 10
-			: (c >= 'A' && c <= 'F') ? c - 'A' + 10
-						 : -1;
-
-		if (v < 0)
-			return hv_err(HV_E_INVAL,
-				      "build-id '%.140s' has the non-hex character '%c'", hex, c);
-		if (i % 2 == 0)
-			out->build_id[i / 2] = (uint8_t)(v << 4);
-		else
-			out->build_id[i / 2] |= (uint8_t)v;
-	}
-	out->build_id_len = n / 2;
 	return 0;
 }
 

@@ -19,6 +19,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "hv_hex.h"
+
 #define HVB_MAX_KEY_FILE_BYTES 65536
 
 static const char *ossl_reason(void)
@@ -345,7 +347,7 @@ int hvb_verify(const uint8_t *buf, size_t len, const char *trusted_dir,
 			   "bundle is not signed; sign it with 'hvpatch sign BUNDLE --key KEY'");
 		goto out;
 	}
-	hvb_hex(sig.key_id, HVB_KEY_ID_BYTES, hex);
+	hv_hex_encode(hex, sizeof(hex), sig.key_id, HVB_KEY_ID_BYTES);
 	d = opendir(trusted_dir);
 	if (!d) {
 		r = hv_err(HV_E_IO, "cannot open the trusted-key directory %s: %s", trusted_dir,

@@ -3,7 +3,9 @@
  * error or give a bundle that passes hvb_check, serializes, re-parses to the
  * same bytes, and relocates without a crash.
  */
-/* fuzz-sources: hvpatch/bundle/hvb.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
+/* clang-format off */
+/* fuzz-sources: hvpatch/bundle/hvb.c hvpatch/common/hv_buf.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
+/* clang-format on */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * with a recorded error or give a bundle that passes hvb_check.
  */
 /* clang-format off */
-/* fuzz-sources: hvpatch/bundle/hvb_build.c hvpatch/bundle/hvb.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
+/* fuzz-sources: hvpatch/bundle/hvb_build.c hvpatch/bundle/hvb.c hvpatch/common/hv_buf.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
 /* clang-format on */
 #include <stddef.h>
 #include <stdint.h>

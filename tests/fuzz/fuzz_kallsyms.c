@@ -4,7 +4,7 @@
  * release and build-id must stay in bounds and agree with themselves.
  */
 /* clang-format off */
-/* fuzz-sources: introspection/hvi_kallsyms.c introspection/hvi_kernel.c introspection/hvi_paging.c introspection/hvi_mem.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
+/* fuzz-sources: introspection/hvi_kallsyms.c introspection/hvi_kernel.c introspection/hvi_paging.c introspection/hvi_mem.c hvpatch/common/hv_buf.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
 /* clang-format on */
 #include <stddef.h>
 #include <stdint.h>

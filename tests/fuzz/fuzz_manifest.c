@@ -4,7 +4,7 @@
  * the input.
  */
 /* clang-format off */
-/* fuzz-sources: hvpatch/bundle/hvb_build.c hvpatch/bundle/hvb.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
+/* fuzz-sources: hvpatch/bundle/hvb_build.c hvpatch/bundle/hvb.c hvpatch/common/hv_buf.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
 /* clang-format on */
 #include <stddef.h>
 #include <stdint.h>

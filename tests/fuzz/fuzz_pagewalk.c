@@ -5,7 +5,7 @@
  * must end in bounded time with a result inside RAM or an error.
  */
 /* clang-format off */
-/* fuzz-sources: introspection/hvi_paging.c introspection/hvi_kernel.c introspection/hvi_kallsyms.c introspection/hvi_mem.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
+/* fuzz-sources: introspection/hvi_paging.c introspection/hvi_kernel.c introspection/hvi_kallsyms.c introspection/hvi_mem.c hvpatch/common/hv_buf.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
 /* clang-format on */
 #include <stddef.h>
 #include <stdint.h>

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hv_hex.h"
 #include "hvb.h"
 
 /* ---------- a valid bundle ---------- */
@@ -759,7 +760,7 @@ START_TEST(test_target_index)
 	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "abababababababababababababababababab01"));
 	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "6.1.0-55-cloud-amd64 (build-id cdcd"));
 	ck_assert_int_eq(hvb_sha256((const uint8_t *)"abc", 3, sha), 0);
-	hvb_hex(sha, sizeof(sha), hex);
+	hv_hex_encode(hex, sizeof(hex), sha, sizeof(sha));
 	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	hvb_free(b);
 }

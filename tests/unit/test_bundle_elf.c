@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hv_hex.h"
 #include "hvb.h"
 #include "hvb_build.h"
 
@@ -904,7 +905,7 @@ START_TEST(test_real_vmlinux)
 		if (hvb_read_file(path, 1024u << 20, &img, &len) < 0)
 			continue;
 		ck_assert_int_eq(hvb_vmlinux_identify(img, len, path, &k), 0);
-		hvb_hex(k.build_id, k.build_id_len, hex);
+		hv_hex_encode(hex, sizeof(hex), k.build_id, k.build_id_len);
 		ck_assert_str_eq(hex, want);
 		ck_assert(strncmp(k.release, abis[i], strlen(abis[i])) == 0);
 		free(img);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hv_hex.h"
 #include "hvb.h"
 #include "hvb_build.h"
 #include "hvi_kallsyms.h"
@@ -92,7 +93,7 @@ START_TEST(test_example_targets_traceable)
 			sscanf(line + strlen(abi) + 1, "%127s", want_bid);
 	fclose(f);
 	ck_assert_int_eq(hvb_vmlinux_identify(elf, len, abi, &kid), 0);
-	hvb_hex(kid.build_id, kid.build_id_len, hex);
+	hv_hex_encode(hex, sizeof(hex), kid.build_id, kid.build_id_len);
 	ck_assert_str_eq(hex, want_bid);
 	ck_assert(!strncmp(kid.release, abi, strlen(abi)));
 
