@@ -239,6 +239,16 @@ int hvb_key_id_of_file(const char *path, uint8_t key_id[HVB_KEY_ID_BYTES]) HV_WU
 int hvb_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len) HV_WUR;
 
 /*
+ * Verify (hvb_verify) and parse the bundle bytes @buf: the in-memory half
+ * of hvb_load_verified(), for bundles held in memory (e.g. the ledger's
+ * copy) and for callers that keep the exact bytes they verified.  On
+ * success *@out (caller frees with hvb_free) is the bundle.  Errors as
+ * hvb_verify and hvb_parse.
+ */
+int hvb_verify_parse(const uint8_t *buf, size_t len, const char *trusted_dir,
+		     struct hvb_bundle **out, struct hvb_verify_info *info) HV_WUR;
+
+/*
  * Read, verify (hvb_verify) and parse the bundle file @path.  On success
  * *@out (caller frees with hvb_free) is the bundle.  Errors as hvb_verify
  * and hvb_read_file, with the path in front.

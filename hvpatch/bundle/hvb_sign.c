@@ -411,6 +411,18 @@ out:
 	return r;
 }
 
+int hvb_verify_parse(const uint8_t *buf, size_t len, const char *trusted_dir,
+		     struct hvb_bundle **out, struct hvb_verify_info *info)
+{
+	int r;
+
+	*out = NULL;
+	r = hvb_verify(buf, len, trusted_dir, info);
+	if (r == 0)
+		r = hvb_parse(buf, len, out);
+	return r;
+}
+
 int hvb_load_verified(const char *path, const char *trusted_dir, struct hvb_bundle **out,
 		      struct hvb_verify_info *info)
 {
@@ -422,9 +434,7 @@ int hvb_load_verified(const char *path, const char *trusted_dir, struct hvb_bund
 	r = hvb_read_file(path, 0, &buf, &len);
 	if (r < 0)
 		goto out;
-	r = hvb_verify(buf, len, trusted_dir, info);
-	if (r == 0)
-		r = hvb_parse(buf, len, out);
+	r = hvb_verify_parse(buf, len, trusted_dir, out, info);
 	if (r < 0)
 		r = hv_err_prefix("bundle %s", path);
 out:
