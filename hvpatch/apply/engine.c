@@ -293,208 +293,171 @@ static const struct hvp_site *find_site(const struct hvp_state *st, uint64_t gva
 	return NULL;
 }
 
-/* Build the plan that takes the guest from @cur to bundle @b (NULL: none). */
-static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t sha[32],
-		      const struct hvp_state *cur, struct plan *p)
+/*
+ * Step 1 of a plan: where the patch area sits in the kernel-image page
+ * directory (the entry the current level uses, or a free one after the
+ * image), its layout, and the slot the new level goes to (the one not in
+ * use).  @l2 receives the page directory as read now.
+ */
+static int plan_window(struct hvg *g, const struct hvp_state *cur, uint64_t l2[512],
+		       struct hvp_layout *lay, uint32_t *pd_index, uint32_t *slot)
 {
-	uint64_t l2[512], sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES];
-	uint64_t ptes[512];
-	struct hvb_patched patched = { 0, NULL };
-	struct hvp_layout lay;
-	struct hvp_state *to = &p->to;
-	struct resolve_ctx rc = { g };
-	uint8_t page[HVP_STATE_BYTES];
-	uint32_t pd_index, slot, i;
-	uint64_t code_off = 0, data_off = 0;
 	int r;
 
-	p->from = *cur;
-	memset(to, 0, sizeof(*to));
-	to->active_slot = HVP_NO_SLOT;
-
-	r = hva_read_phys(g->h, g->k->loc.l2_gpa, l2, sizeof(l2));
+	r = hva_read_phys(g->h, g->k->loc.l2_gpa, l2, 512 * sizeof(uint64_t));
 	if (r < 0)
 		return hv_err_prefix("reading the kernel-image page directory");
 	if (cur->active_slot != HVP_NO_SLOT) {
-		pd_index = cur->pd_index;
+		*pd_index = cur->pd_index;
 	} else {
-		r = hvp_layout_plan(g->info.area_gpa, g->info.area_size, 0, &lay);
+		r = hvp_layout_plan(g->info.area_gpa, g->info.area_size, 0, lay);
 		if (r < 0)
 			return r;
 		/* Leave one empty entry after the image: the kernel's image is
 		 * found as the run of present entries, which must not grow to
 		 * include the patch area. */
-		r = hvp_layout_pick_pd(l2, g->k->loc.end_index + 1, hvp_layout_pde(&lay));
+		r = hvp_layout_pick_pd(l2, g->k->loc.end_index + 1, hvp_layout_pde(lay));
 		if (r < 0)
-			return hv_err(
-				HV_E_NOTFOUND,
-				"the kernel-image region of %s has no free page-directory entry "
-				"after the kernel for the patch area",
-				g->info.name);
-		pd_index = (uint32_t)r;
-		if (l2[pd_index] == 0 && !hvi_l2_entry_free(&g->k->loc, pd_index))
+			return hv_err(HV_E_NOTFOUND,
+				      "the kernel-image region of %s has no free page-directory entry "
+				      "after the kernel for the patch area",
+				      g->info.name);
+		*pd_index = (uint32_t)r;
+		if (l2[*pd_index] == 0 && !hvi_l2_entry_free(&g->k->loc, *pd_index))
 			return hv_err(HV_E_STATE, "page-directory entry %u changed while planning",
-				      pd_index);
+				      *pd_index);
 	}
-	r = hvp_layout_plan(g->info.area_gpa, g->info.area_size, pd_index, &lay);
+	r = hvp_layout_plan(g->info.area_gpa, g->info.area_size, *pd_index, lay);
 	if (r < 0)
 		return r;
-	slot = cur->active_slot == 0 ? 1 : 0;
-	p->slot_lo = lay.slot[slot].code_gva;
-	p->slot_hi = lay.slot[slot].code_gva + lay.slot[slot].code_size;
-	to->pd_index = pd_index;
-	to->pde = hvp_layout_pde(&lay);
-	to->window_gva = lay.window_gva;
-	to->applied_unix = (uint64_t)time(NULL);
-	hvp_boot_key(g, to->boot_key);
+	*slot = cur->active_slot == 0 ? 1 : 0;
+	return 0;
+}
 
-	if (b) {
-		if (b->nreplacements > HVP_STATE_MAX_SITES) {
-			r = hv_err(HV_E_RANGE,
-				   "bundle %s replaces %zu functions; one level may "
-				   "replace at most %u",
-				   b->patch_id, b->nreplacements, HVP_STATE_MAX_SITES);
-			goto out;
-		}
-		to->active_slot = slot;
-		snprintf(to->level, sizeof(to->level), "%s", b->level);
-		snprintf(to->patch_id, sizeof(to->patch_id), "%s", b->patch_id);
-		memcpy(to->bundle_sha256, sha, 32);
-		/* Place sections: code in the slot's RX pages, everything else in
-		 * its RW+NX pages. */
-		for (i = 0; i < b->nsections; i++) {
-			const struct hvb_section *s = &b->sections[i];
-			uint64_t *off = s->exec ? &code_off : &data_off;
-			uint64_t limit =
-				s->exec ? lay.slot[slot].code_size : lay.slot[slot].data_size;
-			uint64_t a = s->align_bytes ? s->align_bytes : 1;
+/*
+ * Step 2: place the bundle's sections in the slot, code in its RX pages,
+ * everything else in its RW+NX pages; @sec_addr receives each section's
+ * address in the guest.
+ */
+static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *lay, uint32_t slot,
+			 uint64_t *sec_addr)
+{
+	uint64_t code_off = 0, data_off = 0;
+	uint32_t i;
 
-			*off = (*off + a - 1) & ~(a - 1);
-			if (s->size_bytes > limit || *off > limit - s->size_bytes) {
-				r = hv_err(HV_E_RANGE,
-					   "bundle %s does not fit in a patch-area slot: its %s "
-					   "sections need more than %" PRIu64 " KiB",
-					   b->patch_id, s->exec ? "code" : "data", limit / 1024);
-				goto out;
-			}
-			sec_addr[i] =
-				(s->exec ? lay.slot[slot].code_gva : lay.slot[slot].data_gva) +
-				*off;
-			*off += s->size_bytes;
-		}
-		/* Resolve the functions being replaced. */
-		for (i = 0; i < b->nreplacements; i++) {
-			const struct hvb_replacement *rp = &b->replacements[i];
-			char name[HVB_MAX_NAME + 16];
-			struct hvi_sym s;
+	for (i = 0; i < b->nsections; i++) {
+		const struct hvb_section *s = &b->sections[i];
+		uint64_t *off = s->exec ? &code_off : &data_off;
+		uint64_t limit = s->exec ? lay->slot[slot].code_size : lay->slot[slot].data_size;
+		uint64_t a = s->align_bytes ? s->align_bytes : 1;
 
-			if (rp->target_index == HVB_NO_INDEX)
-				snprintf(name, sizeof(name), "%s", rp->target);
-			else
-				snprintf(name, sizeof(name), "%s@%u", rp->target, rp->target_index);
-			r = hvi_sym_lookup(g->k->syms, name, &s);
-			if (r < 0) {
-				r = hv_err_prefix("bundle %s replaces %s", b->patch_id, name);
-				goto out;
-			}
-			if (s.type != 't' && s.type != 'T') {
-				r = hv_err(HV_E_FORMAT,
-					   "bundle %s replaces %s, which is not a function in the "
-					   "running kernel (kallsyms type '%c')",
-					   b->patch_id, name, s.type);
-				goto out;
-			}
-			target_addr[i] = s.addr;
-		}
-		{
-			struct hvb_placement pl = { sec_addr, target_addr };
-
-			r = hvb_apply_relocs(b, &pl, resolve_ksym, &rc, &patched);
-			if (r < 0) {
-				r = hv_err_prefix("relocating bundle %s", b->patch_id);
-				goto out;
-			}
-		}
-		/* 1. The new slot's sections. */
-		for (i = 0; i < b->nsections; i++) {
-			const struct hvb_section *s = &b->sections[i];
-			char what[96];
-			uint64_t gpa;
-
-			if (!s->size_bytes)
-				continue;
-			gpa = (s->exec ? lay.slot[slot].code_gpa : lay.slot[slot].data_gpa) +
-			      (sec_addr[i] -
-			       (s->exec ? lay.slot[slot].code_gva : lay.slot[slot].data_gva));
-			snprintf(what, sizeof(what), "slot %u section %s", slot, s->name);
-			r = plan_add(g, p, gpa, patched.bytes[i], (uint32_t)s->size_bytes, 0,
-				     s->exec ? 0 : HVA_WF_DATA, what);
-			if (r < 0)
-				goto out;
-		}
-		/* The sites of the new level. */
-		for (i = 0; i < b->nreplacements; i++) {
-			const struct hvb_replacement *rp = &b->replacements[i];
-			struct hvp_site *site = &to->sites[to->nsites];
-			const struct hvp_site *old = find_site(cur, target_addr[i]);
-			uint64_t gpa4;
-			unsigned perms;
-			uint8_t now[5];
-
-			memset(site, 0, sizeof(*site));
-			site->site_gva = target_addr[i];
-			site->target_gva = sec_addr[rp->section] + rp->offset;
-			snprintf(site->name, sizeof(site->name), "%s", rp->target);
-			r = hvi_translate(&g->k->pg, site->site_gva, &site->site_gpa, &perms);
-			if (r == 0)
-				r = hvi_translate(&g->k->pg, site->site_gva + 4, &gpa4, &perms);
-			if (r == 0 && gpa4 != site->site_gpa + 4)
-				r = hv_err(HV_E_UNSUPPORTED,
-					   "the entry of %s straddles two physical pages",
-					   rp->target);
-			if (r < 0) {
-				r = hv_err_prefix("site of %s", rp->target);
-				goto out;
-			}
-			r = hvp_encode_jmp(site->site_gva, site->target_gva, site->jmp);
-			if (r < 0)
-				goto out;
-			r = hva_read_phys(g->h, site->site_gpa, now, 5);
-			if (r < 0)
-				goto out;
-			if (old) {
-				memcpy(site->orig, old->orig, 5);
-				if (memcmp(now, old->jmp, 5) != 0) {
-					char hx[11];
-
-					hv_hex_encode(hx, sizeof(hx), now, 5);
-					r = hv_err(
-						HV_E_VERIFY,
-						"the site of %s holds %s, not the jump hvpatch "
-						"wrote (drift: the guest changed it); see 'hvpatch "
-						"status'",
-						rp->target, hx);
-					goto out;
-				}
-			} else {
-				if (memcmp(now, hvp_ftrace_nop, 5) != 0) {
-					char hx[11];
-
-					hv_hex_encode(hx, sizeof(hx), now, 5);
-					r = hv_err(HV_E_VERIFY,
-						   "the entry of %s holds %s, not the ftrace NOP "
-						   "0f1f440000: the guest traces, probes or "
-						   "patches it "
-						   "itself, so hvpatch will not touch it",
-						   rp->target, hx);
-					goto out;
-				}
-				memcpy(site->orig, now, 5);
-			}
-			to->nsites++;
-		}
+		*off = (*off + a - 1) & ~(a - 1);
+		if (s->size_bytes > limit || *off > limit - s->size_bytes)
+			return hv_err(HV_E_RANGE,
+				      "bundle %s does not fit in a patch-area slot: its %s sections "
+				      "need more than %" PRIu64 " KiB",
+				      b->patch_id, s->exec ? "code" : "data", limit / 1024);
+		sec_addr[i] = (s->exec ? lay->slot[slot].code_gva : lay->slot[slot].data_gva) + *off;
+		*off += s->size_bytes;
 	}
-	/* Sites of the current level that the new one does not patch. */
+	return 0;
+}
+
+/* Step 3: the address of each function the bundle replaces, which must be
+ * a function of the running kernel. */
+static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *target_addr)
+{
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < b->nreplacements; i++) {
+		const struct hvb_replacement *rp = &b->replacements[i];
+		char name[HVB_MAX_NAME + 16];
+		struct hvi_sym s;
+
+		if (rp->target_index == HVB_NO_INDEX)
+			snprintf(name, sizeof(name), "%s", rp->target);
+		else
+			snprintf(name, sizeof(name), "%s@%u", rp->target, rp->target_index);
+		r = hvi_sym_lookup(g->k->syms, name, &s);
+		if (r < 0)
+			return hv_err_prefix("bundle %s replaces %s", b->patch_id, name);
+		if (s.type != 't' && s.type != 'T')
+			return hv_err(HV_E_FORMAT,
+				      "bundle %s replaces %s, which is not a function in the running "
+				      "kernel (kallsyms type '%c')",
+				      b->patch_id, name, s.type);
+		target_addr[i] = s.addr;
+	}
+	return 0;
+}
+
+/*
+ * Step 4: the sites of the new level: each function entry, its physical
+ * address, its jump, and what it must hold now (the jump of the current
+ * level for a function already patched, else the ftrace NOP).
+ */
+static int plan_sites(struct hvg *g, const struct hvb_bundle *b, const struct hvp_state *cur,
+		      const uint64_t *target_addr, const uint64_t *sec_addr, struct hvp_state *to)
+{
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < b->nreplacements; i++) {
+		const struct hvb_replacement *rp = &b->replacements[i];
+		struct hvp_site *site = &to->sites[to->nsites];
+		const struct hvp_site *old = find_site(cur, target_addr[i]);
+		const uint8_t *want = old ? old->jmp : hvp_ftrace_nop;
+		uint64_t gpa4;
+		unsigned perms;
+		uint8_t now[5];
+		char hx[11];
+
+		memset(site, 0, sizeof(*site));
+		site->site_gva = target_addr[i];
+		site->target_gva = sec_addr[rp->section] + rp->offset;
+		snprintf(site->name, sizeof(site->name), "%s", rp->target);
+		r = hvi_translate(&g->k->pg, site->site_gva, &site->site_gpa, &perms);
+		if (r == 0)
+			r = hvi_translate(&g->k->pg, site->site_gva + 4, &gpa4, &perms);
+		if (r == 0 && gpa4 != site->site_gpa + 4)
+			r = hv_err(HV_E_UNSUPPORTED, "the entry of %s straddles two physical pages",
+				   rp->target);
+		if (r < 0)
+			return hv_err_prefix("site of %s", rp->target);
+		r = hvp_encode_jmp(site->site_gva, site->target_gva, site->jmp);
+		if (r < 0)
+			return r;
+		r = hva_read_phys(g->h, site->site_gpa, now, 5);
+		if (r < 0)
+			return r;
+		if (memcmp(now, want, 5) != 0) {
+			hv_hex_encode(hx, sizeof(hx), now, 5);
+			if (old)
+				return hv_err(HV_E_VERIFY,
+					      "the site of %s holds %s, not the jump hvpatch wrote "
+					      "(drift: the guest changed it); see 'hvpatch status'",
+					      rp->target, hx);
+			return hv_err(HV_E_VERIFY,
+				      "the entry of %s holds %s, not the ftrace NOP 0f1f440000: the "
+				      "guest traces, probes or patches it itself, so hvpatch will not "
+				      "touch it",
+				      rp->target, hx);
+		}
+		memcpy(site->orig, old ? old->orig : now, 5);
+		to->nsites++;
+	}
+	return 0;
+}
+
+/* Step 5: every site of the current level that the new one drops must
+ * still hold hvpatch's jump (it gets its original bytes back). */
+static int check_dropped_sites(struct hvg *g, const struct hvp_state *cur,
+			       const struct hvp_state *to)
+{
+	uint32_t i;
+	int r;
+
 	for (i = 0; i < cur->nsites; i++) {
 		const struct hvp_site *s = &cur->sites[i];
 		uint8_t now[5];
@@ -503,57 +466,81 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 			continue;
 		r = hva_read_phys(g->h, s->site_gpa, now, 5);
 		if (r < 0)
-			goto out;
-		if (memcmp(now, s->jmp, 5) != 0) {
-			r = hv_err(HV_E_VERIFY,
-				   "the site of %s no longer holds the jump hvpatch wrote (drift); "
-				   "see 'hvpatch status'",
-				   s->name);
-			goto out;
-		}
+			return r;
+		if (memcmp(now, s->jmp, 5) != 0)
+			return hv_err(HV_E_VERIFY,
+				      "the site of %s no longer holds the jump hvpatch wrote (drift); "
+				      "see 'hvpatch status'",
+				      s->name);
 	}
+	return 0;
+}
 
-	/* 2. Page table and page-directory entry. */
-	hvp_layout_ptes(&lay, ptes);
-	r = plan_add(g, p, lay.pt_gpa, (const uint8_t *)ptes, sizeof(ptes), 0, HVA_WF_DATA,
+/*
+ * Step 6: the writes, in the order that keeps every intermediate state
+ * safe (see the top of this file): slot sections, page table and
+ * page-directory entry, record, then the sites.
+ */
+static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b,
+		       const struct hvb_patched *patched, const struct hvp_layout *lay,
+		       uint32_t slot, const uint64_t *sec_addr, const uint64_t l2[512],
+		       const struct hvp_state *cur)
+{
+	struct hvp_state *to = &p->to;
+	uint8_t page[HVP_STATE_BYTES];
+	uint64_t ptes[512];
+	char what[96];
+	uint32_t i;
+	int r;
+
+	for (i = 0; b && i < b->nsections; i++) {
+		const struct hvb_section *s = &b->sections[i];
+		uint64_t gpa;
+
+		if (!s->size_bytes)
+			continue;
+		gpa = (s->exec ? lay->slot[slot].code_gpa : lay->slot[slot].data_gpa) +
+		      (sec_addr[i] - (s->exec ? lay->slot[slot].code_gva : lay->slot[slot].data_gva));
+		snprintf(what, sizeof(what), "slot %u section %s", slot, s->name);
+		r = plan_add(g, p, gpa, patched->bytes[i], (uint32_t)s->size_bytes, 0,
+			     s->exec ? 0 : HVA_WF_DATA, what);
+		if (r < 0)
+			return r;
+	}
+	hvp_layout_ptes(lay, ptes);
+	r = plan_add(g, p, lay->pt_gpa, (const uint8_t *)ptes, sizeof(ptes), 0, HVA_WF_DATA,
 		     "patch-area page table");
 	if (r < 0)
-		goto out;
-	if (l2[pd_index] != to->pde) {
-		if (l2[pd_index] != 0) {
-			r = hv_err(HV_E_STATE,
-				   "page-directory entry %u of the kernel-image region is in use",
-				   pd_index);
-			goto out;
-		}
-		r = plan_add(g, p, g->k->loc.l2_gpa + 8ull * pd_index, (const uint8_t *)&to->pde, 8,
-			     0, HVA_WF_DATA, "page-directory entry of the patch area");
+		return r;
+	if (l2[to->pd_index] != to->pde) {
+		if (l2[to->pd_index] != 0)
+			return hv_err(HV_E_STATE,
+				      "page-directory entry %u of the kernel-image region is in use",
+				      to->pd_index);
+		r = plan_add(g, p, g->k->loc.l2_gpa + 8ull * to->pd_index,
+			     (const uint8_t *)&to->pde, 8, 0, HVA_WF_DATA,
+			     "page-directory entry of the patch area");
 		if (r < 0)
-			goto out;
+			return r;
 	}
-	/* 3. The record. */
 	r = hvp_state_encode(to, page);
 	if (r < 0)
-		goto out;
+		return r;
 	r = plan_add(g, p, g->info.area_gpa, page, sizeof(page), 0, HVA_WF_DATA,
 		     "patch-area record");
 	if (r < 0)
-		goto out;
-	/* 4. Sites: new jumps, then originals back where the level no longer
-	 * patches. */
+		return r;
+	/* New jumps, then originals back where the level no longer patches. */
 	for (i = 0; i < to->nsites; i++) {
-		char what[96];
-
 		snprintf(what, sizeof(what), "site %s", to->sites[i].name);
 		p->rip_sites[p->nrip_sites++] = to->sites[i].site_gva;
 		r = plan_add(g, p, to->sites[i].site_gpa, to->sites[i].jmp, 5, 1, 0, what);
 		if (r < 0)
-			goto out;
+			return r;
 		p->sites_changed++;
 	}
 	for (i = 0; i < cur->nsites; i++) {
 		const struct hvp_site *s = &cur->sites[i];
-		char what[96];
 
 		if (find_site(to, s->site_gva))
 			continue;
@@ -561,10 +548,69 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 		p->rip_sites[p->nrip_sites++] = s->site_gva;
 		r = plan_add(g, p, s->site_gpa, s->orig, 5, 1, 0, what);
 		if (r < 0)
-			goto out;
+			return r;
 		p->sites_changed++;
 	}
-	r = 0;
+	return 0;
+}
+
+/*
+ * Build the plan that takes the guest from @cur to bundle @b (NULL: no
+ * level), step by step: window and slot, sections, replaced functions,
+ * relocation, sites, then the writes in their safe order.
+ */
+static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t sha[32],
+		      const struct hvp_state *cur, struct plan *p)
+{
+	uint64_t l2[512], sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES];
+	struct hvb_patched patched = { 0, NULL };
+	struct resolve_ctx rc = { g };
+	struct hvp_state *to = &p->to;
+	struct hvp_layout lay;
+	uint32_t pd_index = 0, slot = 0;
+	int r;
+
+	p->from = *cur;
+	memset(to, 0, sizeof(*to));
+	to->active_slot = HVP_NO_SLOT;
+	r = plan_window(g, cur, l2, &lay, &pd_index, &slot);
+	if (r < 0)
+		return r;
+	p->slot_lo = lay.slot[slot].code_gva;
+	p->slot_hi = lay.slot[slot].code_gva + lay.slot[slot].code_size;
+	to->pd_index = pd_index;
+	to->pde = hvp_layout_pde(&lay);
+	to->window_gva = lay.window_gva;
+	to->applied_unix = (uint64_t)time(NULL);
+	hvp_boot_key(g, to->boot_key);
+	if (b) {
+		struct hvb_placement pl = { sec_addr, target_addr };
+
+		if (b->nreplacements > HVP_STATE_MAX_SITES)
+			return hv_err(HV_E_RANGE,
+				      "bundle %s replaces %zu functions; one level may replace at "
+				      "most %u",
+				      b->patch_id, b->nreplacements, HVP_STATE_MAX_SITES);
+		to->active_slot = slot;
+		snprintf(to->level, sizeof(to->level), "%s", b->level);
+		snprintf(to->patch_id, sizeof(to->patch_id), "%s", b->patch_id);
+		memcpy(to->bundle_sha256, sha, 32);
+		r = plan_sections(b, &lay, slot, sec_addr);
+		if (r == 0)
+			r = resolve_targets(g, b, target_addr);
+		if (r == 0) {
+			r = hvb_apply_relocs(b, &pl, resolve_ksym, &rc, &patched);
+			if (r < 0)
+				r = hv_err_prefix("relocating bundle %s", b->patch_id);
+		}
+		if (r == 0)
+			r = plan_sites(g, b, cur, target_addr, sec_addr, to);
+		if (r < 0)
+			goto out;
+	}
+	r = check_dropped_sites(g, cur, to);
+	if (r == 0)
+		r = plan_writes(g, p, b, &patched, &lay, slot, sec_addr, l2, cur);
 out:
 	hvb_patched_free(&patched);
 	return r;
