@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "agent.h"
-#include "agent_json.h"
+#include "hv_hex.h"
 
 static volatile int stop_requested;
 
@@ -121,8 +121,8 @@ static int cmd_status(const struct agt_config *cfg, int json)
 static int cmd_verify(const struct agt_config *cfg, int json)
 {
 	struct agt_state st;
-	struct agt_verify v;
-	char hex[2 * AGT_BYTES_MAX + 1];
+	struct hv_wire_verify v;
+	char hex[HV_HEX_SIZE(HV_WIRE_BYTES_MAX)];
 	int rc = 1;
 	size_t i;
 
@@ -135,7 +135,7 @@ static int cmd_verify(const struct agt_config *cfg, int json)
 		goto out;
 	}
 	if (json) {
-		json_t *o = agt_verify_to_json(&v);
+		json_t *o = hv_wire_verify_json(&v);
 		char *s = NULL;
 
 		if (o && !json_object_set_new(o, "known", json_boolean(st.status.known)) &&
@@ -155,20 +155,19 @@ static int cmd_verify(const struct agt_config *cfg, int json)
 		       st.status.level[0] ? st.status.level : "none", v.n, v.npresent, v.nmismatch,
 		       v.nunreadable);
 		for (i = 0; i < v.n; i++) {
-			const struct agt_check *c = &v.checks[i];
+			const struct hv_wire_check *c = &v.checks[i];
 
 			printf("  %-32s 0x%016llx  %s", c->name, (unsigned long long)c->site,
-			       agt_result_name(c->result));
-			if (c->result == AGT_MISMATCH) {
-				agt_hex(hex, c->found, c->found_len);
-				agt_hex(hex, c->found, c->found_len);
+			       hv_wire_result_name(c->result));
+			if (c->result == HV_WIRE_MISMATCH) {
+				hv_hex_encode(hex, sizeof(hex), c->found, c->found_len);
 				printf(" (found %s, expected ", hex);
-				agt_hex(hex, st.status.funcs[i].expected,
-					st.status.funcs[i].expected_len);
+				hv_hex_encode(hex, sizeof(hex), st.status.funcs[i].expected,
+					      st.status.funcs[i].expected_len);
 				printf("%s)", hex);
 			}
-			printf("; kallsyms %s", agt_sym_name(c->sym));
-			if (c->sym == AGT_SYM_DIFFERS)
+			printf("; kallsyms %s", hv_wire_sym_name(c->sym));
+			if (c->sym == HV_WIRE_SYM_DIFFERS)
 				printf(" (0x%016llx)", (unsigned long long)c->sym_addr);
 			if (c->reason[0])
 				printf("\n      %s", c->reason);
@@ -177,7 +176,7 @@ static int cmd_verify(const struct agt_config *cfg, int json)
 	}
 	rc = v.nmismatch || v.nunreadable ? 1 : 0;
 out:
-	agt_verify_clear(&v);
+	hv_wire_verify_clear(&v);
 	agt_state_clear(&st);
 	return rc;
 }
@@ -252,7 +251,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
 		printf("hvpatch-agent %s (protocol version %d)\n", PACKAGE_VERSION,
-		       AGT_PROTO_VERSION);
+		       HV_WIRE_VERSION);
 		return 0;
 	}
 	if (strcmp(cmd, "status") && strcmp(cmd, "verify") && strcmp(cmd, "daemon") &&

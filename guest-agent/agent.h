@@ -5,7 +5,7 @@
  * /proc/kcore.
  *
  * Everything the host sends is untrusted: every line is bounded
- * (AGT_LINE_MAX), every string, count and address is checked before use,
+ * (HV_WIRE_LINE_MAX), every string, count and address is checked before use,
  * and a malformed message is an error (answered with an "error" message),
  * never a crash.  Functions return 0 or a negative HV_E_* code with one
  * sentence recorded by hv_err().
@@ -19,83 +19,25 @@
 #include <stdio.h>
 
 #include "hv_error.h"
+#include "hv_wire.h"
 
-#define AGT_PROTO_VERSION    1
-#define AGT_PORT_DEFAULT     "/dev/virtio-ports/org.hvpatch.agent.0"
+#define AGT_PORT_DEFAULT     "/dev/virtio-ports/" HV_WIRE_CHANNEL
 #define AGT_STATE_DEFAULT    "/run/hvpatch/status.json"
 #define AGT_KALLSYMS_DEFAULT "/proc/kallsyms"
 #define AGT_KCORE_DEFAULT    "/proc/kcore"
 
-/* Limits, the same on both sides of the channel (docs/AGENT-PROTOCOL.md). */
-#define AGT_LINE_MAX   65536		   /* bytes per message, newline included */
-#define AGT_MAX_FUNCS  256		   /* patched functions in one status */
-#define AGT_NAME_MAX   255		   /* characters of a function name */
-#define AGT_LEVEL_MAX  127		   /* characters of a level name */
-#define AGT_BYTES_MAX  16		   /* expected bytes per site */
-#define AGT_REASON_MAX 255		   /* characters of an error or reason text */
-#define AGT_ID_MAX     9007199254740991ULL /* 2^53 - 1: exact in every JSON reader */
-#define AGT_STATE_MAX  (1024 * 1024)	   /* bytes of the state file */
-#define AGT_OUTQ_MAX   (256 * 1024)	   /* bytes queued for the host */
+/* The agent's own limits; the protocol's are in hv_wire.h. */
+#define AGT_STATE_MAX (1024 * 1024) /* bytes of the state file */
+#define AGT_OUTQ_MAX  (256 * 1024)  /* bytes queued for the host */
 
-/* One patched function as the host describes it. */
-struct agt_func {
-	char name[AGT_NAME_MAX + 1];
-	uint64_t site;	 /* kernel virtual address of the redirect site */
-	uint32_t offset; /* site minus the function's entry (4 after endbr64) */
-	uint8_t expected[AGT_BYTES_MAX];
-	size_t expected_len;
-};
-
-/* The patch level the host last reported. */
-struct agt_status {
-	bool known;
-	uint64_t id;				/* the host's message id */
-	char level[AGT_LEVEL_MAX + 1];		/* "" when no patch is installed */
-	char previous_level[AGT_LEVEL_MAX + 1]; /* "" when none */
-	char op[16];				/* "apply", "revert" or "" */
-	int64_t applied_at;			/* unix seconds (host clock); 0 unknown */
-	int64_t received_at;			/* unix seconds (guest clock) */
-	size_t nfuncs;
-	struct agt_func *funcs; /* owned; agt_status_clear() frees */
-};
-
-enum agt_result {
-	AGT_PRESENT = 0, /* the site holds the expected bytes */
-	AGT_MISMATCH,	 /* the site holds other bytes (found[]) */
-	AGT_UNREADABLE,	 /* the site could not be read (reason) */
-};
-
-enum agt_sym {
-	AGT_SYM_AGREES = 0, /* kallsyms has the function at site - offset */
-	AGT_SYM_DIFFERS,    /* kallsyms has it elsewhere (sym_addr) */
-	AGT_SYM_MISSING,    /* kallsyms does not list it */
-	AGT_SYM_UNREADABLE, /* kallsyms could not be read */
-};
-
-struct agt_check {
-	char name[AGT_NAME_MAX + 1];
-	uint64_t site;
-	enum agt_result result;
-	uint8_t found[AGT_BYTES_MAX];
-	size_t found_len;
-	char reason[AGT_REASON_MAX + 1];
-	enum agt_sym sym;
-	uint64_t sym_addr; /* when AGT_SYM_AGREES or AGT_SYM_DIFFERS */
-};
-
-/* The agent's own verification of a status. */
-struct agt_verify {
-	int64_t at; /* unix seconds; 0 = never run */
-	char trigger[16];
-	size_t n;
-	struct agt_check *checks; /* owned; agt_verify_clear() frees */
-	unsigned npresent, nmismatch, nunreadable;
-};
-
-/* What the agent keeps in its state file. */
+/*
+ * What the agent keeps in its state file: the status the host last
+ * reported (status.known false when none since boot) and the agent's own
+ * verification of it.
+ */
 struct agt_state {
-	struct agt_status status;
-	struct agt_verify verify;
+	struct hv_wire_status status;
+	struct hv_wire_verify verify;
 	bool host_connected;
 	int64_t host_last_seen; /* unix seconds; 0 never */
 };
@@ -111,7 +53,7 @@ enum agt_msg_type {
 struct agt_msg {
 	enum agt_msg_type type;
 	uint64_t id;
-	struct agt_status status; /* AGT_MSG_STATUS only */
+	struct hv_wire_status status; /* AGT_MSG_STATUS only */
 };
 
 /*
@@ -126,25 +68,20 @@ int agt_msg_parse(const char *line, size_t len, struct agt_msg *out, uint64_t *i
 void agt_msg_clear(struct agt_msg *m);
 
 /*
- * Builders of guest -> host messages.  Each returns a malloc'ed,
- * NUL-terminated line ending in "\n" (caller frees), or NULL when out of
- * memory.  An @id of 0 is sent as null.  Every line stays under
- * AGT_LINE_MAX: a verification that would not fit keeps only its first
- * reason, and if that is not enough becomes an "error" message.
+ * Builders of guest -> host messages (acks and errors: hv_wire_ack_line(),
+ * hv_wire_error_line()).  Each returns a malloc'ed, NUL-terminated line
+ * ending in "\n" (caller frees), or NULL when out of memory.  An @id of 0
+ * is sent as null.  Every line stays under HV_WIRE_LINE_MAX: a
+ * verification that would not fit keeps only its first reason, and if that
+ * is not enough becomes an "error" message.
  */
 char *agt_hello_line(const char *type, uint64_t id, const char *release, const char *boot_id,
-		     const struct agt_status *st);
-char *agt_ack_line(uint64_t id, bool ok, const char *error);
-char *agt_error_line(uint64_t id, const char *reason);
-char *agt_verify_line(uint64_t id, const struct agt_status *st, const struct agt_verify *v);
+		     const struct hv_wire_status *st);
+char *agt_verify_line(uint64_t id, const struct hv_wire_status *st, const struct hv_wire_verify *v);
 
 /* ---- agent_state.c: the state file and the tenant's view */
 
-void agt_status_clear(struct agt_status *st);
-void agt_verify_clear(struct agt_verify *v);
 void agt_state_clear(struct agt_state *s);
-/* Deep copy; *@dst is cleared first.  HV_E_NOMEM. */
-int agt_status_copy(struct agt_status *dst, const struct agt_status *src) HV_WUR;
 
 /*
  * Write @s to @path atomically (temp file in the same directory, fsync,
@@ -170,24 +107,17 @@ char *agt_state_json(const struct agt_state *s, int64_t now);
 /* Print @s for people to @f. */
 void agt_state_print(FILE *f, const struct agt_state *s, int64_t now);
 
-/* "present", "mismatch", "unreadable"; "agrees", "differs", "missing", "unreadable". */
-const char *agt_result_name(enum agt_result r);
-const char *agt_sym_name(enum agt_sym s);
-
-/* Lower-case hex of @n bytes into @out (2n+1 bytes). */
-void agt_hex(char *out, const uint8_t *p, size_t n);
-
 /* ---- agent_verify.c: check each site from inside the guest */
 
 /*
  * Check every function of @st: look it up in the kallsyms file @kallsyms
  * (a /proc/kallsyms-format text file) and read its site through the ELF
- * core file @kcore.  Fills *@out (cleared first; agt_verify_clear() frees).
+ * core file @kcore.  Fills *@out (cleared first; hv_wire_verify_clear() frees).
  * Problems with single sites are results (unreadable + reason), not
  * errors; returns HV_E_NOMEM only.
  */
-int agt_verify_run(const struct agt_status *st, const char *kallsyms, const char *kcore,
-		   const char *trigger, struct agt_verify *out) HV_WUR;
+int agt_verify_run(const struct hv_wire_status *st, const char *kallsyms, const char *kcore,
+		   const char *trigger, struct hv_wire_verify *out) HV_WUR;
 
 struct agt_kcore; /* an opened ELF core file */
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "hv_clock.h"
 
 static int log_syslog;
 
@@ -46,7 +47,7 @@ void agt_log(int prio, const char *fmt, ...)
 struct agt_conn {
 	const struct agt_config *cfg;
 	struct agt_state *st;
-	char *line; /* AGT_LINE_MAX bytes */
+	char *line; /* HV_WIRE_LINE_MAX bytes */
 	size_t used;
 	bool dropping;
 	char *outq; /* AGT_OUTQ_MAX bytes */
@@ -65,7 +66,7 @@ int agt_conn_new(const struct agt_config *cfg, struct agt_state *st, struct agt_
 
 	*out = NULL;
 	if (c) {
-		c->line = malloc(AGT_LINE_MAX);
+		c->line = malloc(HV_WIRE_LINE_MAX);
 		c->outq = malloc(AGT_OUTQ_MAX);
 	}
 	if (!c || !c->line || !c->outq) {
@@ -180,7 +181,7 @@ static int handle_line(struct agt_conn *c, const char *p, size_t n)
 		return r;
 	if (r < 0) {
 		agt_log(LOG_WARNING, "rejected a host message: %s", hv_err_last()->msg);
-		return queue(c, agt_error_line(id, hv_err_last()->msg));
+		return queue(c, hv_wire_error_line(id, hv_err_last()->msg));
 	}
 	switch (m.type) {
 	case AGT_MSG_PING:
@@ -188,24 +189,25 @@ static int handle_line(struct agt_conn *c, const char *p, size_t n)
 		break;
 	case AGT_MSG_VERIFY:
 		if (!c->st->status.known) {
-			r = queue(c, agt_error_line(m.id, "no status is known: nothing to verify"));
+			r = queue(c, hv_wire_error_line(m.id,
+							"no status is known: nothing to verify"));
 			break;
 		}
 		c->pending_verify = m.id;
 		break;
 	case AGT_MSG_STATUS:
 		m.status.received_at = (int64_t)time(NULL);
-		r = agt_status_copy(&c->st->status, &m.status);
+		r = hv_wire_status_copy(&c->st->status, &m.status);
 		if (r < 0)
 			break;
-		agt_verify_clear(&c->st->verify);
+		hv_wire_verify_clear(&c->st->verify);
 		agt_log(LOG_INFO, "host reports patch level '%s' (%zu functions)",
 			c->st->status.level, c->st->status.nfuncs);
 		/* Accepted either way; the host learns when the tenant cannot see it. */
 		if (save_state(c))
-			r = queue(c, agt_ack_line(m.id, true, NULL));
+			r = queue(c, hv_wire_ack_line(m.id, true, NULL));
 		else
-			r = queue(c, agt_ack_line(m.id, true, hv_err_last()->msg));
+			r = queue(c, hv_wire_ack_line(m.id, true, hv_err_last()->msg));
 		if (r == 0)
 			c->pending_verify = m.id;
 		break;
@@ -222,19 +224,20 @@ int agt_conn_input(struct agt_conn *c, const char *p, size_t n)
 	for (i = 0; i < n && r == 0; i++) {
 		if (p[i] == '\n') {
 			if (c->dropping)
-				r = queue(c, agt_error_line(0, "a host message exceeded the size "
-							       "limit and was dropped"));
+				r = queue(c,
+					  hv_wire_error_line(0, "a host message exceeded the size "
+								"limit and was dropped"));
 			else if (c->used)
 				r = handle_line(c, c->line, c->used);
 			c->used = 0;
 			c->dropping = false;
 		} else if (c->dropping) {
 			continue;
-		} else if (c->used < AGT_LINE_MAX - 1) {
+		} else if (c->used < HV_WIRE_LINE_MAX - 1) {
 			c->line[c->used++] = p[i];
 		} else {
 			agt_log(LOG_WARNING, "dropping a host message longer than %d bytes",
-				AGT_LINE_MAX - 1);
+				HV_WIRE_LINE_MAX - 1);
 			c->dropping = true;
 			c->used = 0;
 		}
@@ -288,12 +291,13 @@ int agt_serve_fd(int fd, const struct agt_config *cfg, struct agt_state *st, vol
 {
 	struct agt_conn *c = NULL;
 	int connected = 0, r;
-	time_t next_check;
+	uint64_t next_check_ms;
 
 	r = agt_conn_new(cfg, st, &c);
 	if (r < 0)
 		return r;
-	next_check = time(NULL) + (cfg->verify_interval_s ? cfg->verify_interval_s : 1);
+	next_check_ms =
+		hv_mono_ms() + 1000u * (cfg->verify_interval_s ? cfg->verify_interval_s : 1);
 	while (!*stop) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		char chunk[4096];
@@ -368,8 +372,8 @@ int agt_serve_fd(int fd, const struct agt_config *cfg, struct agt_state *st, vol
 			if (r < 0)
 				break;
 		}
-		if (cfg->verify_interval_s && time(NULL) >= next_check) {
-			next_check = time(NULL) + cfg->verify_interval_s;
+		if (cfg->verify_interval_s && hv_mono_ms() >= next_check_ms) {
+			next_check_ms = hv_mono_ms() + 1000u * cfg->verify_interval_s;
 			r = agt_conn_periodic(c);
 			if (r < 0)
 				break;

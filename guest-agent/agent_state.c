@@ -14,50 +14,15 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "agent_json.h"
-
-void agt_status_clear(struct agt_status *st)
-{
-	if (!st)
-		return;
-	free(st->funcs);
-	memset(st, 0, sizeof(*st));
-}
-
-void agt_verify_clear(struct agt_verify *v)
-{
-	if (!v)
-		return;
-	free(v->checks);
-	memset(v, 0, sizeof(*v));
-}
+#include "hv_hex.h"
 
 void agt_state_clear(struct agt_state *s)
 {
 	if (!s)
 		return;
-	agt_status_clear(&s->status);
-	agt_verify_clear(&s->verify);
+	hv_wire_status_clear(&s->status);
+	hv_wire_verify_clear(&s->verify);
 	memset(s, 0, sizeof(*s));
-}
-
-int agt_status_copy(struct agt_status *dst, const struct agt_status *src)
-{
-	struct agt_func *f = NULL;
-
-	if (src->nfuncs) {
-		f = calloc(src->nfuncs, sizeof(*f));
-		if (!f)
-			return hv_err(HV_E_NOMEM,
-				      "cannot copy a status of %zu functions: out of "
-				      "memory",
-				      src->nfuncs);
-		memcpy(f, src->funcs, src->nfuncs * sizeof(*f));
-	}
-	agt_status_clear(dst);
-	*dst = *src;
-	dst->funcs = f;
-	return 0;
 }
 
 static json_t *state_to_json(const struct agt_state *s, int64_t now)
@@ -67,18 +32,18 @@ static json_t *state_to_json(const struct agt_state *s, int64_t now)
 
 	if (bad)
 		return NULL;
-	bad |= json_object_set_new(o, "v", json_integer(AGT_PROTO_VERSION));
+	bad |= json_object_set_new(o, "v", json_integer(HV_WIRE_VERSION));
 	bad |= json_object_set_new(o, "known", json_boolean(s->status.known));
 	if (s->status.known) {
 		bad |= json_object_set_new(o, "id", json_integer((json_int_t)s->status.id));
-		bad |= agt_status_to_json(o, &s->status) < 0;
+		bad |= hv_wire_status_json(o, &s->status) < 0;
 		bad |= json_object_set_new(o, "received_at", json_integer(s->status.received_at));
 		if (now)
 			bad |= json_object_set_new(o, "age_s",
 						   json_integer(now - s->status.received_at));
 	}
 	if (s->verify.at) {
-		v = agt_verify_to_json(&s->verify);
+		v = hv_wire_verify_json(&s->verify);
 		bad |= !v || json_object_set_new(o, "verify", v);
 	}
 	bad |= json_object_set_new(o, "host",
@@ -194,88 +159,6 @@ out:
 	return r;
 }
 
-static int verify_from_json(json_t *o, struct agt_verify *v)
-{
-	json_t *fa = json_object_get(o, "functions");
-	char buf[2 * AGT_BYTES_MAX + 1], addr[24];
-	int64_t at;
-	size_t i, n;
-	int r;
-
-	agt_verify_clear(v);
-	r = agt_json_int(o, "at", true, 0, INT64_C(1) << 40, 0, &at, "saved verification");
-	if (r == 0)
-		r = agt_json_str(o, "trigger", false, v->trigger, sizeof(v->trigger),
-				 "saved verification");
-	if (r < 0)
-		goto out;
-	v->at = at;
-	if (!json_is_array(fa) || json_array_size(fa) > AGT_MAX_FUNCS) {
-		r = hv_err(HV_E_FORMAT, "the saved verification has no bounded functions array");
-		goto out;
-	}
-	n = json_array_size(fa);
-	if (n) {
-		v->checks = calloc(n, sizeof(*v->checks));
-		if (!v->checks) {
-			r = hv_err(HV_E_NOMEM, "cannot load the saved verification: out of memory");
-			goto out;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		json_t *f = json_array_get(fa, i);
-		struct agt_check *c = &v->checks[i];
-		char res[16], sym[16];
-
-		if (!json_is_object(f)) {
-			r = hv_err(HV_E_FORMAT, "saved check %zu is not an object", i);
-			goto out;
-		}
-		r = agt_json_str(f, "name", true, c->name, sizeof(c->name), "saved check");
-		if (r == 0)
-			r = agt_json_str(f, "site", true, addr, sizeof(addr), "saved check");
-		if (r == 0)
-			r = agt_parse_addr(addr, &c->site);
-		if (r == 0)
-			r = agt_json_str(f, "result", true, res, sizeof(res), "saved check");
-		if (r == 0)
-			r = agt_json_str(f, "symbol", false, sym, sizeof(sym), "saved check");
-		if (r == 0)
-			r = agt_json_str(f, "reason", false, c->reason, sizeof(c->reason),
-					 "saved check");
-		if (r == 0)
-			r = agt_json_str(f, "found", false, buf, sizeof(buf), "saved check");
-		if (r == 0 && buf[0])
-			r = agt_parse_hex(buf, c->found, AGT_BYTES_MAX, &c->found_len);
-		if (r == 0)
-			r = agt_json_str(f, "symbol_address", false, addr, sizeof(addr),
-					 "saved check");
-		if (r == 0 && addr[0])
-			r = agt_parse_addr(addr, &c->sym_addr);
-		if (r < 0)
-			goto out;
-		if (!strcmp(res, "present")) {
-			c->result = AGT_PRESENT;
-			v->npresent++;
-		} else if (!strcmp(res, "mismatch")) {
-			c->result = AGT_MISMATCH;
-			v->nmismatch++;
-		} else {
-			c->result = AGT_UNREADABLE;
-			v->nunreadable++;
-		}
-		c->sym = !strcmp(sym, "agrees")	   ? AGT_SYM_AGREES
-			 : !strcmp(sym, "differs") ? AGT_SYM_DIFFERS
-			 : !strcmp(sym, "missing") ? AGT_SYM_MISSING
-						   : AGT_SYM_UNREADABLE;
-		v->n = i + 1;
-	}
-out:
-	if (r < 0)
-		agt_verify_clear(v);
-	return r;
-}
-
 int agt_state_load(const char *path, struct agt_state *s)
 {
 	json_error_t jerr;
@@ -318,14 +201,14 @@ int agt_state_load(const char *path, struct agt_state *s)
 	}
 	x = json_object_get(o, "known");
 	if (json_is_true(x)) {
-		r = agt_status_from_json(o, &s->status);
+		r = hv_wire_status_read(o, &s->status);
 		if (r == 0)
-			r = agt_json_int(o, "id", false, 0, (int64_t)AGT_ID_MAX, 0, &i64,
-					 "state file");
+			r = hv_wire_get_int(o, "id", false, 0, (int64_t)HV_WIRE_ID_MAX, 0, &i64,
+					    "state file");
 		if (r == 0) {
 			s->status.id = (uint64_t)i64;
-			r = agt_json_int(o, "received_at", false, 0, INT64_C(1) << 40, 0, &i64,
-					 "state file");
+			r = hv_wire_get_int(o, "received_at", false, 0, HV_WIRE_TIME_MAX, 0, &i64,
+					    "state file");
 		}
 		if (r < 0)
 			goto out;
@@ -333,15 +216,15 @@ int agt_state_load(const char *path, struct agt_state *s)
 	}
 	x = json_object_get(o, "verify");
 	if (json_is_object(x)) {
-		r = verify_from_json(x, &s->verify);
+		r = hv_wire_verify_read(x, &s->verify);
 		if (r < 0)
 			goto out;
 	}
 	h = json_object_get(o, "host");
 	if (json_is_object(h)) {
 		s->host_connected = json_is_true(json_object_get(h, "connected"));
-		r = agt_json_int(h, "last_seen", false, 0, INT64_C(1) << 40, 0, &i64,
-				 "state file host record");
+		r = hv_wire_get_int(h, "last_seen", false, 0, HV_WIRE_TIME_MAX, 0, &i64,
+				    "state file host record");
 		if (r < 0)
 			goto out;
 		s->host_last_seen = i64;
@@ -385,8 +268,8 @@ static void fmt_age(char *buf, size_t n, int64_t s)
 
 void agt_state_print(FILE *f, const struct agt_state *s, int64_t now)
 {
-	const struct agt_status *st = &s->status;
-	char t[64], age[64], hex[2 * AGT_BYTES_MAX + 1];
+	const struct hv_wire_status *st = &s->status;
+	char t[64], age[64], hex[HV_HEX_SIZE(HV_WIRE_BYTES_MAX)];
 	size_t i, j;
 
 	if (!st->known) {
@@ -416,14 +299,14 @@ void agt_state_print(FILE *f, const struct agt_state *s, int64_t now)
 	}
 	fprintf(f, "Functions:     %zu patched\n", st->nfuncs);
 	for (i = 0; i < st->nfuncs; i++) {
-		const struct agt_func *fn = &st->funcs[i];
+		const struct hv_wire_func *fn = &st->funcs[i];
 		const char *res = "not checked";
 
 		for (j = 0; j < s->verify.n; j++)
 			if (s->verify.checks[j].site == fn->site &&
 			    !strcmp(s->verify.checks[j].name, fn->name))
-				res = agt_result_name(s->verify.checks[j].result);
-		agt_hex(hex, fn->expected, fn->expected_len);
+				res = hv_wire_result_name(s->verify.checks[j].result);
+		hv_hex_encode(hex, sizeof(hex), fn->expected, fn->expected_len);
 		fprintf(f, "  %-32s site 0x%016llx  expected %s  self-check: %s\n", fn->name,
 			(unsigned long long)fn->site, hex, res);
 	}

@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "hv_buf.h"
+#include "hv_hex.h"
 
 #define KCORE_MAX_PHDRS 65535
 #define ELF_PHDR_SIZE	56
@@ -196,9 +197,9 @@ int agt_kcore_read(struct agt_kcore *k, uint64_t va, void *buf, size_t len)
 }
 
 /* Write a reason text, truncated to the field. */
-static void set_reason(struct agt_check *c, const char *fmt, ...)
+static void set_reason(struct hv_wire_check *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void set_reason(struct agt_check *c, const char *fmt, ...)
+static void set_reason(struct hv_wire_check *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -210,13 +211,13 @@ static void set_reason(struct agt_check *c, const char *fmt, ...)
 /* kallsyms lookup: one pass over the file for all functions, sorted by name. */
 static int by_name(const void *a, const void *b, void *arg)
 {
-	const struct agt_status *st = arg;
+	const struct hv_wire_status *st = arg;
 
 	return strcmp(st->funcs[*(const size_t *)a].name, st->funcs[*(const size_t *)b].name);
 }
 
 struct name_key {
-	const struct agt_status *st;
+	const struct hv_wire_status *st;
 	const char *name;
 };
 
@@ -230,23 +231,13 @@ static int key_cmp(const void *k, const void *e)
 /* Parse "ADDR T NAME[\t[module]]"; false for lines of another shape. */
 static bool kallsyms_line(char *line, uint64_t *addr, char **name)
 {
-	char *p = line, *e;
-	uint64_t v = 0;
-	int digits = 0;
+	size_t digits = strcspn(line, " ");
+	char *p = line + digits, *e;
+	uint64_t v;
 
-	while (*p && *p != ' ') {
-		char c = *p;
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
-
-		if (d < 0 || ++digits > 16)
-			return false;
-		v = (v << 4) | (uint64_t)d;
-		p++;
-	}
-	if (!digits || p[0] != ' ' || !p[1] || p[2] != ' ')
+	if (p[0] != ' ' || !p[1] || p[2] != ' ')
+		return false;
+	if (hv_hex_u64(line, digits, &v, "kallsyms address") < 0)
 		return false;
 	p += 3;
 	e = p;
@@ -260,7 +251,8 @@ static bool kallsyms_line(char *line, uint64_t *addr, char **name)
 	return true;
 }
 
-static void lookup_symbols(const struct agt_status *st, const char *path, struct agt_check *c)
+static void lookup_symbols(const struct hv_wire_status *st, const char *path,
+			   struct hv_wire_check *c)
 {
 	char line[1024];
 	size_t *idx = NULL, i;
@@ -269,13 +261,13 @@ static void lookup_symbols(const struct agt_status *st, const char *path, struct
 	int skipping = 0;
 
 	for (i = 0; i < st->nfuncs; i++)
-		c[i].sym = AGT_SYM_MISSING;
+		c[i].sym = HV_WIRE_SYM_MISSING;
 	f = fopen(path, "re");
 	idx = calloc(st->nfuncs ? st->nfuncs : 1, sizeof(*idx));
 	seen = calloc(st->nfuncs ? st->nfuncs : 1, sizeof(*seen));
 	if (!f || !idx || !seen) {
 		for (i = 0; i < st->nfuncs; i++) {
-			c[i].sym = AGT_SYM_UNREADABLE;
+			c[i].sym = HV_WIRE_SYM_UNREADABLE;
 			set_reason(&c[i], "cannot read %s: %s", path,
 				   f ? "out of memory" : strerror(errno));
 		}
@@ -307,10 +299,10 @@ static void lookup_symbols(const struct agt_status *st, const char *path, struct
 			size_t k = idx[hi];
 
 			if (addr + st->funcs[k].offset == st->funcs[k].site) {
-				c[k].sym = AGT_SYM_AGREES;
+				c[k].sym = HV_WIRE_SYM_AGREES;
 				c[k].sym_addr = addr;
 			} else if (!seen[k]) {
-				c[k].sym = AGT_SYM_DIFFERS;
+				c[k].sym = HV_WIRE_SYM_DIFFERS;
 				c[k].sym_addr = addr;
 			}
 			seen[k] = true;
@@ -323,15 +315,15 @@ out:
 	free(seen);
 }
 
-int agt_verify_run(const struct agt_status *st, const char *kallsyms, const char *kcore,
-		   const char *trigger, struct agt_verify *out)
+int agt_verify_run(const struct hv_wire_status *st, const char *kallsyms, const char *kcore,
+		   const char *trigger, struct hv_wire_verify *out)
 {
 	struct agt_kcore *k = NULL;
-	char kerr[AGT_REASON_MAX + 1] = "";
+	char kerr[HV_WIRE_TEXT_MAX + 1] = "";
 	size_t i;
 	int r = 0;
 
-	agt_verify_clear(out);
+	hv_wire_verify_clear(out);
 	out->at = (int64_t)time(NULL);
 	snprintf(out->trigger, sizeof(out->trigger), "%s", trigger ? trigger : "request");
 	if (st->nfuncs) {
@@ -353,31 +345,32 @@ int agt_verify_run(const struct agt_status *st, const char *kallsyms, const char
 	if (agt_kcore_open(kcore, &k) < 0)
 		memcpy(kerr, hv_err_last()->msg, sizeof(kerr) - 1);
 	for (i = 0; i < st->nfuncs; i++) {
-		const struct agt_func *f = &st->funcs[i];
-		struct agt_check *c = &out->checks[i];
+		const struct hv_wire_func *f = &st->funcs[i];
+		struct hv_wire_check *c = &out->checks[i];
 
 		c->found_len = 0;
 		if (!k) {
-			c->result = AGT_UNREADABLE;
+			c->result = HV_WIRE_UNREADABLE;
 			set_reason(c, "%s", kerr);
 		} else if (agt_kcore_read(k, f->site, c->found, f->expected_len) < 0) {
-			c->result = AGT_UNREADABLE;
+			c->result = HV_WIRE_UNREADABLE;
 			set_reason(c, "%s", hv_err_last()->msg);
 		} else {
 			c->found_len = f->expected_len;
-			c->result = memcmp(c->found, f->expected, f->expected_len) ? AGT_MISMATCH
-										   : AGT_PRESENT;
-			if (c->sym == AGT_SYM_DIFFERS)
+			c->result = memcmp(c->found, f->expected, f->expected_len)
+					    ? HV_WIRE_MISMATCH
+					    : HV_WIRE_PRESENT;
+			if (c->sym == HV_WIRE_SYM_DIFFERS)
 				set_reason(
 					c,
 					"kallsyms puts %s at 0x%016llx, not at the site minus %u",
 					f->name, (unsigned long long)c->sym_addr, f->offset);
-			else if (c->sym == AGT_SYM_MISSING)
+			else if (c->sym == HV_WIRE_SYM_MISSING)
 				set_reason(c, "kallsyms does not list %s", f->name);
 		}
-		if (c->result == AGT_PRESENT)
+		if (c->result == HV_WIRE_PRESENT)
 			out->npresent++;
-		else if (c->result == AGT_MISMATCH)
+		else if (c->result == HV_WIRE_MISMATCH)
 			out->nmismatch++;
 		else
 			out->nunreadable++;

@@ -1,7 +1,7 @@
 # hvpatch-agent runs inside tenant VMs: one static binary, no sanitizers
 # (their runtimes cannot be linked statically).  JSON through jansson's
 # static library (docs/AGENT-PROTOCOL.md says why).
-HV_AGENT_SOURCES = guest-agent/agent.h guest-agent/agent_json.h \
+HV_AGENT_SOURCES = guest-agent/agent.h \
 	guest-agent/agent_proto.c guest-agent/agent_state.c \
 	guest-agent/agent_verify.c guest-agent/agent_daemon.c
 sbin_PROGRAMS += guest-agent/hvpatch-agent

@@ -11,6 +11,7 @@
 
 #include "access/hva.h"
 #include "cli.h"
+#include "hv_hex.h"
 #include "hvc.h"
 
 int cmd_agent_ping(int argc, char **argv);
@@ -23,7 +24,7 @@ static const char ping_help[] =
 	"Usage: hvpatch agent-ping (--socket PATH | --domain DOMAIN) [--timeout MS] [--json]\n"
 	"\n"
 	"Connect to the host end of a guest's hvpatch-agent channel (the unix socket\n"
-	"libvirt binds for the virtio-serial channel " HVC_CHANNEL_NAME "; see\n"
+	"libvirt binds for the virtio-serial channel " HV_WIRE_CHANNEL "; see\n"
 	"<channel type='unix'> in 'virsh dumpxml DOMAIN'), ask the agent who it is,\n"
 	"and print its answer: agent version, the guest's kernel release and boot\n"
 	"id, and the patch level the agent last heard of.  Everything the agent says\n"
@@ -121,7 +122,7 @@ static int domain_socket(const char *domain, const char *uri, char *out, size_t 
 		r = hva_describe(h, &info);
 	if (r == 0 && !info.agent_socket[0])
 		r = hv_err(HV_E_NOTFOUND,
-			   "domain '%s' has no " HVC_CHANNEL_NAME " channel with a unix socket: "
+			   "domain '%s' has no " HV_WIRE_CHANNEL " channel with a unix socket: "
 			   "enroll it (hvpatch enroll) and restart it",
 			   domain);
 	if (r == 0)
@@ -138,13 +139,6 @@ static int parse_timeout(const char *cmd, const char *s, unsigned *out)
 		return cli_usage_error(cmd, "--timeout '%s' must be 1 to 600000 milliseconds", s);
 	*out = (unsigned)v;
 	return 0;
-}
-
-static json_t *agent_json(const struct hvc_agent_info *a)
-{
-	return json_pack("{s:s,s:s,s:s,s:o}", "agent_version", a->agent_version, "kernel_release",
-			 a->kernel_release, "boot_id", a->boot_id, "level",
-			 a->level_known ? json_string(a->level) : json_null());
 }
 
 static void print_json(json_t *o)
@@ -169,7 +163,7 @@ int cmd_agent_ping(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hvc_session *s = NULL;
-	const struct hvc_agent_info *a;
+	const struct hv_wire_hello *a;
 	const char *sock = NULL, *domain = NULL, *uri = NULL;
 	char sockbuf[256];
 	unsigned timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -216,7 +210,7 @@ int cmd_agent_ping(int argc, char **argv)
 		return cli_fail("agent-ping");
 	a = hvc_session_agent(s);
 	if (json) {
-		json_t *o = agent_json(a);
+		json_t *o = hv_wire_hello_json(a);
 
 		if (o)
 			json_object_set_new(o, "misbehaviour",
@@ -244,7 +238,6 @@ static int parse_func(const char *arg, struct hvc_func *f, char *name, size_t na
 {
 	char buf[512], *sitep, *hexp, *offp;
 	uint64_t v;
-	size_t n, i;
 
 	if (strlen(arg) >= sizeof(buf))
 		return -1;
@@ -263,21 +256,12 @@ static int parse_func(const char *arg, struct hvc_func *f, char *name, size_t na
 	strcpy(name, buf);
 	if (cli_parse_u64(sitep, "site", &f->site) < 0)
 		return -1;
-	n = strlen(hexp);
-	if (!n || n % 2 || n / 2 > HVC_BYTES_MAX)
+	if (hv_hex_decode(hexp, strlen(hexp), bytes, HV_WIRE_BYTES_MAX, &f->expected_len,
+			  "byte string") < 0)
 		return -1;
-	for (i = 0; i < n / 2; i++) {
-		char two[3] = { hexp[2 * i], hexp[2 * i + 1], 0 };
-		char *end;
-
-		bytes[i] = (uint8_t)strtoul(two, &end, 16);
-		if (*end)
-			return -1;
-	}
-	f->expected_len = n / 2;
 	f->offset = 0;
 	if (offp) {
-		if (cli_parse_u64(offp, "offset", &v) < 0 || v > 64)
+		if (cli_parse_u64(offp, "offset", &v) < 0 || v > HV_WIRE_OFFSET_MAX)
 			return -1;
 		f->offset = (uint32_t)v;
 	}
@@ -288,7 +272,8 @@ static int parse_func(const char *arg, struct hvc_func *f, char *name, size_t na
 
 static void report_text(const struct hvc_report *rep, int r)
 {
-	size_t i, j;
+	char hex[HV_HEX_SIZE(HV_WIRE_BYTES_MAX)];
+	size_t i;
 
 	if (rep->hello)
 		printf("agent:     hvpatch-agent %s on %s\n", rep->agent.agent_version,
@@ -303,17 +288,15 @@ static void report_text(const struct hvc_report *rep, int r)
 		printf("verified:  %u present, %u mismatch, %u unreadable\n", rep->npresent,
 		       rep->nmismatch, rep->nunreadable);
 		for (i = 0; i < rep->nsites; i++) {
-			const struct hvc_site *s = &rep->sites[i];
+			const struct hv_wire_check *s = &rep->sites[i];
 
 			printf("  %-32s 0x%016llx %s", s->name, (unsigned long long)s->site,
-			       hvc_site_result_name(s->result));
-			if (s->result == HVC_SITE_MISMATCH) {
-				printf(" (found ");
-				for (j = 0; j < s->found_len; j++)
-					printf("%02x", s->found[j]);
-				printf(")");
+			       hv_wire_result_name(s->result));
+			if (s->result == HV_WIRE_MISMATCH) {
+				hv_hex_encode(hex, sizeof(hex), s->found, s->found_len);
+				printf(" (found %s)", hex);
 			}
-			printf("; kallsyms %s%s%s\n", hvc_sym_name(s->sym),
+			printf("; kallsyms %s%s%s\n", hv_wire_sym_name(s->sym),
 			       s->reason[0] ? "; " : "", s->reason);
 		}
 	} else if (r == 0) {
@@ -343,8 +326,8 @@ static int run_notify(int argc, char **argv, bool verify_only)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct hvc_func funcs[MAX_CLI_FUNCS];
-	static char names[MAX_CLI_FUNCS][HVC_NAME_MAX + 1];
-	static uint8_t bytes[MAX_CLI_FUNCS][HVC_BYTES_MAX];
+	static char names[MAX_CLI_FUNCS][HV_WIRE_NAME_MAX + 1];
+	static uint8_t bytes[MAX_CLI_FUNCS][HV_WIRE_BYTES_MAX];
 	struct hvc_status st;
 	struct hvc_report rep;
 	const char *sock = NULL, *domain = NULL, *uri = NULL;
@@ -381,7 +364,8 @@ static int run_notify(int argc, char **argv, bool verify_only)
 			st.op = optarg;
 			break;
 		case 'a':
-			if (cli_parse_u64(optarg, "--applied-at", &v) < 0 || v > (1ULL << 40))
+			if (cli_parse_u64(optarg, "--applied-at", &v) < 0 ||
+			    v > (uint64_t)HV_WIRE_TIME_MAX)
 				return cli_usage_error(cmd, "--applied-at must be unix seconds");
 			st.applied_at = (int64_t)v;
 			break;
@@ -394,8 +378,8 @@ static int run_notify(int argc, char **argv, bool verify_only)
 				return cli_usage_error(
 					cmd,
 					"--func '%s' must be NAME:0xSITE:HEXBYTES[:OFFSET] "
-					"(1 to %d bytes, offset up to 64)",
-					optarg, HVC_BYTES_MAX);
+					"(1 to %d bytes, offset up to %d)",
+					optarg, HV_WIRE_BYTES_MAX, HV_WIRE_OFFSET_MAX);
 			st.nfuncs++;
 			break;
 		case 't':

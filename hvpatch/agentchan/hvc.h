@@ -1,11 +1,12 @@
 /*
  * hvc: the host's side of the channel to hvpatch-agent inside a guest
- * (docs/AGENT-PROTOCOL.md).  Newline-delimited JSON over the unix socket
- * that libvirt binds for the domain's virtio-serial channel
- * org.hvpatch.agent.0 (struct hva_info.agent_socket).
+ * (docs/AGENT-PROTOCOL.md; the codec and its limits are hv_wire.h).
+ * Newline-delimited JSON over the unix socket that libvirt binds for the
+ * domain's virtio-serial channel org.hvpatch.agent.0 (struct
+ * hva_info.agent_socket).
  *
  * The agent runs inside a tenant's VM, so everything it says is untrusted:
- * lines are bounded (HVC_LINE_MAX), every exchange has a deadline and a
+ * lines are bounded (HV_WIRE_LINE_MAX), every exchange has a deadline and a
  * budget of bytes and messages, every field is checked.  An agent that is
  * silent, slow, floods the channel, sends garbage or lies never blocks the
  * caller beyond its timeout; what it did wrong is reported in
@@ -27,18 +28,8 @@
 #include <stdint.h>
 
 #include "hv_error.h"
+#include "hv_wire.h"
 
-#define HVC_PROTO_VERSION 1
-#define HVC_CHANNEL_NAME  "org.hvpatch.agent.0"
-
-/* Limits, the same as the agent's (docs/AGENT-PROTOCOL.md). */
-#define HVC_LINE_MAX  65536 /* bytes per message, newline included */
-#define HVC_MAX_FUNCS 256
-#define HVC_NAME_MAX  255
-#define HVC_LEVEL_MAX 127
-#define HVC_BYTES_MAX 16
-#define HVC_TEXT_MAX  255
-#define HVC_ID_MAX    9007199254740991ULL /* 2^53 - 1 */
 /* What one exchange (open, send_status) reads at most before giving up. */
 #define HVC_EXCHANGE_MAX_BYTES (4u * 1024 * 1024)
 #define HVC_EXCHANGE_MAX_MSGS  1024
@@ -49,7 +40,7 @@ struct hvc_func {
 	uint64_t site;		 /* kernel virtual address of the redirect site */
 	uint32_t offset;	 /* site minus the function's entry (0, or 4 after endbr64) */
 	const uint8_t *expected; /* what the site holds now (e.g. e9 rel32) */
-	size_t expected_len;	 /* 1..HVC_BYTES_MAX */
+	size_t expected_len;	 /* 1..HV_WIRE_BYTES_MAX */
 };
 
 /* The guest's patch level after an apply or revert. */
@@ -60,42 +51,6 @@ struct hvc_status {
 	int64_t applied_at;	    /* unix seconds; 0 unknown */
 	size_t nfuncs;
 	const struct hvc_func *funcs;
-};
-
-/* What the agent says about itself (hello or pong). */
-struct hvc_agent_info {
-	char agent_version[64];
-	char kernel_release[65]; /* the guest's uname -r */
-	char boot_id[40];
-	bool level_known;
-	char level[HVC_LEVEL_MAX + 1]; /* the level the agent last heard of */
-};
-
-enum hvc_site_result {
-	HVC_SITE_UNCHECKED = 0,
-	HVC_SITE_PRESENT,    /* the site holds the expected bytes */
-	HVC_SITE_MISMATCH,   /* it holds found[] instead: drift */
-	HVC_SITE_UNREADABLE, /* the agent could not read it (reason) */
-};
-
-enum hvc_sym {
-	HVC_SYM_UNKNOWN = 0,
-	HVC_SYM_AGREES,	    /* the guest's kallsyms has the function at site - offset */
-	HVC_SYM_DIFFERS,    /* ... at sym_addr instead */
-	HVC_SYM_MISSING,    /* ... not at all */
-	HVC_SYM_UNREADABLE, /* the agent could not read kallsyms */
-};
-
-/* The agent's verification of one function. */
-struct hvc_site {
-	char name[HVC_NAME_MAX + 1];
-	uint64_t site;
-	enum hvc_site_result result;
-	uint8_t found[HVC_BYTES_MAX];
-	size_t found_len;
-	char reason[HVC_TEXT_MAX + 1];
-	enum hvc_sym sym;
-	uint64_t sym_addr;
 };
 
 /* ---- messages (hvc_msg.c) */
@@ -112,15 +67,12 @@ enum hvc_msg_type {
 /* One parsed guest -> host message. */
 struct hvc_msg {
 	enum hvc_msg_type type;
-	uint64_t id;		     /* 0 when null or absent */
-	struct hvc_agent_info agent; /* hello, pong */
-	bool ok;		     /* ack */
-	char text[HVC_TEXT_MAX + 1]; /* ack "error", error "reason" */
-	char level[HVC_LEVEL_MAX + 1];
-	char trigger[16];
-	size_t nsites;
-	struct hvc_site *sites; /* verify; owned, hvc_msg_clear() frees */
-	unsigned npresent, nmismatch, nunreadable;
+	uint64_t id;			   /* 0 when null or absent */
+	struct hv_wire_hello agent;	   /* hello, pong */
+	bool ok;			   /* ack */
+	char text[HV_WIRE_TEXT_MAX + 1];   /* ack "error", error "reason"; unknown: its type */
+	char level[HV_WIRE_LEVEL_MAX + 1]; /* verify */
+	struct hv_wire_verify verify;	   /* verify; owned, hvc_msg_clear() frees */
 };
 
 /*
@@ -144,22 +96,19 @@ int hvc_status_line(uint64_t id, const struct hvc_status *st, char **out) HV_WUR
 /* "ping" or "verify" request lines; NULL when out of memory. */
 char *hvc_request_line(const char *type, uint64_t id);
 
-const char *hvc_site_result_name(enum hvc_site_result r);
-const char *hvc_sym_name(enum hvc_sym s);
-
 /* ---- sessions (hvc_client.c) */
 
 /* The outcome of one status exchange; always filled, also on failure. */
 struct hvc_report {
 	bool hello; /* the agent identified itself */
-	struct hvc_agent_info agent;
+	struct hv_wire_hello agent;
 	uint64_t status_id;
-	bool acked;			    /* the agent accepted the status */
-	bool rejected;			    /* it answered with an error */
-	char agent_error[HVC_TEXT_MAX + 1]; /* its error text, when rejected */
-	bool verified;			    /* its verification arrived */
+	bool acked;				/* the agent accepted the status */
+	bool rejected;				/* it answered with an error */
+	char agent_error[HV_WIRE_TEXT_MAX + 1]; /* its error text, when rejected */
+	bool verified;				/* its verification arrived */
 	size_t nsites;
-	struct hvc_site *sites; /* owned; hvc_report_clear() frees */
+	struct hv_wire_check *sites; /* owned; hvc_report_clear() frees */
 	unsigned npresent, nmismatch, nunreadable;
 	bool misbehaved;
 	char misbehaviour[512]; /* "agent misbehaved: ..." when misbehaved */
@@ -175,14 +124,14 @@ void hvc_report_clear(struct hvc_report *r);
  * with "ok" (@rc == 0) and "error" (this thread's last error when @rc < 0,
  * else null), for the CLI, the ledger and logs.  NULL when out of memory.
  * Keys: ok, status_id, acked, rejected, agent_error, verified, present,
- * mismatch, unreadable, agent, functions[] (name, site, result, symbol,
- * reason, found, symbol_address), misbehaved, misbehaviour, elapsed_ms,
+ * mismatch, unreadable, agent, functions[] (as on the wire:
+ * hv_wire_check_json()), misbehaved, misbehaviour, elapsed_ms,
  * error.
  */
 char *hvc_report_json(const struct hvc_report *rep, int rc);
 
 /* @a as compact JSON (agent_version, kernel_release, boot_id, level); caller frees. */
-char *hvc_agent_json(const struct hvc_agent_info *a);
+char *hvc_agent_json(const struct hv_wire_hello *a);
 
 struct hvc_session;
 
@@ -197,7 +146,7 @@ struct hvc_session;
 int hvc_session_open(const char *socket_path, unsigned timeout_ms, struct hvc_session **out) HV_WUR;
 
 /* The agent's hello; valid while the session lives. */
-const struct hvc_agent_info *hvc_session_agent(const struct hvc_session *s);
+const struct hv_wire_hello *hvc_session_agent(const struct hvc_session *s);
 
 /* What the agent did wrong so far ("" when nothing); valid while the session lives. */
 const char *hvc_session_misbehaviour(const struct hvc_session *s);

@@ -4,7 +4,7 @@
  * The host's client of hvpatch-agent: non-blocking unix-socket I/O with
  * poll(), one deadline per exchange, bounded line assembly and a budget of
  * bytes and messages per exchange.  Nothing the agent sends can make it
- * wait longer than the caller's timeout, allocate more than HVC_LINE_MAX
+ * wait longer than the caller's timeout, allocate more than HV_WIRE_LINE_MAX
  * per line, or crash it.
  */
 #include <errno.h>
@@ -16,21 +16,21 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "hv_clock.h"
 #include "hvc.h"
 
 struct hvc_session {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char *line; /* HVC_LINE_MAX bytes */
+	char *line; /* HV_WIRE_LINE_MAX bytes */
 	size_t used;
 	bool dropping;
 	char chunk[4096];
 	size_t cpos, clen;
 	uint64_t next_id;
-	struct hvc_agent_info agent;
+	struct hv_wire_hello agent;
 	bool have_agent;
 	bool failed;
 	char misbehaviour[512];
@@ -41,23 +41,6 @@ struct hvc_session {
 	unsigned ex_msgs;
 	uint64_t ex_start_ms;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int remaining_ms(uint64_t deadline)
-{
-	uint64_t n = now_ms();
-
-	if (n >= deadline)
-		return 0;
-	return deadline - n > 60 * 60 * 1000 ? 60 * 60 * 1000 : (int)(deadline - n);
-}
 
 /* Add one finding to the session's misbehaviour text. */
 static void note(struct hvc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -86,10 +69,7 @@ static void note(struct hvc_session *s, const char *fmt, ...)
 	vsnprintf(s->misbehaviour + n, sizeof(s->misbehaviour) - n, fmt, ap);
 	va_end(ap);
 	/* Agent-chosen text reaches terminals and logs: printable ASCII only. */
-	for (; s->misbehaviour[n]; n++)
-		if ((unsigned char)s->misbehaviour[n] < 0x20 ||
-		    (unsigned char)s->misbehaviour[n] > 0x7e)
-			s->misbehaviour[n] = '?';
+	hv_wire_clean(s->misbehaviour + n);
 }
 
 /* Append how many bad messages there were, once they are more than one. */
@@ -107,7 +87,7 @@ static void exchange_start(struct hvc_session *s)
 {
 	s->ex_bytes = 0;
 	s->ex_msgs = 0;
-	s->ex_start_ms = now_ms();
+	s->ex_start_ms = hv_mono_ms();
 }
 
 /*
@@ -144,7 +124,7 @@ static int get_line(struct hvc_session *s, uint64_t deadline, const char **line,
 				if (dropped) {
 					s->nbad++;
 					note(s, "sent a message longer than %d bytes",
-					     HVC_LINE_MAX - 1);
+					     HV_WIRE_LINE_MAX - 1);
 					continue;
 				}
 				*line = s->line;
@@ -152,12 +132,12 @@ static int get_line(struct hvc_session *s, uint64_t deadline, const char **line,
 			}
 			if (s->dropping)
 				continue;
-			if (s->used < HVC_LINE_MAX - 1)
+			if (s->used < HV_WIRE_LINE_MAX - 1)
 				s->line[s->used++] = ch;
 			else
 				s->dropping = true;
 		}
-		w = remaining_ms(deadline);
+		w = hv_ms_until(deadline);
 		if (w == 0)
 			return hv_err(HV_E_TIMEOUT, "the agent did not answer in time");
 		n = poll(&p, 1, w);
@@ -250,7 +230,7 @@ static int send_all(struct hvc_session *s, const char *p, size_t n, uint64_t dea
 			return hv_err(HV_E_IO, "cannot write to the agent socket %s: %s", s->path,
 				      strerror(errno));
 		}
-		t = remaining_ms(deadline);
+		t = hv_ms_until(deadline);
 		if (t == 0 || poll(&pf, 1, t) == 0)
 			return hv_err(HV_E_TIMEOUT,
 				      "the agent does not read its channel %s: a message could not "
@@ -278,14 +258,14 @@ static int connect_socket(struct hvc_session *s, const char *path, uint64_t dead
 
 		if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return 0;
-		if (errno == EAGAIN && remaining_ms(deadline)) {
+		if (errno == EAGAIN && hv_ms_until(deadline)) {
 			/* The listener's backlog is full: try again shortly. */
 			poll(NULL, 0, 10);
 			continue;
 		}
 		if (errno != EINPROGRESS)
 			break;
-		if (poll(&p, 1, remaining_ms(deadline)) <= 0)
+		if (poll(&p, 1, hv_ms_until(deadline)) <= 0)
 			return hv_err(HV_E_TIMEOUT,
 				      "cannot connect to the agent socket %s: no answer in time",
 				      path);
@@ -319,7 +299,7 @@ static int open_until(const char *path, uint64_t deadline, struct hvc_session **
 			      sizeof(s->path) - 1);
 	s = calloc(1, sizeof(*s));
 	if (s)
-		s->line = malloc(HVC_LINE_MAX);
+		s->line = malloc(HV_WIRE_LINE_MAX);
 	if (!s || !s->line) {
 		r = hv_err(HV_E_NOMEM, "cannot open the agent channel: out of memory");
 		goto out;
@@ -374,10 +354,10 @@ out:
 
 int hvc_session_open(const char *socket_path, unsigned timeout_ms, struct hvc_session **out)
 {
-	return open_until(socket_path, now_ms() + timeout_ms, out);
+	return open_until(socket_path, hv_mono_ms() + timeout_ms, out);
 }
 
-const struct hvc_agent_info *hvc_session_agent(const struct hvc_session *s)
+const struct hv_wire_hello *hvc_session_agent(const struct hvc_session *s)
 {
 	return &s->agent;
 }
@@ -411,18 +391,18 @@ static bool verify_matches(const struct hvc_msg *m, const struct hvc_status *st,
 	size_t i;
 
 	*bad = 0;
-	if (m->nsites != st->nfuncs)
+	if (m->verify.n != st->nfuncs)
 		return false;
-	for (i = 0; i < m->nsites; i++) {
-		const struct hvc_site *x = &m->sites[i];
+	for (i = 0; i < m->verify.n; i++) {
+		const struct hv_wire_check *x = &m->verify.checks[i];
 		const struct hvc_func *f = &st->funcs[i];
 
 		*bad = i;
 		if (strcmp(x->name, f->name) || x->site != f->site)
 			return false;
-		if (x->result == HVC_SITE_MISMATCH && x->found_len != f->expected_len)
+		if (x->result == HV_WIRE_MISMATCH && x->found_len != f->expected_len)
 			return false;
-		if (x->result == HVC_SITE_PRESENT && x->found_len &&
+		if (x->result == HV_WIRE_PRESENT && x->found_len &&
 		    (x->found_len != f->expected_len ||
 		     memcmp(x->found, f->expected, f->expected_len)))
 			return false;
@@ -439,7 +419,7 @@ static void finish_report(struct hvc_session *s, struct hvc_report *rep, uint64_
 	snprintf(rep->misbehaviour, sizeof(rep->misbehaviour), "%s", s->misbehaviour);
 	rep->messages = s->ex_msgs;
 	rep->bytes = s->ex_bytes;
-	rep->elapsed_ms = now_ms() - start;
+	rep->elapsed_ms = hv_mono_ms() - start;
 }
 
 /*
@@ -450,7 +430,7 @@ static void finish_report(struct hvc_session *s, struct hvc_report *rep, uint64_
 static int exchange_until(struct hvc_session *s, const struct hvc_status *st, bool verify_only,
 			  uint64_t deadline, struct hvc_report *rep)
 {
-	uint64_t start = now_ms(), id;
+	uint64_t start = hv_mono_ms(), id;
 	struct hvc_msg m;
 	char *line = NULL;
 	size_t bad;
@@ -504,17 +484,17 @@ static int exchange_until(struct hvc_session *s, const struct hvc_status *st, bo
 					     "sent a verification that does not match the "
 					     "status (%zu functions sent, %zu reported, first "
 					     "difference at %zu)",
-					     st->nfuncs, m.nsites, bad);
+					     st->nfuncs, m.verify.n, bad);
 					break;
 				}
 				free(rep->sites);
-				rep->sites = m.sites;
-				rep->nsites = m.nsites;
-				m.sites = NULL;
-				m.nsites = 0;
-				rep->npresent = m.npresent;
-				rep->nmismatch = m.nmismatch;
-				rep->nunreadable = m.nunreadable;
+				rep->sites = m.verify.checks;
+				rep->nsites = m.verify.n;
+				rep->npresent = m.verify.npresent;
+				rep->nmismatch = m.verify.nmismatch;
+				rep->nunreadable = m.verify.nunreadable;
+				m.verify.checks = NULL;
+				m.verify.n = 0;
 				rep->verified = true;
 			} else if (m.id >= s->next_id) {
 				note(s, "sent a verification of message %llu that was never sent",
@@ -565,7 +545,7 @@ int hvc_send_status(struct hvc_session *s, const struct hvc_status *st, unsigned
 	memset(out, 0, sizeof(*out));
 	if (!s || !st)
 		return hv_err(HV_E_INVAL, "hvc_send_status needs a session and a status");
-	return exchange_until(s, st, false, now_ms() + timeout_ms, out);
+	return exchange_until(s, st, false, hv_mono_ms() + timeout_ms, out);
 }
 
 int hvc_request_verify(struct hvc_session *s, const struct hvc_status *st, unsigned timeout_ms,
@@ -574,13 +554,13 @@ int hvc_request_verify(struct hvc_session *s, const struct hvc_status *st, unsig
 	memset(out, 0, sizeof(*out));
 	if (!s || !st)
 		return hv_err(HV_E_INVAL, "hvc_request_verify needs a session and a status");
-	return exchange_until(s, st, true, now_ms() + timeout_ms, out);
+	return exchange_until(s, st, true, hv_mono_ms() + timeout_ms, out);
 }
 
 static int one_shot(const char *socket_path, const struct hvc_status *st, bool verify_only,
 		    unsigned timeout_ms, struct hvc_report *out)
 {
-	uint64_t start = now_ms(), deadline = start + timeout_ms;
+	uint64_t start = hv_mono_ms(), deadline = start + timeout_ms;
 	struct hvc_session *s = NULL;
 	int r;
 
@@ -589,7 +569,7 @@ static int one_shot(const char *socket_path, const struct hvc_status *st, bool v
 		return hv_err(HV_E_INVAL, "the agent channel needs a status to send or check");
 	r = open_until(socket_path, deadline, &s);
 	if (r < 0) {
-		out->elapsed_ms = now_ms() - start;
+		out->elapsed_ms = hv_mono_ms() - start;
 		if (strstr(hv_err_last()->msg, "agent misbehaved: ")) {
 			out->misbehaved = true;
 			snprintf(out->misbehaviour, sizeof(out->misbehaviour), "%s",
@@ -598,7 +578,7 @@ static int one_shot(const char *socket_path, const struct hvc_status *st, bool v
 		return r;
 	}
 	r = exchange_until(s, st, verify_only, deadline, out);
-	out->elapsed_ms = now_ms() - start;
+	out->elapsed_ms = hv_mono_ms() - start;
 	hvc_session_close(s);
 	return r;
 }

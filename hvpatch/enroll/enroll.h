@@ -13,8 +13,9 @@
 #include <stdint.h>
 
 #include "hv_error.h"
+#include "hv_wire.h"
 
-#define HVE_AGENT_CHANNEL    "org.hvpatch.agent.0"
+#define HVE_AGENT_CHANNEL    HV_WIRE_CHANNEL
 #define HVE_SHMEM_PREFIX     "hvpatch-"
 #define HVE_AREA_MIB_DEFAULT 4u
 

@@ -3,7 +3,9 @@
  * line of the input is parsed; a parsed message must be internally
  * consistent.
  */
-/* fuzz-sources: hvpatch/agentchan/hvc_msg.c hvpatch/common/hv_error.c */
+/* clang-format off */
+/* fuzz-sources: hvpatch/agentchan/hvc_msg.c hvpatch/common/hv_wire.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
+/* clang-format on */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,13 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct hvc_msg m;
 
 		if (hvc_msg_parse(p, len, &m) == 0) {
-			if (m.nsites > HVC_MAX_FUNCS ||
-			    m.npresent + m.nmismatch + m.nunreadable != m.nsites)
+			if (m.verify.n > HV_WIRE_MAX_FUNCS ||
+			    m.verify.npresent + m.verify.nmismatch + m.verify.nunreadable !=
+				    m.verify.n)
 				abort();
 			if (strlen(m.agent.kernel_release) >= sizeof(m.agent.kernel_release))
 				abort();
 			hvc_msg_clear(&m);
-		} else if (m.sites) {
+		} else if (m.verify.checks) {
 			abort();
 		}
 		p += len + 1;

@@ -3,7 +3,9 @@
  * be sane either): every line of the input is parsed; a parsed status must
  * respect the limits.
  */
-/* fuzz-sources: guest-agent/agent_proto.c guest-agent/agent_state.c hvpatch/common/hv_error.c */
+/* clang-format off */
+/* fuzz-sources: guest-agent/agent_proto.c hvpatch/common/hv_wire.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
+/* clang-format on */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,11 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t id;
 
 		if (agt_msg_parse(p, len, &m, &id) == 0) {
-			if (m.status.nfuncs > AGT_MAX_FUNCS || !m.id || m.id > AGT_ID_MAX)
+			if (m.status.nfuncs > HV_WIRE_MAX_FUNCS || !m.id || m.id > HV_WIRE_ID_MAX)
 				abort();
 			for (size_t i = 0; i < m.status.nfuncs; i++)
 				if (!m.status.funcs[i].expected_len ||
-				    m.status.funcs[i].expected_len > AGT_BYTES_MAX)
+				    m.status.funcs[i].expected_len > HV_WIRE_BYTES_MAX)
 					abort();
 			agt_msg_clear(&m);
 		} else if (m.status.funcs) {

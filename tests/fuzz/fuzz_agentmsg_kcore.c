@@ -6,7 +6,7 @@
  * segments the headers describe, and every result must be consistent.
  */
 /* clang-format off */
-/* fuzz-sources: guest-agent/agent_verify.c guest-agent/agent_state.c guest-agent/agent_proto.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
+/* fuzz-sources: guest-agent/agent_verify.c guest-agent/agent_state.c guest-agent/agent_proto.c hvpatch/common/hv_wire.c hvpatch/common/hv_hex.c hvpatch/common/hv_buf.c hvpatch/common/hv_error.c */
 /* clang-format on */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */
@@ -58,9 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 	} else {
-		struct agt_func f[2];
-		struct agt_status st;
-		struct agt_verify v;
+		struct hv_wire_func f[2];
+		struct hv_wire_status st;
+		struct hv_wire_verify v;
 
 		memset(&st, 0, sizeof(st));
 		memset(&v, 0, sizeof(v));
@@ -80,10 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (v.n != 2 || v.nunreadable != 2)
 			abort();
 		for (i = 0; i < v.n; i++)
-			if (v.checks[i].sym == AGT_SYM_AGREES &&
+			if (v.checks[i].sym == HV_WIRE_SYM_AGREES &&
 			    v.checks[i].sym_addr + f[i].offset != f[i].site)
 				abort();
-		agt_verify_clear(&v);
+		hv_wire_verify_clear(&v);
 	}
 	close(fd);
 	return 0;

@@ -3,7 +3,7 @@
 # sources are compiled into the tests (with the tests' flags, so sanitizer
 # builds cover them too).
 HV_AGENT_TEST_SOURCES = $(HV_AGENT_SOURCES) \
-	tests/unit/test_agent_fixture.c tests/unit/test_agent_fixture.h
+	tests/unit/test_agent_fixture.c tests/unit/test_agent_fixture.h tests/unit/hv_check.h
 
 check_PROGRAMS += tests/unit/test_agent
 tests_unit_test_agent_SOURCES = tests/unit/test_agent.c $(HV_AGENT_TEST_SOURCES)
@@ -23,3 +23,10 @@ TESTS += tests/unit/test_agentchan
 # The agent binary as a tenant runs it (static, size, status/verify, exit codes).
 TESTS += tests/unit/test_agent_cli.sh
 EXTRA_DIST += tests/unit/test_agent_cli.sh
+
+# The protocol's codec itself (hvpatch/common/hv_wire.c), both directions.
+check_PROGRAMS += tests/unit/test_wire
+tests_unit_test_wire_SOURCES = tests/unit/test_wire.c tests/unit/hv_check.h
+tests_unit_test_wire_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_wire_LDADD = $(HV_CHECK_LIBS) $(JANSSON_LIBS)
+TESTS += tests/unit/test_wire

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "hv_check.h"
 #include "test_agent_fixture.h"
 
 #define STATUS_MSG                                                                            \
@@ -150,7 +151,7 @@ START_TEST(test_too_many_functions_rejected)
 	n = (size_t)snprintf(s, cap,
 			     "{\"v\":1,\"type\":\"status\",\"id\":1,\"level\":\"x\","
 			     "\"functions\":[");
-	for (i = 0; i < AGT_MAX_FUNCS + 1; i++)
+	for (i = 0; i < HV_WIRE_MAX_FUNCS + 1; i++)
 		n += (size_t)snprintf(
 			s + n, cap - n,
 			"%s{\"name\":\"f%zu\",\"site\":\"0x%zx\",\"expected\":\"90\"}",
@@ -164,16 +165,16 @@ END_TEST
 
 START_TEST(test_oversized_message_rejected)
 {
-	char *s = malloc(AGT_LINE_MAX + 10);
+	char *s = malloc(HV_WIRE_LINE_MAX + 10);
 	struct agt_msg m;
 	uint64_t id;
 
 	ck_assert_ptr_nonnull(s);
-	memset(s, ' ', AGT_LINE_MAX + 10);
+	memset(s, ' ', HV_WIRE_LINE_MAX + 10);
 	memcpy(s, "{\"v\":1,\"type\":\"ping\",\"id\":1}", 28);
-	ck_assert_int_eq(agt_msg_parse(s, AGT_LINE_MAX, &m, &id), HV_E_FORMAT);
+	ck_assert_int_eq(agt_msg_parse(s, HV_WIRE_LINE_MAX, &m, &id), HV_E_FORMAT);
 	/* One byte less is still a message. */
-	ck_assert_int_eq(agt_msg_parse(s, AGT_LINE_MAX - 1, &m, &id), 0);
+	ck_assert_int_eq(agt_msg_parse(s, HV_WIRE_LINE_MAX - 1, &m, &id), 0);
 	agt_msg_clear(&m);
 	free(s);
 }
@@ -215,7 +216,7 @@ END_TEST
 
 START_TEST(test_builders_emit_versioned_lines)
 {
-	struct agt_status st;
+	struct hv_wire_status st;
 	char *l;
 
 	memset(&st, 0, sizeof(st));
@@ -225,10 +226,10 @@ START_TEST(test_builders_emit_versioned_lines)
 		   "\",\"kernel_release\":\"6.1.0-56-cloud-amd64\",\"boot_id\":\"b00t\","
 		   "\"level\":null}\n");
 	free(l);
-	l = agt_ack_line(42, true, NULL);
+	l = hv_wire_ack_line(42, true, NULL);
 	ck_assert_str_eq(l, "{\"v\":1,\"type\":\"ack\",\"id\":42,\"ok\":true}\n");
 	free(l);
-	l = agt_error_line(0, "bad\x01thing\xff");
+	l = hv_wire_error_line(0, "bad\x01thing\xff");
 	ck_assert_str_eq(l, "{\"v\":1,\"type\":\"error\",\"id\":null,\"reason\":\"bad?thing?\"}\n");
 	free(l);
 }
@@ -249,7 +250,7 @@ START_TEST(test_state_file_round_trip_is_atomic)
 	memset(&back, 0, sizeof(back));
 	ck_assert_int_eq(agt_state_load(path, &back), HV_E_NOTFOUND);
 	ck_assert_int_eq(parse(STATUS_MSG, &m, &id), 0);
-	ck_assert_int_eq(agt_status_copy(&s.status, &m.status), 0);
+	ck_assert_int_eq(hv_wire_status_copy(&s.status, &m.status), 0);
 	s.status.received_at = 1764079400;
 	s.host_connected = true;
 	s.host_last_seen = 1764079401;
@@ -310,7 +311,7 @@ START_TEST(test_verify_reports_present_and_mismatch)
 {
 	struct vfix v;
 	struct agt_msg m;
-	struct agt_verify out;
+	struct hv_wire_verify out;
 	uint64_t id;
 
 	memset(&out, 0, sizeof(out));
@@ -320,16 +321,16 @@ START_TEST(test_verify_reports_present_and_mismatch)
 	m.status.funcs[1].expected[4] = 0x79;
 	ck_assert_int_eq(agt_verify_run(&m.status, v.kallsyms, v.kcore, "request", &out), 0);
 	ck_assert_uint_eq(out.n, 2);
-	ck_assert_int_eq(out.checks[0].result, AGT_PRESENT);
-	ck_assert_int_eq(out.checks[0].sym, AGT_SYM_AGREES);
+	ck_assert_int_eq(out.checks[0].result, HV_WIRE_PRESENT);
+	ck_assert_int_eq(out.checks[0].sym, HV_WIRE_SYM_AGREES);
 	ck_assert_uint_eq(out.checks[0].sym_addr, FX_FUNC_VA);
-	ck_assert_int_eq(out.checks[1].result, AGT_MISMATCH);
+	ck_assert_int_eq(out.checks[1].result, HV_WIRE_MISMATCH);
 	ck_assert_uint_eq(out.checks[1].found_len, 5);
 	ck_assert_uint_eq(out.checks[1].found[4], 0x78);
 	ck_assert_uint_eq(out.npresent, 1);
 	ck_assert_uint_eq(out.nmismatch, 1);
 	ck_assert_uint_eq(out.nunreadable, 0);
-	agt_verify_clear(&out);
+	hv_wire_verify_clear(&out);
 	agt_msg_clear(&m);
 	fx_rmdir(v.dir);
 }
@@ -339,7 +340,7 @@ START_TEST(test_verify_reports_symbol_disagreement)
 {
 	struct vfix v;
 	struct agt_msg m;
-	struct agt_verify out;
+	struct hv_wire_verify out;
 	uint64_t id;
 
 	memset(&out, 0, sizeof(out));
@@ -348,12 +349,12 @@ START_TEST(test_verify_reports_symbol_disagreement)
 		      "ffffffff81000400 t version_proc_show\n");
 	ck_assert_int_eq(parse(STATUS_MSG, &m, &id), 0);
 	ck_assert_int_eq(agt_verify_run(&m.status, v.kallsyms, v.kcore, "request", &out), 0);
-	ck_assert_int_eq(out.checks[0].sym, AGT_SYM_MISSING);
-	ck_assert_int_eq(out.checks[0].result, AGT_PRESENT);
+	ck_assert_int_eq(out.checks[0].sym, HV_WIRE_SYM_MISSING);
+	ck_assert_int_eq(out.checks[0].result, HV_WIRE_PRESENT);
 	ck_assert_ptr_nonnull(strstr(out.checks[0].reason, "does not list"));
-	ck_assert_int_eq(out.checks[1].sym, AGT_SYM_DIFFERS);
+	ck_assert_int_eq(out.checks[1].sym, HV_WIRE_SYM_DIFFERS);
 	ck_assert_uint_eq(out.checks[1].sym_addr, 0xffffffff81000400ULL);
-	agt_verify_clear(&out);
+	hv_wire_verify_clear(&out);
 	agt_msg_clear(&m);
 	fx_rmdir(v.dir);
 }
@@ -363,7 +364,7 @@ START_TEST(test_verify_site_outside_core_is_unreadable)
 {
 	struct vfix v;
 	struct agt_msg m;
-	struct agt_verify out;
+	struct hv_wire_verify out;
 	uint64_t id;
 
 	memset(&out, 0, sizeof(out));
@@ -372,17 +373,17 @@ START_TEST(test_verify_site_outside_core_is_unreadable)
 	m.status.funcs[0].site = FX_TEXT_VA + FX_TEXT_LEN - 2; /* straddles the end */
 	m.status.funcs[1].site = 0xffffffffc0000000ULL;	       /* not mapped at all */
 	ck_assert_int_eq(agt_verify_run(&m.status, v.kallsyms, v.kcore, "request", &out), 0);
-	ck_assert_int_eq(out.checks[0].result, AGT_UNREADABLE);
-	ck_assert_int_eq(out.checks[1].result, AGT_UNREADABLE);
+	ck_assert_int_eq(out.checks[0].result, HV_WIRE_UNREADABLE);
+	ck_assert_int_eq(out.checks[1].result, HV_WIRE_UNREADABLE);
 	ck_assert_ptr_nonnull(strstr(out.checks[1].reason, "no segment"));
 	ck_assert_uint_eq(out.nunreadable, 2);
-	agt_verify_clear(&out);
+	hv_wire_verify_clear(&out);
 	/* No kcore at all: every site unreadable, with the reason. */
 	ck_assert_int_eq(
 		agt_verify_run(&m.status, v.kallsyms, "/nonexistent/kcore", "request", &out), 0);
-	ck_assert_int_eq(out.checks[0].result, AGT_UNREADABLE);
+	ck_assert_int_eq(out.checks[0].result, HV_WIRE_UNREADABLE);
 	ck_assert_ptr_nonnull(strstr(out.checks[0].reason, "/nonexistent/kcore"));
-	agt_verify_clear(&out);
+	hv_wire_verify_clear(&out);
 	agt_msg_clear(&m);
 	fx_rmdir(v.dir);
 }
@@ -443,7 +444,7 @@ START_TEST(test_kallsyms_long_and_odd_lines_skipped)
 {
 	struct vfix v;
 	struct agt_msg m;
-	struct agt_verify out;
+	struct hv_wire_verify out;
 	uint64_t id;
 	char *ks = malloc(8192);
 	size_t n = 0;
@@ -461,9 +462,9 @@ START_TEST(test_kallsyms_long_and_odd_lines_skipped)
 	vfix_init(&v, ks);
 	ck_assert_int_eq(parse(STATUS_MSG, &m, &id), 0);
 	ck_assert_int_eq(agt_verify_run(&m.status, v.kallsyms, v.kcore, "request", &out), 0);
-	ck_assert_int_eq(out.checks[0].sym, AGT_SYM_AGREES);
-	ck_assert_int_eq(out.checks[1].sym, AGT_SYM_MISSING);
-	agt_verify_clear(&out);
+	ck_assert_int_eq(out.checks[0].sym, HV_WIRE_SYM_AGREES);
+	ck_assert_int_eq(out.checks[1].sym, HV_WIRE_SYM_MISSING);
+	hv_wire_verify_clear(&out);
 	agt_msg_clear(&m);
 	fx_rmdir(v.dir);
 	free(ks);
@@ -599,15 +600,15 @@ START_TEST(test_conn_drops_oversized_line_whole)
 {
 	struct cfix f;
 	const char *out;
-	char *big = malloc(AGT_LINE_MAX + 100);
+	char *big = malloc(HV_WIRE_LINE_MAX + 100);
 	static const char ping[] = "{\"v\":1,\"type\":\"ping\",\"id\":5}\n";
 
 	ck_assert_ptr_nonnull(big);
 	cfix_init(&f);
 	/* an oversized line whose tail would parse as a status if it were kept */
-	memset(big, ' ', AGT_LINE_MAX + 100);
-	memcpy(big + AGT_LINE_MAX + 100 - strlen(STATUS_MSG), STATUS_MSG, strlen(STATUS_MSG));
-	ck_assert_int_eq(agt_conn_input(f.c, big, AGT_LINE_MAX + 100), 0);
+	memset(big, ' ', HV_WIRE_LINE_MAX + 100);
+	memcpy(big + HV_WIRE_LINE_MAX + 100 - strlen(STATUS_MSG), STATUS_MSG, strlen(STATUS_MSG));
+	ck_assert_int_eq(agt_conn_input(f.c, big, HV_WIRE_LINE_MAX + 100), 0);
 	ck_assert_int_eq(agt_conn_input(f.c, "\n", 1), 0);
 	ck_assert_int_eq(agt_conn_input(f.c, ping, strlen(ping)), 0);
 	out = drain(&f);
@@ -747,8 +748,8 @@ END_TEST
 /* A verification of many long-named, unreadable functions still fits one message. */
 START_TEST(test_verify_line_stays_under_the_limit)
 {
-	struct agt_status st;
-	struct agt_verify v;
+	struct hv_wire_status st;
+	struct hv_wire_verify v;
 	char *line;
 	size_t i;
 
@@ -770,12 +771,12 @@ START_TEST(test_verify_line_stays_under_the_limit)
 	ck_assert_uint_eq(v.nunreadable, 200);
 	line = agt_verify_line(9, &st, &v);
 	ck_assert_ptr_nonnull(line);
-	ck_assert_uint_lt(strlen(line), AGT_LINE_MAX);
+	ck_assert_uint_lt(strlen(line), HV_WIRE_LINE_MAX);
 	ck_assert_ptr_nonnull(strstr(line, "\"type\":\"verify\",\"id\":9"));
 	ck_assert_ptr_nonnull(strstr(line, "\"unreadable\":200"));
 	free(line);
 	/* Even longer: an error message instead of an oversized line. */
-	st.nfuncs = v.n = AGT_MAX_FUNCS;
+	st.nfuncs = v.n = HV_WIRE_MAX_FUNCS;
 	st.funcs = realloc(st.funcs, st.nfuncs * sizeof(*st.funcs));
 	v.checks = realloc(v.checks, v.n * sizeof(*v.checks));
 	ck_assert_ptr_nonnull(st.funcs);
@@ -783,16 +784,16 @@ START_TEST(test_verify_line_stays_under_the_limit)
 	for (i = 200; i < st.nfuncs; i++) {
 		st.funcs[i] = st.funcs[0];
 		v.checks[i] = v.checks[0];
-		memset(v.checks[i].name, 'g', AGT_NAME_MAX);
-		v.checks[i].name[AGT_NAME_MAX] = 0;
+		memset(v.checks[i].name, 'g', HV_WIRE_NAME_MAX);
+		v.checks[i].name[HV_WIRE_NAME_MAX] = 0;
 	}
 	line = agt_verify_line(9, &st, &v);
 	ck_assert_ptr_nonnull(line);
-	ck_assert_uint_lt(strlen(line), AGT_LINE_MAX);
+	ck_assert_uint_lt(strlen(line), HV_WIRE_LINE_MAX);
 	ck_assert_ptr_nonnull(strstr(line, "\"type\":\"error\",\"id\":9"));
 	free(line);
-	agt_verify_clear(&v);
-	agt_status_clear(&st);
+	hv_wire_verify_clear(&v);
+	hv_wire_status_clear(&st);
 }
 END_TEST
 
@@ -829,11 +830,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return hv_check_run(suite());
 }

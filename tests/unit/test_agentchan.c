@@ -22,6 +22,7 @@
 
 #include "agent.h"
 #include "hvc.h"
+#include "hv_check.h"
 #include "test_agent_fixture.h"
 
 #define VERIFY_MSG                                                                              \
@@ -64,16 +65,16 @@ START_TEST(test_verify_parses)
 	ck_assert_int_eq(parse(VERIFY_MSG, &m), 0);
 	ck_assert_int_eq(m.type, HVC_MSG_VERIFY);
 	ck_assert_uint_eq(m.id, 4);
-	ck_assert_uint_eq(m.nsites, 3);
-	ck_assert_int_eq(m.sites[0].result, HVC_SITE_PRESENT);
-	ck_assert_int_eq(m.sites[0].sym, HVC_SYM_AGREES);
-	ck_assert_int_eq(m.sites[1].result, HVC_SITE_MISMATCH);
-	ck_assert_uint_eq(m.sites[1].found_len, 5);
-	ck_assert_uint_eq(m.sites[1].found[0], 0x0f);
-	ck_assert_uint_eq(m.sites[1].sym_addr, 0xffffffff81000400ULL);
-	ck_assert_int_eq(m.sites[2].result, HVC_SITE_UNREADABLE);
-	ck_assert_str_eq(m.sites[2].reason, "no segment");
-	ck_assert_uint_eq(m.npresent + m.nmismatch + m.nunreadable, 3);
+	ck_assert_uint_eq(m.verify.n, 3);
+	ck_assert_int_eq(m.verify.checks[0].result, HV_WIRE_PRESENT);
+	ck_assert_int_eq(m.verify.checks[0].sym, HV_WIRE_SYM_AGREES);
+	ck_assert_int_eq(m.verify.checks[1].result, HV_WIRE_MISMATCH);
+	ck_assert_uint_eq(m.verify.checks[1].found_len, 5);
+	ck_assert_uint_eq(m.verify.checks[1].found[0], 0x0f);
+	ck_assert_uint_eq(m.verify.checks[1].sym_addr, 0xffffffff81000400ULL);
+	ck_assert_int_eq(m.verify.checks[2].result, HV_WIRE_UNREADABLE);
+	ck_assert_str_eq(m.verify.checks[2].reason, "no segment");
+	ck_assert_uint_eq(m.verify.npresent + m.verify.nmismatch + m.verify.nunreadable, 3);
 	hvc_msg_clear(&m);
 }
 END_TEST
@@ -159,21 +160,21 @@ START_TEST(test_malformed_guest_messages_rejected)
 	struct hvc_msg m;
 
 	ck_assert_int_eq(parse(bad_msgs[_i].msg, &m), bad_msgs[_i].code);
-	ck_assert_ptr_null(m.sites);
+	ck_assert_ptr_null(m.verify.checks);
 	ck_assert_int_eq(m.type, 0);
 }
 END_TEST
 
 START_TEST(test_oversized_guest_message_rejected)
 {
-	char *s = malloc(HVC_LINE_MAX + 1);
+	char *s = malloc(HV_WIRE_LINE_MAX + 1);
 	struct hvc_msg m;
 
 	ck_assert_ptr_nonnull(s);
-	memset(s, ' ', HVC_LINE_MAX + 1);
+	memset(s, ' ', HV_WIRE_LINE_MAX + 1);
 	memcpy(s, HELLO_MSG, strlen(HELLO_MSG));
-	ck_assert_int_eq(hvc_msg_parse(s, HVC_LINE_MAX, &m), HV_E_FORMAT);
-	ck_assert_int_eq(hvc_msg_parse(s, HVC_LINE_MAX - 1, &m), 0);
+	ck_assert_int_eq(hvc_msg_parse(s, HV_WIRE_LINE_MAX, &m), HV_E_FORMAT);
+	ck_assert_int_eq(hvc_msg_parse(s, HV_WIRE_LINE_MAX - 1, &m), 0);
 	hvc_msg_clear(&m);
 	free(s);
 }
@@ -197,13 +198,14 @@ START_TEST(test_mutated_guest_messages_never_crash)
 				s[i] = (char)(s[i] ^ flips[f]);
 				if (hvc_msg_parse(s, n, &m) == 0) {
 					ok++;
-					ck_assert_uint_le(m.nsites, 3);
-					ck_assert_uint_eq(m.npresent + m.nmismatch + m.nunreadable,
-							  m.nsites);
+					ck_assert_uint_le(m.verify.n, 3);
+					ck_assert_uint_eq(m.verify.npresent + m.verify.nmismatch +
+								  m.verify.nunreadable,
+							  m.verify.n);
 					hvc_msg_clear(&m);
 				} else {
 					bad++;
-					ck_assert_ptr_null(m.sites);
+					ck_assert_ptr_null(m.verify.checks);
 				}
 			}
 			ck_assert_int_lt(hvc_msg_parse(bases[b], i, &m), 0);
@@ -250,6 +252,76 @@ START_TEST(test_status_line_checks_caller_input)
 	st.op = NULL;
 	ck_assert_int_eq(hvc_status_line(0, &st, &line), HV_E_INVAL);
 	ck_assert_ptr_null(line);
+}
+END_TEST
+
+/* What the agent builds, the host accepts, field for field: one codec both ways. */
+START_TEST(test_agent_lines_reach_the_host_intact)
+{
+	struct hv_wire_status st = { .known = true, .level = "2026.11-1" };
+	struct hv_wire_verify v = { .at = 1764079393, .trigger = "periodic", .n = 2 };
+	struct hvc_msg m;
+	char *line;
+	size_t i;
+
+	line = agt_hello_line("pong", 5, "6.1.0-56-cloud-amd64", "b00t", &st);
+	ck_assert_int_eq(hvc_msg_parse(line, strlen(line) - 1, &m), 0);
+	free(line);
+	ck_assert_int_eq(m.type, HVC_MSG_PONG);
+	ck_assert_uint_eq(m.id, 5);
+	ck_assert_str_eq(m.agent.agent_version, PACKAGE_VERSION);
+	ck_assert_str_eq(m.agent.kernel_release, "6.1.0-56-cloud-amd64");
+	ck_assert_str_eq(m.agent.boot_id, "b00t");
+	ck_assert(m.agent.level_known);
+	ck_assert_str_eq(m.agent.level, "2026.11-1");
+	hvc_msg_clear(&m);
+
+	v.checks = calloc(2, sizeof(*v.checks));
+	ck_assert_ptr_nonnull(v.checks);
+	snprintf(v.checks[0].name, sizeof(v.checks[0].name), "cmdline_proc_show");
+	v.checks[0].site = 0xffffffff81000100ULL;
+	v.checks[0].result = HV_WIRE_PRESENT;
+	v.checks[0].sym = HV_WIRE_SYM_AGREES;
+	v.checks[0].sym_addr = 0xffffffff81000100ULL;
+	snprintf(v.checks[1].name, sizeof(v.checks[1].name), "version_proc_show");
+	v.checks[1].site = 0xffffffff81000200ULL;
+	v.checks[1].result = HV_WIRE_MISMATCH;
+	memcpy(v.checks[1].found, jmp5, 5);
+	v.checks[1].found_len = 5;
+	v.checks[1].sym = HV_WIRE_SYM_MISSING;
+	snprintf(v.checks[1].reason, sizeof(v.checks[1].reason), "kallsyms does not list it");
+	v.npresent = 1;
+	v.nmismatch = 1;
+	line = agt_verify_line(0, &st, &v);
+	ck_assert_int_eq(hvc_msg_parse(line, strlen(line) - 1, &m), 0);
+	free(line);
+	ck_assert_int_eq(m.type, HVC_MSG_VERIFY);
+	ck_assert_uint_eq(m.id, 0);
+	ck_assert_str_eq(m.level, "2026.11-1");
+	ck_assert_str_eq(m.verify.trigger, "periodic");
+	ck_assert_int_eq(m.verify.at, v.at);
+	ck_assert_uint_eq(m.verify.n, 2);
+	ck_assert_uint_eq(m.verify.npresent, 1);
+	ck_assert_uint_eq(m.verify.nmismatch, 1);
+	for (i = 0; i < 2; i++) {
+		ck_assert_str_eq(m.verify.checks[i].name, v.checks[i].name);
+		ck_assert_uint_eq(m.verify.checks[i].site, v.checks[i].site);
+		ck_assert_int_eq(m.verify.checks[i].result, v.checks[i].result);
+		ck_assert_int_eq(m.verify.checks[i].sym, v.checks[i].sym);
+		ck_assert_uint_eq(m.verify.checks[i].sym_addr, v.checks[i].sym_addr);
+		ck_assert_str_eq(m.verify.checks[i].reason, v.checks[i].reason);
+	}
+	ck_assert_mem_eq(m.verify.checks[1].found, jmp5, 5);
+	hvc_msg_clear(&m);
+
+	line = hv_wire_ack_line(9, false, "the state file is gone");
+	ck_assert_int_eq(hvc_msg_parse(line, strlen(line) - 1, &m), 0);
+	free(line);
+	ck_assert_int_eq(m.type, HVC_MSG_ACK);
+	ck_assert(!m.ok);
+	ck_assert_str_eq(m.text, "the state file is gone");
+	hvc_msg_clear(&m);
+	hv_wire_verify_clear(&v);
 }
 END_TEST
 
@@ -546,9 +618,9 @@ START_TEST(test_real_agent_acks_and_verifies)
 	ck_assert(rep.verified);
 	ck_assert(!rep.misbehaved);
 	ck_assert_uint_eq(rep.nsites, 2);
-	ck_assert_int_eq(rep.sites[0].result, HVC_SITE_PRESENT);
-	ck_assert_int_eq(rep.sites[0].sym, HVC_SYM_AGREES);
-	ck_assert_int_eq(rep.sites[1].result, HVC_SITE_MISMATCH);
+	ck_assert_int_eq(rep.sites[0].result, HV_WIRE_PRESENT);
+	ck_assert_int_eq(rep.sites[0].sym, HV_WIRE_SYM_AGREES);
+	ck_assert_int_eq(rep.sites[1].result, HV_WIRE_MISMATCH);
 	ck_assert_mem_eq(rep.sites[1].found, jmp5, 5);
 	ck_assert_uint_eq(rep.npresent, 1);
 	ck_assert_uint_eq(rep.nmismatch, 1);
@@ -588,7 +660,7 @@ START_TEST(test_verify_request_detects_drift)
 	ck_assert(!rep.misbehaved);
 	hvc_report_clear(&rep);
 	ck_assert_int_eq(hvc_send_status(s, &two_status, 3000, &rep), 0);
-	ck_assert_int_eq(rep.sites[0].result, HVC_SITE_PRESENT);
+	ck_assert_int_eq(rep.sites[0].result, HV_WIRE_PRESENT);
 	hvc_report_clear(&rep);
 	/* Someone rewrites the first site behind the host's back. */
 	memset(text, 0xcc, sizeof(text));
@@ -597,7 +669,7 @@ START_TEST(test_verify_request_detects_drift)
 	ck_assert_int_eq(fx_kcore_file(f.files.kcore, FX_TEXT_VA, text, sizeof(text)), 0);
 	ck_assert_int_eq(hvc_request_verify(s, &two_status, 3000, &rep), 0);
 	ck_assert(rep.verified);
-	ck_assert_int_eq(rep.sites[0].result, HVC_SITE_MISMATCH);
+	ck_assert_int_eq(rep.sites[0].result, HV_WIRE_MISMATCH);
 	ck_assert_mem_eq(rep.sites[0].found, other_nop, 5);
 	ck_assert_uint_eq(rep.nmismatch, 2);
 	hvc_report_clear(&rep);
@@ -748,6 +820,7 @@ static Suite *suite(void)
 	tcase_add_test(p, test_oversized_guest_message_rejected);
 	tcase_add_test(p, test_mutated_guest_messages_never_crash);
 	tcase_add_test(p, test_status_line_checks_caller_input);
+	tcase_add_test(p, test_agent_lines_reach_the_host_intact);
 	suite_add_tcase(s, p);
 	tcase_set_timeout(c, 30);
 	tcase_add_test(c, test_real_agent_acks_and_verifies);
@@ -763,11 +836,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return hv_check_run(suite());
 }
