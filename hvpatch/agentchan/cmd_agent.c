@@ -141,6 +141,64 @@ static int parse_timeout(const char *cmd, const char *s, unsigned *out)
 	return 0;
 }
 
+/* What every agent-* command takes: where the agent is, how long to wait, how to print. */
+struct target {
+	const char *sock, *domain, *uri;
+	unsigned timeout_ms;
+	int json;
+	char sockbuf[256];
+};
+
+/*
+ * Take option @c (its argument in optarg) when it is one of struct
+ * target's.  Returns 1 when taken, 0 when it is another option, or
+ * HV_EXIT_USAGE (the usage error printed).
+ */
+static int target_option(const char *cmd, int c, struct target *t)
+{
+	switch (c) {
+	case 's':
+		t->sock = optarg;
+		return 1;
+	case 'd':
+		t->domain = optarg;
+		return 1;
+	case 'c':
+		t->uri = optarg;
+		return 1;
+	case 't':
+		return parse_timeout(cmd, optarg, &t->timeout_ms) ? HV_EXIT_USAGE : 1;
+	case 'j':
+		t->json = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * After the options: no argument left and exactly one of --socket and
+ * --domain.  Returns 0 or HV_EXIT_USAGE (the usage error printed).
+ */
+static int target_check(const char *cmd, int argc, char **argv, const struct target *t)
+{
+	if (optind != argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!t->sock == !t->domain)
+		return cli_usage_error(cmd, "give either --socket PATH or --domain DOMAIN");
+	return 0;
+}
+
+/* Look up the --domain's agent socket.  Returns 0 (t->sock set) or the exit status. */
+static int target_socket(const char *cmd, struct target *t)
+{
+	if (t->domain) {
+		if (domain_socket(t->domain, t->uri, t->sockbuf, sizeof(t->sockbuf)) < 0)
+			return cli_fail(cmd);
+		t->sock = t->sockbuf;
+	}
+	return 0;
+}
+
 static void print_json(json_t *o)
 {
 	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -162,54 +220,32 @@ int cmd_agent_ping(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct target t = { .timeout_ms = DEFAULT_TIMEOUT_MS };
 	struct hvc_session *s = NULL;
 	const struct hv_wire_hello *a;
-	const char *sock = NULL, *domain = NULL, *uri = NULL;
-	char sockbuf[256];
-	unsigned timeout_ms = DEFAULT_TIMEOUT_MS;
-	int json = 0, c, r;
+	int c, r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:d:c:t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			sock = optarg;
-			break;
-		case 'd':
-			domain = optarg;
-			break;
-		case 'c':
-			uri = optarg;
-			break;
-		case 't':
-			if (parse_timeout("agent-ping", optarg, &timeout_ms))
-				return HV_EXIT_USAGE;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs(ping_help, stdout);
-			return HV_EXIT_OK;
-		default:
+		r = target_option("agent-ping", c, &t);
+		if (r == HV_EXIT_USAGE)
+			return r;
+		if (r)
+			continue;
+		if (c != 'h')
 			return cli_usage_error("agent-ping", "unknown option");
-		}
+		fputs(ping_help, stdout);
+		return HV_EXIT_OK;
 	}
-	if (optind != argc)
-		return cli_usage_error("agent-ping", "unexpected argument '%s'", argv[optind]);
-	if (!sock == !domain)
-		return cli_usage_error("agent-ping",
-				       "give either --socket PATH or --domain DOMAIN");
-	if (domain) {
-		if (domain_socket(domain, uri, sockbuf, sizeof(sockbuf)) < 0)
-			return cli_fail("agent-ping");
-		sock = sockbuf;
-	}
-	r = hvc_session_open(sock, timeout_ms, &s);
-	if (r < 0)
+	r = target_check("agent-ping", argc, argv, &t);
+	if (r == 0)
+		r = target_socket("agent-ping", &t);
+	if (r)
+		return r;
+	if (hvc_session_open(t.sock, t.timeout_ms, &s) < 0)
 		return cli_fail("agent-ping");
 	a = hvc_session_agent(s);
-	if (json) {
+	if (t.json) {
 		json_t *o = hv_wire_hello_json(a);
 
 		if (o)
@@ -328,12 +364,10 @@ static int run_notify(int argc, char **argv, bool verify_only)
 	static struct hvc_func funcs[MAX_CLI_FUNCS];
 	static char names[MAX_CLI_FUNCS][HV_WIRE_NAME_MAX + 1];
 	static uint8_t bytes[MAX_CLI_FUNCS][HV_WIRE_BYTES_MAX];
+	struct target t = { .timeout_ms = DEFAULT_TIMEOUT_MS };
 	struct hvc_status st;
 	struct hvc_report rep;
-	const char *sock = NULL, *domain = NULL, *uri = NULL;
-	char sockbuf[256];
-	unsigned timeout_ms = DEFAULT_TIMEOUT_MS;
-	int json = 0, c, r, have_level = 0;
+	int c, r, have_level = 0;
 	uint64_t v;
 
 	memset(&st, 0, sizeof(st));
@@ -341,16 +375,12 @@ static int run_notify(int argc, char **argv, bool verify_only)
 	st.funcs = funcs;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:d:c:l:p:f:t:h", opts, NULL)) != -1) {
+		r = target_option(cmd, c, &t);
+		if (r == HV_EXIT_USAGE)
+			return r;
+		if (r)
+			continue;
 		switch (c) {
-		case 's':
-			sock = optarg;
-			break;
-		case 'd':
-			domain = optarg;
-			break;
-		case 'c':
-			uri = optarg;
-			break;
 		case 'l':
 			st.level = optarg;
 			have_level = 1;
@@ -382,13 +412,6 @@ static int run_notify(int argc, char **argv, bool verify_only)
 					optarg, HV_WIRE_BYTES_MAX, HV_WIRE_OFFSET_MAX);
 			st.nfuncs++;
 			break;
-		case 't':
-			if (parse_timeout(cmd, optarg, &timeout_ms))
-				return HV_EXIT_USAGE;
-			break;
-		case 'j':
-			json = 1;
-			break;
 		case 'h':
 			fputs(verify_only ? verify_help : notify_help, stdout);
 			return HV_EXIT_OK;
@@ -396,22 +419,19 @@ static int run_notify(int argc, char **argv, bool verify_only)
 			return cli_usage_error(cmd, "unknown option");
 		}
 	}
-	if (optind != argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!sock == !domain)
-		return cli_usage_error(cmd, "give either --socket PATH or --domain DOMAIN");
+	r = target_check(cmd, argc, argv, &t);
+	if (r)
+		return r;
 	if (!have_level && !verify_only)
 		return cli_usage_error(cmd, "--level LEVEL is required ('' for none)");
 	if (!have_level)
 		st.level = "";
-	if (domain) {
-		if (domain_socket(domain, uri, sockbuf, sizeof(sockbuf)) < 0)
-			return cli_fail(cmd);
-		sock = sockbuf;
-	}
-	r = verify_only ? hvc_check(sock, &st, timeout_ms, &rep)
-			: hvc_notify(sock, &st, timeout_ms, &rep);
-	if (json) {
+	r = target_socket(cmd, &t);
+	if (r)
+		return r;
+	r = verify_only ? hvc_check(t.sock, &st, t.timeout_ms, &rep)
+			: hvc_notify(t.sock, &st, t.timeout_ms, &rep);
+	if (t.json) {
 		char *j = hvc_report_json(&rep, r);
 
 		if (j)
