@@ -15,10 +15,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "hv_clock.h"
 #include "hv_check.h"
 #include "test_agent_fixture.h"
 
@@ -675,22 +675,19 @@ static int new_port(const char *link)
 /* Read from @fd until a line containing @want arrives or @timeout_ms pass. */
 static int wait_for(int fd, const char *want, int timeout_ms, char *buf, size_t cap)
 {
+	uint64_t deadline_ms = hv_mono_ms() + (uint64_t)timeout_ms;
 	size_t n = 0;
-	struct timespec t0, t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	buf[0] = 0;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long el;
+		int left_ms = hv_ms_until(deadline_ms);
 
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
 		if (strstr(buf, want))
 			return 0;
-		if (el >= timeout_ms || n + 1 >= cap)
+		if (!left_ms || n + 1 >= cap)
 			return -1;
-		if (poll(&p, 1, (int)(timeout_ms - el)) > 0) {
+		if (poll(&p, 1, left_ms) > 0) {
 			ssize_t r = read(fd, buf + n, cap - 1 - n);
 
 			if (r <= 0)

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "hv_clock.h"
 #include "hvc.h"
 #include "hv_check.h"
 #include "test_agent_fixture.h"
@@ -587,14 +587,6 @@ static void fake_stop(struct fake *f)
 	fx_rmdir(f->dir);
 }
 
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Two functions: the first holds nop5, the second jmp5 in the fake core. */
 static struct hvc_func two_funcs[2] = {
 	{ "cmdline_proc_show", FX_FUNC_VA, 0, nop5, 5 },
@@ -739,9 +731,9 @@ START_TEST(test_bad_agent_is_bounded_and_reported)
 
 	memset(&rep, 0, sizeof(rep));
 	fake_start(&f, bad_agents[_i].mode);
-	t0 = ms_now();
+	t0 = hv_mono_ms();
 	r = hvc_session_open(f.sock, timeout_ms, &s);
-	ck_assert_uint_le(ms_now() - t0, timeout_ms + 400);
+	ck_assert_uint_le(hv_mono_ms() - t0, timeout_ms + 400);
 	ck_assert_int_eq(r, bad_agents[_i].open_rc);
 	if (r < 0) {
 		ck_assert_ptr_null(s);
@@ -749,9 +741,9 @@ START_TEST(test_bad_agent_is_bounded_and_reported)
 			      hv_err_last()->msg);
 		goto out;
 	}
-	t0 = ms_now();
+	t0 = hv_mono_ms();
 	r = hvc_send_status(s, &two_status, timeout_ms, &rep);
-	ck_assert_uint_le(ms_now() - t0, timeout_ms + 400);
+	ck_assert_uint_le(hv_mono_ms() - t0, timeout_ms + 400);
 	ck_assert_int_eq(r, bad_agents[_i].send_rc);
 	ck_assert_msg(strstr(rep.misbehaviour, bad_agents[_i].finding) ||
 			      strstr(rep.agent_error, bad_agents[_i].finding) ||
@@ -777,11 +769,11 @@ START_TEST(test_notify_reports_misbehaviour_but_still_returns)
 {
 	struct fake f;
 	struct hvc_report rep;
-	uint64_t t0 = ms_now();
+	uint64_t t0 = hv_mono_ms();
 
 	fake_start(&f, FLOOD);
 	ck_assert_int_eq(hvc_notify(f.sock, &two_status, 800, &rep), HV_E_PROTO);
-	ck_assert_uint_le(ms_now() - t0, 1200);
+	ck_assert_uint_le(hv_mono_ms() - t0, 1200);
 	ck_assert(rep.misbehaved);
 	ck_assert_ptr_nonnull(strstr(rep.misbehaviour, "agent misbehaved: "));
 	/* each kind of finding once, so the flood itself is named, with a count */
