@@ -318,10 +318,11 @@ static int plan_window(struct hvg *g, const struct hvp_state *cur, uint64_t l2[5
 		 * include the patch area. */
 		r = hvp_layout_pick_pd(l2, g->k->loc.end_index + 1, hvp_layout_pde(lay));
 		if (r < 0)
-			return hv_err(HV_E_NOTFOUND,
-				      "the kernel-image region of %s has no free page-directory entry "
-				      "after the kernel for the patch area",
-				      g->info.name);
+			return hv_err(
+				HV_E_NOTFOUND,
+				"the kernel-image region of %s has no free page-directory entry "
+				"after the kernel for the patch area",
+				g->info.name);
 		*pd_index = (uint32_t)r;
 		if (l2[*pd_index] == 0 && !hvi_l2_entry_free(&g->k->loc, *pd_index))
 			return hv_err(HV_E_STATE, "page-directory entry %u changed while planning",
@@ -353,11 +354,13 @@ static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *la
 
 		*off = (*off + a - 1) & ~(a - 1);
 		if (s->size_bytes > limit || *off > limit - s->size_bytes)
-			return hv_err(HV_E_RANGE,
-				      "bundle %s does not fit in a patch-area slot: its %s sections "
-				      "need more than %" PRIu64 " KiB",
-				      b->patch_id, s->exec ? "code" : "data", limit / 1024);
-		sec_addr[i] = (s->exec ? lay->slot[slot].code_gva : lay->slot[slot].data_gva) + *off;
+			return hv_err(
+				HV_E_RANGE,
+				"bundle %s does not fit in a patch-area slot: its %s sections "
+				"need more than %" PRIu64 " KiB",
+				b->patch_id, s->exec ? "code" : "data", limit / 1024);
+		sec_addr[i] =
+			(s->exec ? lay->slot[slot].code_gva : lay->slot[slot].data_gva) + *off;
 		*off += s->size_bytes;
 	}
 	return 0;
@@ -383,10 +386,11 @@ static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *
 		if (r < 0)
 			return hv_err_prefix("bundle %s replaces %s", b->patch_id, name);
 		if (s.type != 't' && s.type != 'T')
-			return hv_err(HV_E_FORMAT,
-				      "bundle %s replaces %s, which is not a function in the running "
-				      "kernel (kallsyms type '%c')",
-				      b->patch_id, name, s.type);
+			return hv_err(
+				HV_E_FORMAT,
+				"bundle %s replaces %s, which is not a function in the running "
+				"kernel (kallsyms type '%c')",
+				b->patch_id, name, s.type);
 		target_addr[i] = s.addr;
 	}
 	return 0;
@@ -438,11 +442,12 @@ static int plan_sites(struct hvg *g, const struct hvb_bundle *b, const struct hv
 					      "the site of %s holds %s, not the jump hvpatch wrote "
 					      "(drift: the guest changed it); see 'hvpatch status'",
 					      rp->target, hx);
-			return hv_err(HV_E_VERIFY,
-				      "the entry of %s holds %s, not the ftrace NOP 0f1f440000: the "
-				      "guest traces, probes or patches it itself, so hvpatch will not "
-				      "touch it",
-				      rp->target, hx);
+			return hv_err(
+				HV_E_VERIFY,
+				"the entry of %s holds %s, not the ftrace NOP 0f1f440000: the "
+				"guest traces, probes or patches it itself, so hvpatch will not "
+				"touch it",
+				rp->target, hx);
 		}
 		memcpy(site->orig, old ? old->orig : now, 5);
 		to->nsites++;
@@ -468,10 +473,11 @@ static int check_dropped_sites(struct hvg *g, const struct hvp_state *cur,
 		if (r < 0)
 			return r;
 		if (memcmp(now, s->jmp, 5) != 0)
-			return hv_err(HV_E_VERIFY,
-				      "the site of %s no longer holds the jump hvpatch wrote (drift); "
-				      "see 'hvpatch status'",
-				      s->name);
+			return hv_err(
+				HV_E_VERIFY,
+				"the site of %s no longer holds the jump hvpatch wrote (drift); "
+				"see 'hvpatch status'",
+				s->name);
 	}
 	return 0;
 }
@@ -500,7 +506,8 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
 		if (!s->size_bytes)
 			continue;
 		gpa = (s->exec ? lay->slot[slot].code_gpa : lay->slot[slot].data_gpa) +
-		      (sec_addr[i] - (s->exec ? lay->slot[slot].code_gva : lay->slot[slot].data_gva));
+		      (sec_addr[i] -
+		       (s->exec ? lay->slot[slot].code_gva : lay->slot[slot].data_gva));
 		snprintf(what, sizeof(what), "slot %u section %s", slot, s->name);
 		r = plan_add(g, p, gpa, patched->bytes[i], (uint32_t)s->size_bytes, 0,
 			     s->exec ? 0 : HVA_WF_DATA, what);
@@ -514,9 +521,10 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
 		return r;
 	if (l2[to->pd_index] != to->pde) {
 		if (l2[to->pd_index] != 0)
-			return hv_err(HV_E_STATE,
-				      "page-directory entry %u of the kernel-image region is in use",
-				      to->pd_index);
+			return hv_err(
+				HV_E_STATE,
+				"page-directory entry %u of the kernel-image region is in use",
+				to->pd_index);
 		r = plan_add(g, p, g->k->loc.l2_gpa + 8ull * to->pd_index,
 			     (const uint8_t *)&to->pde, 8, 0, HVA_WF_DATA,
 			     "page-directory entry of the patch area");

@@ -444,7 +444,7 @@ START_TEST(test_kallsyms_long_and_odd_lines_skipped)
 {
 	struct vfix v;
 	struct agt_msg m;
-	struct hv_wire_verify out;
+	struct hv_wire_verify out = { 0 };
 	uint64_t id;
 	char *ks = malloc(8192);
 	size_t n = 0;

@@ -235,7 +235,7 @@ static void check_kernel(const struct setup *s, const struct hvi_kernel *k)
 	ck_assert(cps >= text.addr + s->shift && cps < text.addr + text.size + s->shift);
 	fentry = sym(k, "__fentry__");
 	ck_assert_uint_eq(img[cps - s->text_gva], 0xe8);
-	memcpy(&rel, img + cps - s->text_gva + 1, 4);
+	memcpy(&rel, img + (cps - s->text_gva) + 1, 4);
 	ck_assert_uint_eq(cps + 5 + (uint64_t)(int64_t)rel, fentry);
 	/* address -> symbol */
 	ck_assert_int_eq(hvi_sym_by_addr(k->syms, cps + 3, 0, &hs, &off), 0);
