@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "hv_hex.h"
 #include "commands.h"
 #include "hva.h"
 
@@ -290,8 +291,7 @@ int cmd_peek(int argc, char **argv)
 			hv_err(HV_E_NOMEM, "out of memory");
 			goto fail;
 		}
-		for (k = 0; k < len; k++)
-			sprintf(hex + 2 * k, "%02x", buf[k]);
+		hv_hex_encode(hex, 2 * len + 1, buf, len);
 		j = json_pack("{s:I,s:I,s:s,s:I}", "phys", (json_int_t)gpa, "length",
 			      (json_int_t)len, "hex", hex, "pause_us", (json_int_t)pause_us);
 		free(hex);
@@ -338,24 +338,15 @@ static const char poke_help[] =
 
 static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
 {
-	size_t len = strlen(s), k;
+	size_t len = strlen(s);
 
 	if (len == 0 || len % 2)
 		return hv_err(HV_E_INVAL, "HEX '%s' must be an even number of hex digits", s);
 	if (len / 2 > max)
 		return hv_err(HV_E_INVAL, "HEX has %zu bytes; at most %zu can be written at once",
 			      len / 2, max);
-	for (k = 0; k < len / 2; k++) {
-		unsigned v;
-
-		if (sscanf(s + 2 * k, "%2x", &v) != 1 ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * k]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * k + 1]))
-			return hv_err(HV_E_INVAL, "HEX '%s' has a non-hex character at %zu", s,
-				      2 * k);
-		out[k] = (uint8_t)v;
-	}
-	*n = len / 2;
+	if (hv_hex_decode(s, len, out, max, n, "HEX") < 0)
+		return hv_err(HV_E_INVAL, "%s", hv_err_last()->msg);
 	return 0;
 }
 
@@ -420,8 +411,7 @@ int cmd_poke(int argc, char **argv)
 		json_t *j;
 		char oldhex[2 * POKE_MAX_BYTES + 1];
 
-		for (k = 0; k < n; k++)
-			sprintf(oldhex + 2 * k, "%02x", old[k]);
+		hv_hex_encode(oldhex, sizeof(oldhex), old, n);
 		j = json_pack("{s:I,s:I,s:s,s:s,s:I}", "phys", (json_int_t)gpa, "length",
 			      (json_int_t)n, "old_hex", oldhex, "path", hva_write_path_name(used),
 			      "pause_us", (json_int_t)pause_us);

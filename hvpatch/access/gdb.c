@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "hv_clock.h"
+#include "hv_hex.h"
 #include "gdb.h"
 #include "sock.h"
 
@@ -23,17 +24,6 @@ struct hva_gdb {
 	size_t pkt_len;
 	size_t pkt_cap;
 };
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int send_all(struct hva_gdb *g, const void *p, size_t n)
 {
@@ -156,8 +146,8 @@ static int recv_packet(struct hva_gdb *g, uint64_t deadline)
 		}
 		for (i = 1; i < end; i++)
 			sum = (uint8_t)(sum + g->rx[i]);
-		hi = hexval(g->rx[end + 1]);
-		lo = hexval(g->rx[end + 2]);
+		hi = hv_hex_digit(g->rx[end + 1]);
+		lo = hv_hex_digit(g->rx[end + 2]);
 		if (hi < 0 || lo < 0 || (uint8_t)(hi * 16 + lo) != sum) {
 			consume(g, end + 3);
 			if (++bad > 3)
@@ -274,8 +264,8 @@ static int transact(struct hva_gdb *g, const char *cmd, int want_stop)
 			continue;
 		break;
 	}
-	if (g->pkt[0] == 'E' && g->pkt_len == 3 && hexval(g->pkt[1]) >= 0 &&
-	    hexval(g->pkt[2]) >= 0) {
+	if (g->pkt[0] == 'E' && g->pkt_len == 3 && hv_hex_digit(g->pkt[1]) >= 0 &&
+	    hv_hex_digit(g->pkt[2]) >= 0) {
 		char what[32];
 
 		snprintf(what, sizeof(what), "%.24s", cmd);
@@ -295,7 +285,10 @@ static int negotiate(struct hva_gdb *g)
 		return hv_err_prefix("gdbstub handshake");
 	p = strstr(g->pkt, "PacketSize=");
 	if (p) {
-		unsigned long v = strtoul(p + 11, NULL, 16);
+		uint64_t v = 0;
+
+		if (hv_hex_u64(p + 11, strcspn(p + 11, ";"), &v, "the gdbstub's PacketSize") < 0)
+			return hv_err_last()->code;
 
 		if (v < 64)
 			return hv_err(HV_E_PROTO, "the gdbstub offers packets of only %lu bytes",
@@ -394,7 +387,7 @@ int hva_gdb_read_regs(struct hva_gdb *g, unsigned cpu, struct hva_regs *out)
 			      "of hvpatch knows the %d-byte x86-64 layout of QEMU 7",
 			      g->pkt_len / 2, cpu, HVA_GDB_REGS_BYTES);
 	for (i = 0; i < sizeof(raw); i++) {
-		int hi = hexval(g->pkt[2 * i]), lo = hexval(g->pkt[2 * i + 1]);
+		int hi = hv_hex_digit(g->pkt[2 * i]), lo = hv_hex_digit(g->pkt[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			/* 'x' marks an unavailable register; only the bytes we use matter. */
@@ -450,7 +443,7 @@ int hva_gdb_read_phys(struct hva_gdb *g, uint64_t gpa, void *buf, size_t len)
 				      "0x%llx (outside guest RAM?)",
 				      g->pkt_len / 2, n, (unsigned long long)(gpa + done));
 		for (i = 0; i < n; i++) {
-			int hi = hexval(g->pkt[2 * i]), lo = hexval(g->pkt[2 * i + 1]);
+			int hi = hv_hex_digit(g->pkt[2 * i]), lo = hv_hex_digit(g->pkt[2 * i + 1]);
 
 			if (hi < 0 || lo < 0)
 				return hv_err(HV_E_PROTO,
@@ -464,9 +457,8 @@ int hva_gdb_read_phys(struct hva_gdb *g, uint64_t gpa, void *buf, size_t len)
 
 int hva_gdb_write_phys(struct hva_gdb *g, uint64_t gpa, const void *buf, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	const uint8_t *src = buf;
-	size_t done = 0, n, i, off;
+	size_t done = 0, n, off;
 	char *cmd;
 	int r = 0;
 
@@ -478,11 +470,8 @@ int hva_gdb_write_phys(struct hva_gdb *g, uint64_t gpa, const void *buf, size_t 
 		if (n > chunk_bytes(g))
 			n = chunk_bytes(g);
 		off = (size_t)snprintf(cmd, 40, "M%llx,%zx:", (unsigned long long)(gpa + done), n);
-		for (i = 0; i < n; i++) {
-			cmd[off++] = hex[src[done + i] >> 4];
-			cmd[off++] = hex[src[done + i] & 15];
-		}
-		cmd[off] = '\0';
+		/* chunk_bytes() leaves room for the hex digits and the NUL. */
+		hv_hex_encode(cmd + off, g->pkt_size + 1 - off, src + done, n);
 		r = transact(g, cmd, 0);
 		if (r < 0) {
 			r = hv_err_prefix("writing guest-physical 0x%llx",

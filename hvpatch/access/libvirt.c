@@ -23,10 +23,10 @@
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
+#include "hv_wire.h"
 #include "hva_impl.h"
 
-#define HVA_AGENT_CHANNEL "org.hvpatch.agent.0"
-#define HVA_SHM_PREFIX	  "hvpatch-"
+#define HVA_SHM_PREFIX "hvpatch-"
 
 struct lv_guard;
 
@@ -131,7 +131,7 @@ static int lv_parse_xml(struct hva *h, struct hva_info *info)
 	s = xpath_str(ctx, "string(/domain/memoryBacking/access/@mode)");
 	lv->memfd_shared = lv->memfd_shared && s && !strcmp(s, "shared");
 	free(s);
-	s = xpath_str(ctx, "string(/domain/devices/channel[target/@name='" HVA_AGENT_CHANNEL
+	s = xpath_str(ctx, "string(/domain/devices/channel[target/@name='" HV_WIRE_CHANNEL
 			   "']/source/@path)");
 	if (s)
 		snprintf(info->agent_socket, sizeof(info->agent_socket), "%s", s);

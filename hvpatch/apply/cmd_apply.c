@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "engine.h"
+#include "hv_hex.h"
 
 struct aopts {
 	const char *uri, *qmp, *ledger;
@@ -99,7 +100,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 		{ NULL, 0, NULL, 0 },
 	};
 	char fullhelp[8192];
-	struct take_ctx t = { a, allow_dry != 0, allow_none != 0 };
+	struct take_ctx t;
 	struct cli_spec spec = { .cmd = cmd,
 				 .help = fullhelp,
 				 .own = own,
@@ -112,6 +113,9 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 
 	memset(a, 0, sizeof(*a));
 	a->ledger = HVP_DEFAULT_LEDGER;
+	t.a = a;
+	t.allow_dry = allow_dry != 0;
+	t.allow_none = allow_none != 0;
 	snprintf(fullhelp, sizeof(fullhelp), "%s%s", help, own_help);
 	i = cli_parse(&spec, argc, argv, &g, rc);
 	if (i < 0)
@@ -286,17 +290,13 @@ int cmd_status(int argc, char **argv)
 		json_t *arr = json_array(), *j;
 		char *s;
 
-		for (k = 0; k < 32; k++)
-			sprintf(sha + 2 * k, "%02x", st.state.bundle_sha256[k]);
+		hv_hex_encode(sha, sizeof(sha), st.state.bundle_sha256, 32);
 		for (k = 0; k < st.state.nsites; k++) {
 			char site[20], now[11], want[11];
-			unsigned m;
 
 			snprintf(site, sizeof(site), "0x%" PRIx64, st.sites[k].site.site_gva);
-			for (m = 0; m < 5; m++) {
-				sprintf(now + 2 * m, "%02x", st.sites[k].now[m]);
-				sprintf(want + 2 * m, "%02x", st.sites[k].site.jmp[m]);
-			}
+			hv_hex_encode(now, sizeof(now), st.sites[k].now, 5);
+			hv_hex_encode(want, sizeof(want), st.sites[k].site.jmp, 5);
 			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:b}", "name",
 							     st.sites[k].site.name, "site", site,
 							     "expected", want, "now", now, "intact",

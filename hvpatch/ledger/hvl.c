@@ -1,3 +1,4 @@
+#include "hv_clock.h"
 #include "hvl.h"
 
 #include <limits.h>
@@ -41,14 +42,6 @@ static const char schema[] =
 	"  unix_us INTEGER NOT NULL, acked INTEGER NOT NULL, verified INTEGER NOT NULL,"
 	"  present INTEGER NOT NULL, mismatch INTEGER NOT NULL, misbehaved INTEGER NOT NULL,"
 	"  summary TEXT NOT NULL, report TEXT NOT NULL);";
-
-static int64_t now_unix_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int db_err(struct hvl_ledger *l, const char *what)
 {
@@ -324,7 +317,7 @@ int hvl_op_begin(struct hvl_ledger *l, const struct hvl_op *op, int64_t *id)
 {
 	sqlite3_stmt *st = NULL;
 	struct hvl_op open_op;
-	int64_t now = now_unix_us();
+	int64_t now = hv_unix_us();
 	int r;
 
 	if (strlen(op->domain_uuid) != HVL_UUID_LEN)
@@ -498,7 +491,7 @@ int hvl_op_finish(struct hvl_ledger *l, int64_t id, enum hvl_state state, int64_
 		    &st);
 	if (r < 0 || (r = bind_int64(l, st, ":id", id)) < 0 ||
 	    (r = bind_state(l, st, ":state", state)) < 0 ||
-	    (r = bind_int64(l, st, ":now", now_unix_us())) < 0 ||
+	    (r = bind_int64(l, st, ":now", hv_unix_us())) < 0 ||
 	    (r = bind_int64(l, st, ":pause_us", pause_us)) < 0 ||
 	    (r = bind_int64(l, st, ":bytes_written", (int64_t)bytes_written)) < 0 ||
 	    (r = bind_int64(l, st, ":sites_changed", sites_changed)) < 0 ||
@@ -684,7 +677,7 @@ int hvl_agent_put(struct hvl_ledger *l, int64_t op_id, const char *uuid,
 		    &st);
 	if (r < 0 || (r = bind_int64(l, st, ":op_id", op_id)) < 0 ||
 	    (r = bind_text(l, st, ":uuid", uuid)) < 0 ||
-	    (r = bind_int64(l, st, ":now", now_unix_us())) < 0 ||
+	    (r = bind_int64(l, st, ":now", hv_unix_us())) < 0 ||
 	    (r = bind_int64(l, st, ":acked", a->acked)) < 0 ||
 	    (r = bind_int64(l, st, ":verified", a->verified)) < 0 ||
 	    (r = bind_int64(l, st, ":present", a->present)) < 0 ||

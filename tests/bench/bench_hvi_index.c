@@ -22,20 +22,13 @@
 #include <unistd.h>
 
 #include "hvi_kernel.h"
+#include "hv_clock.h"
 #include "hvi_testlib.h"
 
 #define LINK_TEXT 0xffffffff81000000ull
 #define LINK_PHYS 0x1000000ull
 #define PHYS	  0x7a00000ull
 #define TEXT_GVA  0xffffffffb5400000ull
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static long rss_kib(void)
 {
@@ -147,10 +140,10 @@ int main(int argc, char **argv)
 			struct hvi_kernel *k = NULL;
 			struct rusage ru;
 			long base = rss_kib();
-			uint64_t t0 = now_ns();
+			uint64_t t0 = hv_mono_ns();
 			int r = hvi_kernel_open(&t.mem, t.pgd, 0, NULL, &k);
 
-			msg[0] = now_ns() - t0;
+			msg[0] = hv_mono_ns() - t0;
 			getrusage(RUSAGE_SELF, &ru);
 			msg[1] = (uint64_t)(ru.ru_maxrss > base ? ru.ru_maxrss - base : 0);
 			msg[2] = r == 0 ? k->nsyms : 0;

@@ -51,3 +51,26 @@ st=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-status"}'
 	timeout 5 socat - "UNIX-CONNECT:$qmp" 2>/dev/null | grep -o '"running": [a-z]*')
 [ "$st" = '"running": true' ] || hv_fail "bare QEMU guest left: $st"
 hv_log "describe, vcpus and a live write work over a bare QMP socket"
+
+# hvpatch killed (SIGKILL) in a pause over the bare QMP socket: its guard,
+# which keeps a copy of the monitor connection, sends "cont" at once.
+qstatus() {
+	printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-status"}' |
+		timeout 5 socat - "UNIX-CONNECT:$qmp" 2>/dev/null | grep -o '"running": [a-z]*'
+}
+"$HVP" bench-pause --qmp-socket "$qmp" --count 1 --hold-ms 9000 --deadline-ms 10000 "$name" \
+	>/dev/null 2>&1 &
+bp=$!
+sleep 1.5
+kill -KILL "$bp"
+wait "$bp" 2>/dev/null
+t0=$(date +%s%3N)
+st=""
+while [ $(($(date +%s%3N) - t0)) -lt 1000 ]; do
+	# The monitor takes one client: it answers once the guard has let go.
+	st=$(qstatus)
+	[ "$st" = '"running": true' ] && break
+	sleep 0.05
+done
+[ "$st" = '"running": true' ] || hv_fail "the bare QEMU guest stayed paused after hvpatch was killed: $st"
+hv_log "a SIGKILLed hvpatch's guard resumed the bare QEMU guest ($(($(date +%s%3N) - t0)) ms)"

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "access/gdb.h"
+#include "hv_clock.h"
 #include "access/hva_impl.h"
 #include "access/qmp.h"
 
@@ -327,17 +328,16 @@ START_TEST(gdb_silent_peer_times_out)
 {
 	struct step more[] = { { "m0,4", "", F_SILENT } }, all[8];
 	struct hva_gdb *c = NULL;
-	struct timespec a, b;
+	uint64_t t0;
 	uint8_t buf[4];
 	struct peer p;
 	pthread_t t;
 	long ms;
 
 	ck_assert_int_eq(start(more, 1, 150, &p, &t, &c, all), 0);
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	t0 = hv_mono_ms();
 	ck_assert_int_eq(hva_gdb_read_phys(c, 0, buf, 4), HV_E_TIMEOUT);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	ms = (long)(hv_mono_ms() - t0);
 	ck_assert_int_ge(ms, 100);
 	ck_assert_int_lt(ms, 5000);
 	hva_gdb_close(c);
@@ -748,14 +748,6 @@ static char next_byte(int fd, int ms)
 	return 0;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * In a child process: start a guard, arm it (the guard pausing itself when
  * @be owns the pause) and die with SIGKILL, as a killed hvpatch would.
@@ -834,13 +826,13 @@ START_TEST(guard_ends_a_pause_past_its_deadline_and_again_if_paused_again)
 	snprintf(tg_paused_file, sizeof(tg_paused_file), "/tmp/hvpatch-tg-%d", (int)getpid());
 	tg_fd = p[1];
 	ck_assert_int_eq(hva_guard_start(&tg_guard_pauses, &tg_fd, tg_fd, "", NULL, &g), 0);
-	t0 = mono_ms();
+	t0 = hv_mono_ms();
 	ck_assert_int_eq(hva_guard_pause(g, 50, NULL), 0);
 	ck_assert_int_eq(next_byte(p[0], 1000), 'P');
 	/* A hung session: the guard resumes after the deadline and its grace. */
 	c = next_byte(p[0], 3000);
 	ck_assert_int_eq(c, 'R');
-	ck_assert_uint_ge(mono_ms() - t0, 50 + HVA_GUARD_GRACE_MS - 20);
+	ck_assert_uint_ge(hv_mono_ms() - t0, 50 + HVA_GUARD_GRACE_MS - 20);
 	/* The guest stops again (a late byte to QEMU's gdbstub): resumed again. */
 	fd = open(tg_paused_file, O_CREAT | O_WRONLY, 0600);
 	ck_assert_int_ge(fd, 0);
@@ -989,13 +981,13 @@ START_TEST(found_paused_by_a_live_hvpatch_is_waited_for_then_left)
 	char *dir = tmpdir_new(), path[128];
 	struct fake f;
 	struct hva *h = found_session(&f, dir);
-	uint64_t t0 = mono_ms();
+	uint64_t t0 = hv_mono_ms();
 
 	/* This process stands for the other hvpatch and its guard. */
 	write_record(dir, "dom-3", getpid(), getpid(), 0);
 	f.running = false;
 	ck_assert_int_eq(hva_check_found_state(h), 0);
-	ck_assert_uint_ge(mono_ms() - t0, HVA_GUARD_GRACE_MS);
+	ck_assert_uint_ge(hv_mono_ms() - t0, HVA_GUARD_GRACE_MS);
 	ck_assert_int_eq(h->info.found, HVA_FOUND_PAUSED_BY_HVPATCH);
 	ck_assert_int_eq(f.resumes, 0);
 	hva_close(h);
