@@ -58,30 +58,37 @@ int cli_parse_u64(const char *s, const char *what, uint64_t *out)
 #define HV_STR_(x) #x
 #define HV_STR(x)  HV_STR_(x)
 
-const char cli_guest_help[] =
-	"Guest selection:\n"
-	"  -c, --connect URI      libvirt URI (default qemu:///system)\n"
-	"      --qmp-socket PATH  use a QEMU run without libvirt, through its QMP\n"
-	"                         socket; DOMAIN is then only a label\n"
-	"      --deadline-ms N    longest pause (1 to 10000); past it the guest is\n"
-	"                         resumed and any change rolled back (default " HV_STR(
-		HVA_DEFAULT_PAUSE_DEADLINE_MS) ")\n"
-					       "      --json             machine-readable output\n";
-
 enum {
 	OPT_G_QMP = 1000,
 	OPT_G_DEADLINE,
 	OPT_G_JSON
 };
 
+/* The guest options and their --help lines, in the order they print. */
+static const struct {
+	unsigned bit;
+	struct option opt;
+	const char *help;
+} guest_opts[] = {
+	{ CLI_G_CONNECT,
+	  { "connect", required_argument, NULL, 'c' },
+	  "  -c, --connect URI      libvirt URI (default qemu:///system)\n" },
+	{ CLI_G_QMP,
+	  { "qmp-socket", required_argument, NULL, OPT_G_QMP },
+	  "      --qmp-socket PATH  use a QEMU run without libvirt, through its QMP\n"
+	  "                         socket; DOMAIN is then only a label\n" },
+	{ CLI_G_DEADLINE,
+	  { "deadline-ms", required_argument, NULL, OPT_G_DEADLINE },
+	  "      --deadline-ms N    longest pause (1 to 10000); past it the guest is\n"
+	  "                         resumed and any change rolled back (default " HV_STR(
+		  HVA_DEFAULT_PAUSE_DEADLINE_MS) ")\n" },
+	{ CLI_G_JSON,
+	  { "json", no_argument, NULL, OPT_G_JSON },
+	  "      --json             machine-readable output\n" },
+};
+
 int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_guest *g, int *rc)
 {
-	static const struct option guest_opts[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "qmp-socket", required_argument, NULL, OPT_G_QMP },
-		{ "deadline-ms", required_argument, NULL, OPT_G_DEADLINE },
-		{ "json", no_argument, NULL, OPT_G_JSON },
-	};
 	struct option opts[64];
 	char shorts[64];
 	size_t n = 0, k;
@@ -90,15 +97,15 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_gue
 
 	if (g)
 		memset(g, 0, sizeof(*g));
-	if (spec->guest)
-		for (k = 0; k < sizeof(guest_opts) / sizeof(guest_opts[0]); k++)
-			opts[n++] = guest_opts[k];
+	for (k = 0; k < sizeof(guest_opts) / sizeof(guest_opts[0]); k++)
+		if (spec->guest & guest_opts[k].bit)
+			opts[n++] = guest_opts[k].opt;
 	for (k = 0; spec->own && spec->own[k].name && n < 62; k++)
 		opts[n++] = spec->own[k];
 	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
 	opts[n] = (struct option){ NULL, 0, NULL, 0 };
 	/* A leading ':' reports a missing argument as ':' rather than '?'. */
-	snprintf(shorts, sizeof(shorts), ":h%s%s", spec->guest ? "c:" : "",
+	snprintf(shorts, sizeof(shorts), ":h%s%s", spec->guest & CLI_G_CONNECT ? "c:" : "",
 		 spec->own_short ? spec->own_short : "");
 	optind = 1;
 	opterr = 0;
@@ -109,8 +116,16 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_gue
 		case 'h':
 			fputs(spec->help, stdout);
 			if (spec->guest) {
-				fputc('\n', stdout);
-				fputs(cli_guest_help, stdout);
+				size_t hl = strlen(spec->help);
+
+				/* One blank line before the section, whatever the help ends with.
+				 */
+				if (hl < 2 || strcmp(spec->help + hl - 2, "\n\n") != 0)
+					fputc('\n', stdout);
+				fputs("Guest selection:\n", stdout);
+				for (k = 0; k < sizeof(guest_opts) / sizeof(guest_opts[0]); k++)
+					if (spec->guest & guest_opts[k].bit)
+						fputs(guest_opts[k].help, stdout);
 			}
 			fputs("  -h, --help             this help\n", stdout);
 			if (spec->extra_help)
@@ -118,7 +133,7 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_gue
 			*rc = HV_EXIT_OK;
 			return -1;
 		case 'c':
-			if (!spec->guest)
+			if (!(spec->guest & CLI_G_CONNECT))
 				goto own;
 			g->uri = optarg;
 			break;

@@ -53,8 +53,13 @@ struct cli_guest {
 	bool json;		/* --json */
 };
 
-/* Their --help text, printed after the command's own. */
-extern const char cli_guest_help[];
+/* Which of them a command takes (cli_spec.guest). */
+#define CLI_G_CONNECT  0x1u /* -c, --connect URI */
+#define CLI_G_QMP      0x2u /* --qmp-socket PATH */
+#define CLI_G_DEADLINE 0x4u /* --deadline-ms N */
+#define CLI_G_JSON     0x8u /* --json */
+/* Every command that pauses a guest takes all four. */
+#define CLI_G_ALL (CLI_G_CONNECT | CLI_G_QMP | CLI_G_DEADLINE | CLI_G_JSON)
 
 /* A command's own option values start here (getopt_long "val"). */
 #define CLI_OPT_OWN 2000
@@ -64,8 +69,8 @@ extern const char cli_guest_help[];
  * own long options (NULL-terminated, may be NULL; each val either a short
  * option letter listed in @own_short or >= CLI_OPT_OWN); @take receives
  * each of them and returns 0, or a negative HV_E_* with a sentence
- * recorded (printed as a usage error).  @guest: whether the guest-selection
- * options apply.
+ * recorded (printed as a usage error).  @guest: which guest-selection
+ * options apply (CLI_G_*; they print under "Guest selection:").
  */
 struct cli_spec {
 	const char *cmd;
@@ -74,7 +79,7 @@ struct cli_spec {
 	const char *own_short; /* e.g. "o:m:"; NULL for none */
 	int (*take)(void *ctx, int val, const char *arg);
 	void *ctx;
-	bool guest;
+	unsigned guest;		/* CLI_G_* bits: the guest options it takes */
 	const char *extra_help; /* printed after the guest options (exit status...) */
 };
 

@@ -99,7 +99,7 @@ static int parse_common(const char *cmd, int argc, char **argv, struct common *c
 				 .own = own,
 				 .take = take,
 				 .ctx = c,
-				 .guest = true,
+				 .guest = CLI_G_ALL,
 				 .extra_help = exit_help };
 	struct cli_guest g;
 	int bench = c->allow_bench, i;

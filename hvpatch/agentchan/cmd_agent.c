@@ -33,17 +33,11 @@ static const char ping_help[] =
 	"Options:\n"
 	"  -s, --socket PATH   the channel's unix socket\n"
 	"  -d, --domain DOMAIN find the socket in the libvirt domain's definition\n"
-	"  -c, --connect URI   libvirt URI for --domain (default qemu:///system)\n"
 	"  -t, --timeout MS    give up after MS milliseconds (default 5000)\n"
-	"      --json          print one JSON object\n"
-	"  -h, --help          show this help\n"
 	"\n"
 	"Example:\n"
 	"  hvpatch agent-ping --domain web-01\n"
-	"  hvpatch agent-ping --socket /var/lib/libvirt/qemu/channel/target/web-01.agent\n"
-	"\n"
-	"Exit status: 0 the agent answered, 1 no answer or a broken channel (the\n"
-	"message says why), 2 bad usage.\n";
+	"  hvpatch agent-ping --socket /var/lib/libvirt/qemu/channel/target/web-01.agent\n";
 
 static const char notify_help[] =
 	"Usage: hvpatch agent-notify (--socket PATH | --domain DOMAIN) --level LEVEL [OPTIONS]\n"
@@ -57,7 +51,6 @@ static const char notify_help[] =
 	"Options:\n"
 	"  -s, --socket PATH       the channel's unix socket\n"
 	"  -d, --domain DOMAIN     find the socket in the libvirt domain's definition\n"
-	"  -c, --connect URI       libvirt URI for --domain (default qemu:///system)\n"
 	"  -l, --level LEVEL       patch level name ('' for none)\n"
 	"  -p, --previous LEVEL    the level before this one\n"
 	"      --op apply|revert   what produced this level\n"
@@ -67,16 +60,10 @@ static const char notify_help[] =
 	"                          the bytes the site holds (hex) and the site's\n"
 	"                          offset from the function entry; repeatable\n"
 	"  -t, --timeout MS        give up after MS milliseconds (default 5000)\n"
-	"      --json              print one JSON object\n"
-	"  -h, --help              show this help\n"
 	"\n"
 	"Example:\n"
 	"  hvpatch agent-notify --socket /run/hvt.agent --level 2026.11-1 \\\n"
-	"      --func cmdline_proc_show:0xffffffffb5a3c1e0:e912345678\n"
-	"\n"
-	"Exit status: 0 the agent acknowledged the status (the verification may\n"
-	"still report mismatches: read it), 1 it did not (the message says why),\n"
-	"2 bad usage.\n";
+	"      --func cmdline_proc_show:0xffffffffb5a3c1e0:e912345678\n";
 
 static const char verify_help[] =
 	"Usage: hvpatch agent-verify (--socket PATH | --domain DOMAIN) [--func NAME:SITE:HEX]...\n"
@@ -91,17 +78,30 @@ static const char verify_help[] =
 	"Options:\n"
 	"  -s, --socket PATH       the channel's unix socket\n"
 	"  -d, --domain DOMAIN     find the socket in the libvirt domain's definition\n"
-	"  -c, --connect URI       libvirt URI for --domain (default qemu:///system)\n"
 	"  -f, --func NAME:SITE:HEX[:OFFSET]\n"
 	"                          a function the host patched; repeatable\n"
 	"  -t, --timeout MS        give up after MS milliseconds (default 5000)\n"
-	"      --json              print one JSON object\n"
-	"  -h, --help              show this help\n"
 	"\n"
 	"Example:\n"
 	"  hvpatch agent-verify --socket /run/hvt.agent \\\n"
-	"      --func cmdline_proc_show:0xffffffffb5a3c1e0:e912345678\n"
+	"      --func cmdline_proc_show:0xffffffffb5a3c1e0:e912345678\n";
+
+static const char ping_exit_help[] =
 	"\n"
+	"Options may come in any order.\n"
+	"Exit status: 0 the agent answered, 1 no answer or a broken channel (the\n"
+	"message says why), 2 bad usage.\n";
+
+static const char notify_exit_help[] =
+	"\n"
+	"Options may come in any order.\n"
+	"Exit status: 0 the agent acknowledged the status (the verification may\n"
+	"still report mismatches: read it), 1 it did not (the message says why),\n"
+	"2 bad usage.\n";
+
+static const char verify_exit_help[] =
+	"\n"
+	"Options may come in any order.\n"
 	"Exit status: 0 the verification arrived (read it for mismatches), 1 it\n"
 	"did not (the message says why), 2 bad usage.\n";
 
@@ -131,16 +131,6 @@ static int domain_socket(const char *domain, const char *uri, char *out, size_t 
 	return r;
 }
 
-static int parse_timeout(const char *cmd, const char *s, unsigned *out)
-{
-	uint64_t v;
-
-	if (cli_parse_u64(s, "--timeout", &v) < 0 || v == 0 || v > 600000)
-		return cli_usage_error(cmd, "--timeout '%s' must be 1 to 600000 milliseconds", s);
-	*out = (unsigned)v;
-	return 0;
-}
-
 /* What every agent-* command takes: where the agent is, how long to wait, how to print. */
 struct target {
 	const char *sock, *domain, *uri;
@@ -150,29 +140,61 @@ struct target {
 };
 
 /*
- * Take option @c (its argument in optarg) when it is one of struct
- * target's.  Returns 1 when taken, 0 when it is another option, or
- * HV_EXIT_USAGE (the usage error printed).
+ * Take option @c (argument @arg) when it is one of struct target's.
+ * Returns 1 when taken, 0 when it is another option, or a negative HV_E_*
+ * with the reason recorded.
  */
-static int target_option(const char *cmd, int c, struct target *t)
+static int target_option(int c, const char *arg, struct target *t)
 {
+	uint64_t v;
+
 	switch (c) {
 	case 's':
-		t->sock = optarg;
+		t->sock = arg;
 		return 1;
 	case 'd':
-		t->domain = optarg;
-		return 1;
-	case 'c':
-		t->uri = optarg;
+		t->domain = arg;
 		return 1;
 	case 't':
-		return parse_timeout(cmd, optarg, &t->timeout_ms) ? HV_EXIT_USAGE : 1;
-	case 'j':
-		t->json = 1;
+		if (cli_parse_u64(arg, "--timeout", &v) < 0 || v == 0 || v > 600000)
+			return hv_err(HV_E_INVAL, "--timeout '%s' must be 1 to 600000 milliseconds",
+				      arg);
+		t->timeout_ms = (unsigned)v;
 		return 1;
 	}
 	return 0;
+}
+
+/* The options every agent-* command shares, for cli_parse(). */
+#define TARGET_OPTIONS                                                                          \
+	{ "socket", required_argument, NULL, 's' }, { "domain", required_argument, NULL, 'd' }, \
+	{                                                                                       \
+		"timeout", required_argument, NULL, 't'                                         \
+	}
+
+/* Parse @argv for @cmd with @take for its own options; fills t->uri/json. */
+static int target_parse(const char *cmd, int argc, char **argv, const char *help,
+			const struct option *own, const char *own_short,
+			int (*take)(void *, int, const char *), void *ctx, const char *exit_help,
+			struct target *t, int *rc)
+{
+	struct cli_spec spec = { .cmd = cmd,
+				 .help = help,
+				 .own = own,
+				 .own_short = own_short,
+				 .take = take,
+				 .ctx = ctx,
+				 .guest = CLI_G_CONNECT | CLI_G_JSON,
+				 .extra_help = exit_help };
+	struct cli_guest g;
+	int i = cli_parse(&spec, argc, argv, &g, rc);
+
+	if (i < 0)
+		return -1;
+	t->uri = g.uri;
+	t->json = g.json;
+	optind = i;
+	return i;
 }
 
 /*
@@ -209,34 +231,27 @@ static void print_json(json_t *o)
 	json_decref(o);
 }
 
+static int ping_take(void *ctx, int c, const char *arg)
+{
+	int r = target_option(c, arg, ctx);
+
+	return r < 0 ? r : r ? 0 : hv_err(HV_E_INVAL, "unknown option");
+}
+
 int cmd_agent_ping(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "domain", required_argument, NULL, 'd' },
-		{ "connect", required_argument, NULL, 'c' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		TARGET_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct target t = { .timeout_ms = DEFAULT_TIMEOUT_MS };
 	struct hvc_session *s = NULL;
 	const struct hv_wire_hello *a;
-	int c, r;
+	int r, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:d:c:t:h", opts, NULL)) != -1) {
-		r = target_option("agent-ping", c, &t);
-		if (r == HV_EXIT_USAGE)
-			return r;
-		if (r)
-			continue;
-		if (c != 'h')
-			return cli_usage_error("agent-ping", "unknown option");
-		fputs(ping_help, stdout);
-		return HV_EXIT_OK;
-	}
+	if (target_parse("agent-ping", argc, argv, ping_help, opts, "s:d:t:", ping_take, &t,
+			 ping_exit_help, &t, &rc) < 0)
+		return rc;
 	r = target_check("agent-ping", argc, argv, &t);
 	if (r == 0)
 		r = target_socket("agent-ping", &t);
@@ -344,21 +359,73 @@ static void report_text(const struct hvc_report *rep, int r)
 
 #define MAX_CLI_FUNCS 64
 
+struct notify_ctx {
+	struct target *t;
+	struct hvc_status *st;
+	struct hvc_func *funcs;
+	char (*names)[HV_WIRE_NAME_MAX + 1];
+	uint8_t (*bytes)[HV_WIRE_BYTES_MAX];
+	int have_level;
+};
+
+static int notify_take(void *ctx, int c, const char *arg)
+{
+	struct notify_ctx *n = ctx;
+	struct hvc_status *st = n->st;
+	uint64_t v;
+	int r = target_option(c, arg, n->t);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	switch (c) {
+	case 'l':
+		st->level = arg;
+		n->have_level = 1;
+		return 0;
+	case 'p':
+		st->previous_level = arg;
+		return 0;
+	case 'o':
+		if (strcmp(arg, "apply") && strcmp(arg, "revert"))
+			return hv_err(HV_E_INVAL, "--op must be apply or revert");
+		st->op = arg;
+		return 0;
+	case 'a':
+		if (cli_parse_u64(arg, "--applied-at", &v) < 0 || v > (uint64_t)HV_WIRE_TIME_MAX)
+			return hv_err(HV_E_INVAL, "--applied-at must be unix seconds");
+		st->applied_at = (int64_t)v;
+		return 0;
+	case 'f':
+		if (st->nfuncs >= MAX_CLI_FUNCS)
+			return hv_err(HV_E_INVAL, "at most %d --func options", MAX_CLI_FUNCS);
+		if (parse_func(arg, &n->funcs[st->nfuncs], n->names[st->nfuncs],
+			       sizeof(n->names[0]), n->bytes[st->nfuncs]) < 0)
+			return hv_err(HV_E_INVAL,
+				      "--func '%s' must be NAME:0xSITE:HEXBYTES[:OFFSET] (1 to %d "
+				      "bytes, offset up to %d)",
+				      arg, HV_WIRE_BYTES_MAX, HV_WIRE_OFFSET_MAX);
+		st->nfuncs++;
+		return 0;
+	default:
+		return hv_err(HV_E_INVAL, "unknown option");
+	}
+}
+
 static int run_notify(int argc, char **argv, bool verify_only)
 {
 	const char *cmd = verify_only ? "agent-verify" : "agent-notify";
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "domain", required_argument, NULL, 'd' },
-		{ "connect", required_argument, NULL, 'c' },
+	static const struct option notify_opts[] = {
+		TARGET_OPTIONS,
 		{ "level", required_argument, NULL, 'l' },
 		{ "previous", required_argument, NULL, 'p' },
 		{ "op", required_argument, NULL, 'o' },
 		{ "applied-at", required_argument, NULL, 'a' },
 		{ "func", required_argument, NULL, 'f' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option verify_opts[] = {
+		TARGET_OPTIONS,
+		{ "func", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct hvc_func funcs[MAX_CLI_FUNCS];
@@ -367,64 +434,23 @@ static int run_notify(int argc, char **argv, bool verify_only)
 	struct target t = { .timeout_ms = DEFAULT_TIMEOUT_MS };
 	struct hvc_status st;
 	struct hvc_report rep;
-	int c, r, have_level = 0;
-	uint64_t v;
+	struct notify_ctx nc = { &t, &st, funcs, names, bytes, 0 };
+	int r, rc;
 
 	memset(&st, 0, sizeof(st));
 	st.applied_at = (int64_t)time(NULL);
 	st.funcs = funcs;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:d:c:l:p:f:t:h", opts, NULL)) != -1) {
-		r = target_option(cmd, c, &t);
-		if (r == HV_EXIT_USAGE)
-			return r;
-		if (r)
-			continue;
-		switch (c) {
-		case 'l':
-			st.level = optarg;
-			have_level = 1;
-			break;
-		case 'p':
-			st.previous_level = optarg;
-			break;
-		case 'o':
-			if (strcmp(optarg, "apply") && strcmp(optarg, "revert"))
-				return cli_usage_error(cmd, "--op must be apply or revert");
-			st.op = optarg;
-			break;
-		case 'a':
-			if (cli_parse_u64(optarg, "--applied-at", &v) < 0 ||
-			    v > (uint64_t)HV_WIRE_TIME_MAX)
-				return cli_usage_error(cmd, "--applied-at must be unix seconds");
-			st.applied_at = (int64_t)v;
-			break;
-		case 'f':
-			if (st.nfuncs >= MAX_CLI_FUNCS)
-				return cli_usage_error(cmd, "at most %d --func options",
-						       MAX_CLI_FUNCS);
-			if (parse_func(optarg, &funcs[st.nfuncs], names[st.nfuncs],
-				       sizeof(names[0]), bytes[st.nfuncs]) < 0)
-				return cli_usage_error(
-					cmd,
-					"--func '%s' must be NAME:0xSITE:HEXBYTES[:OFFSET] "
-					"(1 to %d bytes, offset up to %d)",
-					optarg, HV_WIRE_BYTES_MAX, HV_WIRE_OFFSET_MAX);
-			st.nfuncs++;
-			break;
-		case 'h':
-			fputs(verify_only ? verify_help : notify_help, stdout);
-			return HV_EXIT_OK;
-		default:
-			return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	if (target_parse(cmd, argc, argv, verify_only ? verify_help : notify_help,
+			 verify_only ? verify_opts : notify_opts,
+			 verify_only ? "s:d:t:f:" : "s:d:t:l:p:f:", notify_take, &nc,
+			 verify_only ? verify_exit_help : notify_exit_help, &t, &rc) < 0)
+		return rc;
 	r = target_check(cmd, argc, argv, &t);
 	if (r)
 		return r;
-	if (!have_level && !verify_only)
+	if (!nc.have_level && !verify_only)
 		return cli_usage_error(cmd, "--level LEVEL is required ('' for none)");
-	if (!have_level)
+	if (!nc.have_level)
 		st.level = "";
 	r = target_socket(cmd, &t);
 	if (r)

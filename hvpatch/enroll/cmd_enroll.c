@@ -30,20 +30,57 @@ static const char enroll_help[] =
 	"and the agent channel are also hot-plugged into the running domain; the\n"
 	"memory backing cannot change while QEMU runs.\n"
 	"\n"
-	"Options:\n"
-	"  -c, --connect URI    libvirt URI (default qemu:///system)\n"
-	"      --area-size MIB  patch-area size in MiB, a power of two from 4 to 1024\n"
-	"                       (default 4)\n"
-	"      --live           also hot-plug the devices into the running domain\n"
-	"      --dry-run        print the new definition, change nothing\n"
-	"      --json           print what was done as one JSON object\n"
-	"  -h, --help           show this help\n"
-	"\n"
 	"Examples:\n"
 	"  hvpatch enroll web-01\n"
 	"  hvpatch enroll --area-size 8 --live web-01\n"
 	"\n"
+	"Options:\n"
+	"      --area-size MIB    patch-area size in MiB, a power of two from 4 to 1024\n"
+	"                         (default 4)\n"
+	"      --live             also hot-plug the devices into the running domain\n"
+	"      --dry-run          print the new definition, change nothing\n";
+
+static const char enroll_exit_help[] =
+	"\n"
+	"Options may come before or after the operand.  The guest is never paused.\n"
 	"Exit status: 0 enrolled (or already enrolled), 1 failed, 2 bad usage.\n";
+
+enum {
+	O_AREA = CLI_OPT_OWN,
+	O_LIVE,
+	O_DRY
+};
+
+struct eopts {
+	struct hve_opts eo;
+	int live, dry;
+};
+
+static int take(void *ctx, int o, const char *arg)
+{
+	struct eopts *e = ctx;
+	uint64_t v;
+
+	switch (o) {
+	case O_AREA:
+		if (cli_parse_u64(arg, "--area-size", &v) < 0 || v > 1024)
+			return hv_err(
+				HV_E_INVAL,
+				"--area-size '%s' must be a number of MiB (a power of two from 4 "
+				"to 1024)",
+				arg);
+		e->eo.area_mib = (uint32_t)v;
+		return 0;
+	case O_LIVE:
+		e->live = 1;
+		return 0;
+	case O_DRY:
+		e->dry = 1;
+		return 0;
+	default:
+		return hv_err(HV_E_INVAL, "unknown option");
+	}
+}
 
 static int virt_fail(const char *what, const char *dom)
 {
@@ -61,59 +98,41 @@ static void quiet_libvirt(void *opaque, virErrorPtr err)
 
 int cmd_enroll(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "area-size", required_argument, NULL, 'a' },
-		{ "live", no_argument, NULL, 'l' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct option own[] = {
+		{ "area-size", required_argument, NULL, O_AREA },
+		{ "live", no_argument, NULL, O_LIVE },
+		{ "dry-run", no_argument, NULL, O_DRY },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *uri = "qemu:///system";
-	struct hve_opts eo = { HVE_AREA_MIB_DEFAULT };
+	struct eopts e = { { HVE_AREA_MIB_DEFAULT }, 0, 0 };
+	struct cli_spec spec = { .cmd = "enroll",
+				 .help = enroll_help,
+				 .own = own,
+				 .take = take,
+				 .ctx = &e,
+				 .guest = CLI_G_CONNECT | CLI_G_JSON,
+				 .extra_help = enroll_exit_help };
+	struct cli_guest g;
+	const char *uri;
 	struct hve_changes ch;
 	virConnectPtr conn = NULL;
 	virDomainPtr dom = NULL;
 	char *xml = NULL, *newxml = NULL, *dev = NULL;
-	int live = 0, dry = 0, json = 0, c, rc = HV_EXIT_FAIL, active = 0, hot_shmem = 0,
-	    hot_channel = 0;
+	int live, dry, json, i, rc = HV_EXIT_FAIL, active = 0, hot_shmem = 0, hot_channel = 0;
 	const char *name;
 	char channel_live_error[512] = "";
-	uint64_t v;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			uri = optarg;
-			break;
-		case 'a':
-			if (cli_parse_u64(optarg, "--area-size", &v) < 0 || v > 1024)
-				return cli_usage_error("enroll",
-						       "--area-size '%s' must be a number of MiB "
-						       "(a power of two from 4 to 1024)",
-						       optarg);
-			eo.area_mib = (uint32_t)v;
-			break;
-		case 'l':
-			live = 1;
-			break;
-		case 'n':
-			dry = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs(enroll_help, stdout);
-			return HV_EXIT_OK;
-		default:
-			return cli_usage_error("enroll", "unknown option");
-		}
-	}
-	if (optind + 1 != argc)
+	i = cli_parse(&spec, argc, argv, &g, &rc);
+	if (i < 0)
+		return rc;
+	rc = HV_EXIT_FAIL;
+	uri = g.uri ? g.uri : "qemu:///system";
+	live = e.live;
+	dry = e.dry;
+	json = g.json;
+	if (i + 1 != argc)
 		return cli_usage_error("enroll", "expected one DOMAIN (name or UUID)");
+	optind = i;
 	name = argv[optind];
 	virSetErrorFunc(NULL, quiet_libvirt);
 
@@ -144,7 +163,7 @@ int cmd_enroll(int argc, char **argv)
 		virt_fail("reading the definition", name);
 		goto out;
 	}
-	if (hve_xml_enroll(xml, &eo, &newxml, &ch) < 0) {
+	if (hve_xml_enroll(xml, &e.eo, &newxml, &ch) < 0) {
 		hv_err_prefix("enrolling domain '%s'", name);
 		goto out;
 	}
@@ -167,7 +186,7 @@ int cmd_enroll(int argc, char **argv)
 			virt_fail("reading the live definition", name);
 			goto out;
 		}
-		if (hve_xml_enroll(live_xml, &eo, &ignored, &lch) < 0) {
+		if (hve_xml_enroll(live_xml, &e.eo, &ignored, &lch) < 0) {
 			free(live_xml);
 			hv_err_prefix("checking the running domain '%s'", name);
 			goto out;

@@ -85,7 +85,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 				 .own = own,
 				 .take = take,
 				 .ctx = o,
-				 .guest = true,
+				 .guest = CLI_G_ALL,
 				 .extra_help = exit_help };
 	struct cli_guest g;
 	int i;
