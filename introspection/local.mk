@@ -7,3 +7,5 @@ introspection_libhvi_a_SOURCES = \
 	introspection/hvi_paging.c introspection/hvi_paging.h \
 	introspection/hvi_kallsyms.c introspection/hvi_kallsyms.h \
 	introspection/hvi_kernel.c introspection/hvi_kernel.h
+# Every task and a conservative scan of its kernel stack.
+introspection_libhvi_a_SOURCES += introspection/hvi_tasks.c introspection/hvi_tasks.h

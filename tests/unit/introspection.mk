@@ -37,3 +37,9 @@ tests_unit_test_hvi_guest_SOURCES = tests/unit/test_hvi_guest.c $(HVI_TEST_HELPE
 tests_unit_test_hvi_guest_CFLAGS = $(HV_CHECK_CFLAGS) $(JANSSON_CFLAGS) $(LIBVIRT_CFLAGS)
 tests_unit_test_hvi_guest_LDADD = hvpatch/libhvpatch.a $(HV_HOST_LIBS) $(HV_CHECK_LIBS) -lpthread
 TESTS += tests/unit/test_hvi_guest
+
+check_PROGRAMS += tests/unit/test_hvi_tasks
+tests_unit_test_hvi_tasks_SOURCES = tests/unit/test_hvi_tasks.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_tasks_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_hvi_tasks_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_tasks

@@ -1,0 +1,145 @@
+/*
+ * Every task of a guest kernel and a conservative scan of its kernel stack
+ * (see hvi_tasks.h).  The lists are guest memory: every step is bounded
+ * and every pointer checked before it is followed.
+ */
+#include "hvi_tasks.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Lowest address of the kernel half of the address space. */
+#define KERNEL_HALF 0xffff800000000000ull
+
+static int read_u64(const struct hvi_paging *pg, uint64_t gva, uint64_t *v)
+{
+	return hvi_read_virt(pg, gva, v, sizeof(*v));
+}
+
+/* A pointer read from a list must stay in the kernel half and be aligned. */
+static int check_ptr(uint64_t p, const char *what)
+{
+	if (p < KERNEL_HALF || (p & 7))
+		return hv_err(HV_E_FORMAT,
+			      "the guest's %s holds 0x%" PRIx64 ", not a kernel pointer", what, p);
+	return 0;
+}
+
+static int read_task(const struct hvi_paging *pg, const struct hvi_task_layout *lay, uint64_t gva,
+		     struct hvi_task *t)
+{
+	char comm[HVI_TASK_COMM_LEN];
+	size_t i;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->gva = gva;
+	r = hvi_read_virt(pg, gva + lay->pid, &t->pid, sizeof(t->pid));
+	if (r == 0)
+		r = hvi_read_virt(pg, gva + lay->comm, comm, sizeof(comm));
+	if (r == 0)
+		r = read_u64(pg, gva + lay->stack, &t->stack);
+	if (r == 0)
+		r = read_u64(pg, gva + lay->thread_sp, &t->sp);
+	if (r == 0)
+		r = hvi_read_virt(pg, gva + lay->on_cpu, &t->on_cpu, sizeof(t->on_cpu));
+	if (r < 0)
+		return hv_err_prefix("reading the task at 0x%" PRIx64, gva);
+	for (i = 0; i < sizeof(comm) && comm[i]; i++)
+		t->comm[i] = comm[i] >= 0x20 && comm[i] < 0x7f ? comm[i] : '?';
+	t->comm[i] = '\0';
+	return 0;
+}
+
+int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *lay,
+		   uint64_t init_task, int (*fn)(void *ctx, const struct hvi_task *t), void *ctx)
+{
+	uint64_t p = init_task, next, signal, head, node;
+	struct hvi_task t;
+	unsigned seen = 0, procs = 0;
+	int r;
+
+	r = check_ptr(init_task, "init_task");
+	if (r < 0)
+		return r;
+	do {
+		/* The threads of process @p, from its signal_struct's list. */
+		r = read_u64(pg, p + lay->signal, &signal);
+		if (r == 0)
+			r = check_ptr(signal, "task's signal pointer");
+		if (r < 0)
+			return r;
+		head = signal + lay->thread_head;
+		r = read_u64(pg, head, &node);
+		while (r == 0 && node != head) {
+			r = check_ptr(node, "thread list");
+			if (r < 0)
+				break;
+			if (++seen > HVI_TASKS_MAX) {
+				r = hv_err(
+					HV_E_FORMAT,
+					"the guest's task lists hold more than %u tasks: a loop or "
+					"a corrupt list",
+					HVI_TASKS_MAX);
+				break;
+			}
+			r = read_task(pg, lay, node - lay->thread_node, &t);
+			if (r == 0) {
+				r = fn(ctx, &t);
+				if (r != 0)
+					return r;
+				r = read_u64(pg, node, &node);
+			}
+		}
+		if (r < 0)
+			return r;
+		/* The next process. */
+		r = read_u64(pg, p + lay->tasks, &next);
+		if (r == 0)
+			r = check_ptr(next, "process list");
+		if (r < 0)
+			return r;
+		p = next - lay->tasks;
+		if (++procs > HVI_TASKS_MAX)
+			return hv_err(HV_E_FORMAT,
+				      "the guest's process list is longer than %u: a loop or a "
+				      "corrupt list",
+				      HVI_TASKS_MAX);
+	} while (p != init_task);
+	return (int)seen;
+}
+
+int hvi_stack_scan(const struct hvi_paging *pg, const struct hvi_task *t, uint64_t from,
+		   const struct hvi_code_range *ranges, unsigned nranges, struct hvi_stack_hit *hit)
+{
+	uint64_t words[HVI_STACK_BYTES / 8], base = t->stack, start;
+	size_t i, first;
+	unsigned k;
+	int r;
+
+	if (!from)
+		from = t->sp;
+	if (base < KERNEL_HALF || (base & (4096 - 1)) || base + HVI_STACK_BYTES < base)
+		return hv_err(HV_E_RANGE,
+			      "task %d (%s) has no kernel stack hvpatch can read (base 0x%" PRIx64
+			      ")",
+			      (int)t->pid, t->comm, base);
+	/* From the stack pointer up; a pointer outside the stack (a hostile or
+	 * racing guest) makes the scan cover the whole stack instead. */
+	start = from >= base && from < base + HVI_STACK_BYTES ? from & ~7ull : base;
+	first = (size_t)(start - base) / 8;
+	r = hvi_read_virt(pg, start, &words[first], HVI_STACK_BYTES - (size_t)(start - base));
+	if (r < 0)
+		return hv_err_prefix("reading the kernel stack of task %d (%s)", (int)t->pid,
+				     t->comm);
+	for (i = first; i < HVI_STACK_BYTES / 8; i++)
+		for (k = 0; k < nranges; k++)
+			if (words[i] >= ranges[k].lo && words[i] < ranges[k].hi) {
+				hit->slot_gva = base + 8 * i;
+				hit->value = words[i];
+				hit->range = k;
+				return 1;
+			}
+	return 0;
+}
