@@ -6,7 +6,7 @@ hvpatch_libhvpatch_a_CFLAGS = $(AM_CFLAGS) $(LIBVIRT_CFLAGS) $(LIBXML_CFLAGS) \
 	$(LIBCRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 
 HV_HOST_LIBS = hvpatch/libhvpatch.a introspection/libhvi.a hvpatch/common/libhvcommon.a \
-	$(LIBVIRT_LIBS) $(LIBXML_LIBS) $(LIBCRYPTO_LIBS) $(JANSSON_LIBS)
+	$(LIBBPF_LIBS) $(LIBVIRT_LIBS) $(LIBXML_LIBS) $(LIBCRYPTO_LIBS) $(JANSSON_LIBS)
 
 bin_PROGRAMS += hvpatch/hvpatch
 hvpatch_hvpatch_SOURCES = hvpatch/main.c

@@ -9,3 +9,6 @@ introspection_libhvi_a_SOURCES = \
 	introspection/hvi_kernel.c introspection/hvi_kernel.h
 # Every task and a conservative scan of its kernel stack.
 introspection_libhvi_a_SOURCES += introspection/hvi_tasks.c introspection/hvi_tasks.h
+# The kernel's own BTF (struct layouts), read from its image and parsed by libbpf.
+introspection_libhvi_a_SOURCES += introspection/hvi_btf.c introspection/hvi_btf.h
+introspection_libhvi_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBBPF_CFLAGS)

@@ -1,7 +1,7 @@
 # Unit tests (make check): no VM, no root.  Check-based C tests plus shell
 # tests of the command-line tools.
 HV_CHECK_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-HV_CHECK_LIBS = introspection/libhvi.a hvpatch/common/libhvcommon.a $(CHECK_LIBS)
+HV_CHECK_LIBS = introspection/libhvi.a hvpatch/common/libhvcommon.a $(LIBBPF_LIBS) $(CHECK_LIBS)
 
 check_PROGRAMS += tests/unit/test_common
 tests_unit_test_common_SOURCES = tests/unit/test_common.c

@@ -13,7 +13,7 @@ say() { echo "setup-host: $*" >&2; }
 
 # Build, unit tests, fuzzing, test guests, and the live-guest stack.
 packages="build-essential autoconf automake libtool pkg-config
-	libvirt-dev libxml2-dev libssl-dev libjansson-dev libsqlite3-dev check
+	libvirt-dev libxml2-dev libssl-dev libjansson-dev libsqlite3-dev check libbpf-dev
 	clang libclang-rt-14-dev clang-format cppcheck file
 	qemu-system-x86 libvirt-daemon-system libvirt-clients
 	busybox-static socat gdb cpio lz4 zstd xz-utils kmod binutils gzip ca-certificates"

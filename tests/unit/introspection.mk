@@ -26,7 +26,8 @@ TESTS += tests/unit/test_hvi_kallsyms
 noinst_PROGRAMS += tests/bench/bench_hvi_index
 tests_bench_bench_hvi_index_SOURCES = tests/bench/bench_hvi_index.c $(HVI_TEST_HELPERS)
 tests_bench_bench_hvi_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
-tests_bench_bench_hvi_index_LDADD = introspection/libhvi.a hvpatch/common/libhvcommon.a
+tests_bench_bench_hvi_index_LDADD = introspection/libhvi.a hvpatch/common/libhvcommon.a \
+	$(LIBBPF_LIBS)
 EXTRA_DIST += tests/bench/bench-inspect-live.sh
 
 TESTS += tests/unit/test_hvi_cli.sh

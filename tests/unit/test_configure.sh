@@ -72,6 +72,7 @@ check_missing 'libcrypto.pc' libssl-dev
 check_missing 'libxml-2.0.pc' libxml2-dev
 check_missing 'sqlite3.pc' libsqlite3-dev
 check_missing 'check.pc' check
+check_missing 'libbpf.pc' libbpf-dev
 check_not_needed 'libssl.pc'
 check_not_needed 'libevent*.pc'
 
