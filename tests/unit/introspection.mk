@@ -44,3 +44,9 @@ tests_unit_test_hvi_tasks_SOURCES = tests/unit/test_hvi_tasks.c $(HVI_TEST_HELPE
 tests_unit_test_hvi_tasks_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_hvi_tasks_LDADD = $(HV_CHECK_LIBS)
 TESTS += tests/unit/test_hvi_tasks
+
+check_PROGRAMS += tests/unit/test_hvi_btf
+tests_unit_test_hvi_btf_SOURCES = tests/unit/test_hvi_btf.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_btf_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBBPF_CFLAGS)
+tests_unit_test_hvi_btf_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_btf
