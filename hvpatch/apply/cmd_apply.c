@@ -33,7 +33,9 @@ enum {
 	O_TRUSTED,
 	O_DRY,
 	O_NONE,
-	O_AGENT_TO
+	O_AGENT_TO,
+	O_STACK_WAIT,
+	O_NO_STACK
 };
 
 static const char own_help[] =
@@ -41,6 +43,12 @@ static const char own_help[] =
 	"      --ledger PATH        host ledger (default " HVP_DEFAULT_LEDGER ")\n"
 	"      --trusted DIR        directory of trusted public keys (*.pub.pem)\n"
 	"                           (default " HVP_DEFAULT_TRUSTED ")\n"
+	"      --stack-wait-ms N    how long a guest task asleep in code this operation\n"
+	"                           changes may take to leave before it is refused\n"
+	"                           (default 15000; checked in the pause, from every\n"
+	"                           task's kernel stack)\n"
+	"      --no-stack-check     skip that check (a kernel without BTF); a task asleep\n"
+	"                           in changed code may then wake up in rewritten bytes\n"
 	"      --agent-timeout-ms N how long to wait for the guest agent (default 2000);\n"
 	"                           an agent that does not answer never fails the command\n";
 
@@ -66,6 +74,15 @@ static int take(void *ctx, int o, const char *arg)
 		return 0;
 	case O_TRUSTED:
 		t->a->o.trusted_dir = arg;
+		return 0;
+	case O_STACK_WAIT:
+		if (cli_parse_u64(arg, "--stack-wait-ms", &v) < 0 || v > 600000)
+			return hv_err(HV_E_INVAL,
+				      "--stack-wait-ms wants 0 to 600000 (ms), not '%s'", arg);
+		t->a->o.stack_wait_ms = v ? (unsigned)v : 1;
+		return 0;
+	case O_NO_STACK:
+		t->a->o.no_stack_check = true;
 		return 0;
 	case O_AGENT_TO:
 		if (cli_parse_u64(arg, "--agent-timeout-ms", &v) < 0 || v == 0 || v > 10000)
@@ -95,6 +112,8 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 		{ "ledger", required_argument, NULL, O_LEDGER },
 		{ "trusted", required_argument, NULL, O_TRUSTED },
 		{ "agent-timeout-ms", required_argument, NULL, O_AGENT_TO },
+		{ "stack-wait-ms", required_argument, NULL, O_STACK_WAIT },
+		{ "no-stack-check", no_argument, NULL, O_NO_STACK },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "to-none", no_argument, NULL, O_NONE },
 		{ NULL, 0, NULL, 0 },
@@ -158,7 +177,14 @@ static void print_report(const struct hvp_report *r, int json)
 			(json_int_t)r->bytes_written, "writes", (int)r->writes, "sites_changed",
 			(int)r->sites_changed, "write_path", r->write_path, "agent", r->agent,
 			"reconciled", r->reconciled);
-		char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		char *s;
+
+		if (j)
+			json_object_set_new(j, "stack_check",
+					    json_pack("{s:i,s:I,s:I}", "tasks", (int)r->stack_tasks,
+						      "us", (json_int_t)r->stack_check_us,
+						      "waited_ms", (json_int_t)r->stack_waited_ms));
+		s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 
 		if (s)
 			puts(s);
@@ -178,6 +204,10 @@ static void print_report(const struct hvp_report *r, int json)
 	printf("  paused %" PRIu64 " us; %u writes, %" PRIu64 " bytes through the %s; %u sites "
 	       "changed\n",
 	       r->pause_us, r->writes, r->bytes_written, r->write_path, r->sites_changed);
+	printf("  stacks of %u tasks checked in %" PRIu64 " us%s", r->stack_tasks,
+	       r->stack_check_us, r->stack_waited_ms ? "" : "\n");
+	if (r->stack_waited_ms)
+		printf(" (waited %" PRIu64 " ms for tasks to leave)\n", r->stack_waited_ms);
 	printf("  ledger operation %lld; guest agent: %s\n", (long long)r->op_id, r->agent);
 }
 
@@ -221,6 +251,17 @@ static int run_op(const char *cmd, int argc, char **argv, const char *help, int 
 		r = revert ? hvp_revert(sess, &a.o, &rep)
 			   : hvp_apply(sess, argv[i + 1], &a.o, &rep);
 	if (r < 0) {
+		if (a.json) {
+			json_t *j =
+				json_pack("{s:s,s:s,s:s}", "op", cmd, "error", hv_err_last()->msg,
+					  "code", hv_strerror(hv_err_last()->code));
+			char *txt = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+
+			if (txt)
+				puts(txt);
+			free(txt);
+			json_decref(j);
+		}
 		rc = cli_fail(cmd);
 		goto out;
 	}

@@ -24,6 +24,7 @@
 
 #include "agentchan/hvc.h"
 #include "area.h"
+#include "stackcheck.h"
 #include "bundle/hvb.h"
 #include "hvi_kallsyms.h"
 #include "hvi_kernel.h"
@@ -53,8 +54,9 @@ struct wr {
 	uint8_t *new_bytes;
 	char what[96];
 	int is_site;
-	unsigned flags; /* HVA_WF_DATA for bytes the guest never executes */
-	int done;	/* written in this pause */
+	uint64_t site_gva; /* for a site: the function's entry */
+	unsigned flags;	   /* HVA_WF_DATA for bytes the guest never executes */
+	int done;	   /* written in this pause */
 };
 
 struct plan {
@@ -82,6 +84,9 @@ struct switch_result {
 	uint64_t pause_us, bytes;
 	enum hva_write_path code_path;
 	bool wrote;
+	unsigned stack_tasks;	  /* tasks whose stacks were checked */
+	uint64_t stack_check_us;  /* the longest stack check */
+	uint64_t stack_waited_ms; /* waited for tasks to leave */
 };
 
 static void plan_free(struct plan *p)
@@ -545,6 +550,7 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
 		r = plan_add(g, p, to->sites[i].site_gpa, to->sites[i].jmp, 5, 1, 0, what);
 		if (r < 0)
 			return r;
+		p->w[p->n - 1].site_gva = to->sites[i].site_gva;
 		p->sites_changed++;
 	}
 	for (i = 0; i < cur->nsites; i++) {
@@ -557,6 +563,7 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
 		r = plan_add(g, p, s->site_gpa, s->orig, 5, 1, 0, what);
 		if (r < 0)
 			return r;
+		p->w[p->n - 1].site_gva = s->site_gva;
 		p->sites_changed++;
 	}
 	return 0;
@@ -695,42 +702,111 @@ static bool vcpu_inside(struct hvg *g, const struct plan *p, uint64_t rip, const
 	return false;
 }
 
+/* How long a task in the way may take to leave before the switch is refused. */
+#define STACK_RETRY_MS 100u
+
 /*
- * Pause the guest with no vCPU inside what @p rewrites: when one is, let
- * the guest run a millisecond and look again, up to RIP_RETRIES times.
- * On success the guest is paused; on failure it runs (or the caller's
- * failure path resumes it).
+ * The code no task may be in during the switch of @p: every function whose
+ * site changes and the code of the slot being rewritten.  (A plan from
+ * ledger writes keeps vCPUs out by address only.)
  */
-static int pause_clear(struct hvg *g, const struct plan *p)
+static int stack_ranges(struct hvg *g, const struct plan *p, struct hvp_stack_ranges *sr)
+{
+	char what[96];
+	size_t i;
+	int r = 0;
+
+	memset(sr, 0, sizeof(*sr));
+	for (i = 0; i < p->n && r == 0; i++) {
+		const char *name = p->w[i].what;
+
+		if (!p->w[i].is_site)
+			continue;
+		/* "site NAME" or "site NAME (restored)" */
+		snprintf(what, sizeof(what), "%s", !strncmp(name, "site ", 5) ? name + 5 : name);
+		what[strcspn(what, " ")] = '\0';
+		r = hvp_stack_add_function(g, sr, p->w[i].site_gva, what);
+	}
+	if (r == 0 && p->slot_hi > p->slot_lo) {
+		snprintf(what, sizeof(what), "the patch-area slot being rewritten (0x%" PRIx64 ")",
+			 p->slot_lo);
+		r = hvp_stack_add_range(sr, p->slot_lo, p->slot_hi, what);
+	}
+	return r;
+}
+
+/*
+ * Pause the guest with no vCPU inside what @p rewrites and (unless
+ * @o->no_stack_check) no task with a return address there on its stack.
+ * A vCPU in the way: let the guest run a millisecond and look again, up to
+ * RIP_RETRIES times.  A task in the way: let it run STACK_RETRY_MS and look
+ * again, for up to @o->stack_wait_ms.  On success the guest is paused; on
+ * failure it runs (or the caller's failure path resumes it).
+ */
+static int pause_clear(struct hvg *g, const struct plan *p, const struct hvp_opts *o,
+		       struct switch_result *res)
 {
 	const char *where = NULL;
-	struct hva_regs regs;
-	uint64_t ignored;
-	unsigned tries = 0, cpu;
+	struct hva_regs regs[HVA_MAX_VCPUS];
+	struct hvp_stack_ranges sr;
+	struct hvp_stack_block blk;
+	uint64_t ignored, t0 = hv_mono_ms();
+	unsigned tries = 0, cpu, wait_ms = o->stack_wait_ms ? o->stack_wait_ms : 15000;
+	bool stacks = !o->no_stack_check && !p->check_gpa;
 	int r;
 
+	if (stacks) {
+		r = stack_ranges(g, p, &sr);
+		if (r == 0)
+			r = hvp_stack_prepare(g);
+		if (r < 0)
+			return r;
+	}
 	for (;;) {
 		r = hva_pause(g->h);
 		if (r < 0)
 			return r;
 		crash_point("paused");
-		for (cpu = 0; cpu < g->info.nvcpus; cpu++) {
-			r = hva_read_regs_fast(g->h, cpu, &regs);
+		for (cpu = 0; cpu < g->info.nvcpus && cpu < HVA_MAX_VCPUS; cpu++) {
+			r = hva_read_regs_fast(g->h, cpu, &regs[cpu]);
 			if (r < 0)
 				return r;
-			if (vcpu_inside(g, p, regs.rip, &where))
+			if (vcpu_inside(g, p, regs[cpu].rip, &where))
 				break;
 		}
-		if (cpu == g->info.nvcpus)
+		if (cpu < g->info.nvcpus) {
+			r = hva_resume(g->h, &ignored);
+			if (r < 0)
+				return r;
+			if (++tries > RIP_RETRIES)
+				return hv_err(HV_E_BUSY,
+					      "vCPU %u stayed inside %s (RIP 0x%" PRIx64
+					      ") in %u pauses",
+					      cpu, where, regs[cpu].rip, tries);
+			usleep(1000);
+			continue;
+		}
+		if (!stacks)
 			return 0;
+		r = hvp_stack_check(g, &sr, regs, cpu, &blk);
+		res->stack_tasks = blk.tasks;
+		if (blk.check_us > res->stack_check_us)
+			res->stack_check_us = blk.check_us;
+		if (r <= 0)
+			return r;
 		r = hva_resume(g->h, &ignored);
 		if (r < 0)
 			return r;
-		if (++tries > RIP_RETRIES)
-			return hv_err(HV_E_BUSY,
-				      "vCPU %u stayed inside %s (RIP 0x%" PRIx64 ") in %u pauses",
-				      cpu, where, regs.rip, tries);
-		usleep(1000);
+		res->stack_waited_ms = hv_mono_ms() - t0;
+		if (res->stack_waited_ms >= wait_ms)
+			return hv_err(
+				HV_E_BUSY,
+				"task %d (%s) has 0x%" PRIx64 " on its kernel stack, inside %s, "
+				"which this operation changes; it did not leave within %u ms, so "
+				"nothing was changed (try again when it has, or raise "
+				"--stack-wait-ms)",
+				(int)blk.pid, blk.comm, blk.addr, blk.what, wait_ms);
+		usleep(STACK_RETRY_MS * 1000);
 	}
 }
 
@@ -805,7 +881,7 @@ static int read_back(struct hvg *g, const struct plan *p)
  * resumed it mid-way); res->outcome says whether that worked.  The first
  * error is returned, with the step named in res->step.
  */
-static int switch_plan(struct hvg *g, struct plan *p, unsigned deadline_ms,
+static int switch_plan(struct hvg *g, struct plan *p, const struct hvp_opts *o,
 		       struct switch_result *res)
 {
 	struct hv_error saved;
@@ -814,8 +890,8 @@ static int switch_plan(struct hvg *g, struct plan *p, unsigned deadline_ms,
 
 	memset(res, 0, sizeof(*res));
 	res->step = "pausing the guest";
-	hva_set_deadline(g->h, deadline_ms ? deadline_ms : HVA_DEFAULT_PAUSE_DEADLINE_MS);
-	r = pause_clear(g, p);
+	hva_set_deadline(g->h, o->deadline_ms ? o->deadline_ms : HVA_DEFAULT_PAUSE_DEADLINE_MS);
+	r = pause_clear(g, p, o, res);
 	if (r == 0) {
 		res->step = "checking the bytes to be replaced";
 		r = check_old_bytes(g, p);
@@ -914,10 +990,13 @@ static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const 
 		res.step = "recording the operation";
 		res.outcome = SWITCH_UNTOUCHED;
 	} else {
-		r = switch_plan(g, p, opts->deadline_ms, &res);
+		r = switch_plan(g, p, opts, &res);
 	}
 	if (r == 0) {
 		rep->pause_us = res.pause_us;
+		rep->stack_tasks = res.stack_tasks;
+		rep->stack_check_us = res.stack_check_us;
+		rep->stack_waited_ms = res.stack_waited_ms;
 		rep->bytes_written = res.bytes;
 		rep->writes = (unsigned)p->n;
 		rep->sites_changed = p->sites_changed;
@@ -1248,6 +1327,7 @@ static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t wha
 	struct plan undo_plan;
 	struct rec_ctx c = { g, &undo_plan, 0, 0, 0, 0 };
 	struct switch_result res;
+	const struct hvp_opts undo_opts = { 0 };
 	char key[HVP_STATE_TEXT];
 	struct hvl_op op;
 	int r;
@@ -1285,7 +1365,7 @@ static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t wha
 		/* Half done: restore in one pause, with the same vCPU check and
 		 * read-back as any operation.  The log was read newest first, so
 		 * the jumps are restored before the code they lead to. */
-		r = switch_plan(g, &undo_plan, 0, &res);
+		r = switch_plan(g, &undo_plan, &undo_opts, &res);
 		if (r < 0) {
 			r = hv_err_prefix("undoing the %u landed writes of interrupted operation "
 					  "%lld while %s",

@@ -36,6 +36,8 @@ struct hvp_opts {
 	bool dry_run;		   /* plan and check, write nothing */
 	bool to_none;		   /* revert: remove every level at once */
 	unsigned agent_timeout_ms; /* 0: 2000; telling the agent never fails an apply */
+	unsigned stack_wait_ms;	   /* 0: 15000; how long a task in the way may take to leave */
+	bool no_stack_check;	   /* skip the tasks' stack check (a kernel without BTF) */
 };
 
 /* What an apply or revert did (or would do, with dry_run). */
@@ -53,8 +55,11 @@ struct hvp_report {
 	unsigned slot;		/* slot the new level lives in (HVP_NO_SLOT: none) */
 	const char *write_path; /* "gdbstub", "ram", ... */
 	bool dry_run;
-	char reconciled[256]; /* what the start-up reconcile found, or "" */
-	char agent[512];      /* what the guest agent said, or why it was not told */
+	char reconciled[256];	  /* what the start-up reconcile found, or "" */
+	char agent[512];	  /* what the guest agent said, or why it was not told */
+	unsigned stack_tasks;	  /* tasks whose kernel stacks were checked */
+	uint64_t stack_check_us;  /* the longest stack check (in the pause) */
+	uint64_t stack_waited_ms; /* waited for tasks to leave the changed code */
 };
 
 /* One patched function as status shows it. */

@@ -23,6 +23,7 @@
 
 #include "hv_error.h"
 #include "hvi_kernel.h"
+#include "hvi_tasks.h"
 #include "access/hva.h"
 
 struct hvg_opts {
@@ -51,6 +52,10 @@ struct hvg {
 	struct hvi_kernel *k; /* owned */
 	uint64_t index_us;    /* time to locate the kernel and build the index */
 	uint64_t total_us;    /* open to ready */
+	/* Where the kernel keeps what the stack check reads (from its BTF),
+	 * learned on first use. */
+	struct hvi_task_layout task_layout;
+	bool have_task_layout;
 };
 
 /*
