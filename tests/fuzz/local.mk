@@ -8,9 +8,9 @@
 # A new target: add it to HV_FUZZ_TARGETS and give it the three lines the
 # others have (its source is tests/fuzz/fuzz_NAME.c by default).
 HV_FUZZ_TARGETS = tests/fuzz/fuzz_agentmsg tests/fuzz/fuzz_agentmsg_guest \
-	tests/fuzz/fuzz_agentmsg_kcore tests/fuzz/fuzz_arearecord tests/fuzz/fuzz_bundle \
-	tests/fuzz/fuzz_elf tests/fuzz/fuzz_kallsyms tests/fuzz/fuzz_manifest \
-	tests/fuzz/fuzz_pagewalk
+	tests/fuzz/fuzz_agentmsg_kcore tests/fuzz/fuzz_arearecord tests/fuzz/fuzz_btf \
+	tests/fuzz/fuzz_bundle tests/fuzz/fuzz_elf tests/fuzz/fuzz_kallsyms \
+	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pagewalk
 
 HV_FUZZ_INCLUDES = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/access -I$(top_srcdir)/hvpatch/bundle \
 	-I$(top_srcdir)/hvpatch/apply
@@ -52,6 +52,10 @@ tests_fuzz_fuzz_agentmsg_kcore_LDADD = $(HV_FUZZ_AGENT_LIBS)
 tests_fuzz_fuzz_arearecord_CPPFLAGS = $(HV_FUZZ_INCLUDES)
 tests_fuzz_fuzz_arearecord_LDFLAGS = $(HV_FUZZ_LINK)
 tests_fuzz_fuzz_arearecord_LDADD = $(HV_FUZZ_LIBS)
+
+tests_fuzz_fuzz_btf_CPPFLAGS = $(HV_FUZZ_INCLUDES) $(LIBBPF_CFLAGS)
+tests_fuzz_fuzz_btf_LDFLAGS = $(HV_FUZZ_LINK)
+tests_fuzz_fuzz_btf_LDADD = $(HV_FUZZ_LIBS)
 
 tests_fuzz_fuzz_bundle_CPPFLAGS = $(HV_FUZZ_INCLUDES)
 tests_fuzz_fuzz_bundle_LDFLAGS = $(HV_FUZZ_LINK)

@@ -633,13 +633,10 @@ START_TEST(test_enums)
 END_TEST
 
 /* The synthetic BTF plus types libbpf accepts but that lie. */
-START_TEST(test_forged_types)
+static struct btf *make_forged_btf(void)
 {
 	struct ids id;
 	struct btf *w = make_btf(&id);
-	struct hvi_btf *b;
-	uint8_t *blob;
-	size_t len;
 	int self, lvl[5], i, j, anon8;
 	struct btf_type *t;
 
@@ -670,7 +667,7 @@ START_TEST(test_forged_types)
 	add_field(w, NULL, self, 0);
 	must(btf__add_struct(w, "loop", 8));
 	add_field(w, NULL, self, 0);
-	/* anonymous members 60 wide and 5 deep: 60^5 members to visit */
+	/* anonymous members 60 wide and 4 deep: some 26 million members to visit */
 	lvl[4] = must(btf__add_struct(w, NULL, 8));
 	add_field(w, "leaf", id.int_, 0);
 	for (i = 3; i >= 0; i--) {
@@ -688,8 +685,16 @@ START_TEST(test_forged_types)
 	/* a struct larger than hvpatch takes */
 	must(btf__add_struct(w, "huge", HVI_BTF_TYPE_MAX + 1));
 	add_field(w, "x", id.int_, 0);
+	return w;
+}
 
-	blob = raw_of(w, &len);
+START_TEST(test_forged_types)
+{
+	struct hvi_btf *b;
+	uint8_t *blob;
+	size_t len;
+
+	blob = raw_of(make_forged_btf(), &len);
 	b = parse_ok(blob, len);
 	check_synthetic(b); /* the honest types still answer */
 	member_fails(b, "dangling", "x", HV_E_FORMAT, WORDS("dangling.x", "60000"));
@@ -896,14 +901,67 @@ START_TEST(test_real_kernel)
 }
 END_TEST
 
+/* ---- seeds for tests/fuzz/fuzz_btf ---- */
+
+static void write_seed(const char *dir, const char *name, struct btf *w)
+{
+	char path[600];
+	size_t len;
+	uint8_t *blob = raw_of(w, &len);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	ck_assert_msg(f, "cannot write %s", path);
+	ck_assert_uint_eq(fwrite(blob, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+	free(blob);
+}
+
+/*
+ * HVPATCH_BTF_SEEDS=DIR tests/unit/test_hvi_btf writes the synthetic blobs
+ * (the fuzz corpus tests/fuzz/corpus/btf/) instead of testing.
+ */
+START_TEST(test_write_seeds)
+{
+	const char *dir = getenv("HVPATCH_BTF_SEEDS");
+	struct ids id;
+	struct btf *w = btf__new_empty();
+	int lh;
+
+	ck_assert_ptr_nonnull(w);
+	lh = must(btf__add_struct(w, "list_head", 16));
+	add_field(w, "next", lh + 1, 0);
+	add_field(w, "prev", lh + 1, 8);
+	ck_assert_int_eq(btf__add_ptr(w, lh), lh + 1);
+	must(btf__add_enum(w, NULL, 4));
+	ck_assert_int_eq(btf__add_enum_value(w, "FTRACE_FL_DISABLED", 1 << 25), 0);
+	write_seed(dir, "minimal", w);
+	write_seed(dir, "synthetic", make_btf(&id));
+	write_seed(dir, "forged", make_forged_btf());
+}
+END_TEST
+
 int main(void)
 {
 	const char *cache = getenv("HVPATCH_CACHE");
-	Suite *s = suite_create("hvi_btf");
-	TCase *tc = tcase_create("synthetic");
+	const char *seeds = getenv("HVPATCH_BTF_SEEDS");
+	Suite *s;
+	TCase *tc;
 	SRunner *sr;
 	int failed;
 
+	s = suite_create("hvi_btf");
+	tc = tcase_create("synthetic");
+	if (seeds) {
+		tcase_add_test(tc, test_write_seeds);
+		suite_add_tcase(s, tc);
+		sr = srunner_create(s);
+		srunner_run_all(sr, CK_NORMAL);
+		failed = srunner_ntests_failed(sr);
+		srunner_free(sr);
+		return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	}
 	abi = getenv("HVPATCH_TEST_ABI");
 	if (!abi)
 		abi = "6.1.0-56";
