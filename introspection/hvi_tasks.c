@@ -12,9 +12,61 @@
 /* Lowest address of the kernel half of the address space. */
 #define KERNEL_HALF 0xffff800000000000ull
 
-static int read_u64(const struct hvi_paging *pg, uint64_t gva, uint64_t *v)
+/*
+ * A few recent translations, kept for one walk (the guest is paused, its
+ * tables do not change meanwhile): task_structs and stacks sit in large
+ * direct-map or vmalloc pages, so most reads skip the page walk.
+ */
+#define VCACHE_SLOTS 16
+
+struct vcache {
+	const struct hvi_paging *pg;
+	uint64_t gva[VCACHE_SLOTS], gpa[VCACHE_SLOTS], size[VCACHE_SLOTS];
+	unsigned n, next;
+};
+
+static int cread(struct vcache *c, uint64_t gva, void *buf, size_t len)
 {
-	return hvi_read_virt(pg, gva, v, sizeof(*v));
+	uint8_t *out = buf;
+
+	while (len) {
+		struct hvi_walk w;
+		uint64_t off, gpa = 0;
+		size_t chunk;
+		unsigned i;
+		int r;
+
+		for (i = 0; i < c->n; i++)
+			if (gva >= c->gva[i] && gva - c->gva[i] < c->size[i])
+				break;
+		if (i == c->n) {
+			r = hvi_walk(c->pg, gva, &w);
+			if (r < 0)
+				return hv_err_prefix("reading guest-virtual 0x%" PRIx64, gva);
+			i = c->next;
+			c->next = (c->next + 1) % VCACHE_SLOTS;
+			if (c->n < VCACHE_SLOTS)
+				c->n++;
+			c->gva[i] = gva & ~(w.page_size - 1);
+			c->gpa[i] = w.page_gpa;
+			c->size[i] = w.page_size;
+		}
+		off = gva - c->gva[i];
+		gpa = c->gpa[i] + off;
+		chunk = len < c->size[i] - off ? len : (size_t)(c->size[i] - off);
+		r = hvi_mem_read(c->pg->mem, gpa, out, chunk);
+		if (r < 0)
+			return r;
+		out += chunk;
+		gva += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+static int read_u64(struct vcache *c, uint64_t gva, uint64_t *v)
+{
+	return cread(c, gva, v, sizeof(*v));
 }
 
 /* A pointer read from a list must stay in the kernel half and be aligned. */
@@ -26,7 +78,7 @@ static int check_ptr(uint64_t p, const char *what)
 	return 0;
 }
 
-static int read_task(const struct hvi_paging *pg, const struct hvi_task_layout *lay, uint64_t gva,
+static int read_task(struct vcache *c, const struct hvi_task_layout *lay, uint64_t gva,
 		     struct hvi_task *t)
 {
 	char comm[HVI_TASK_COMM_LEN];
@@ -35,15 +87,15 @@ static int read_task(const struct hvi_paging *pg, const struct hvi_task_layout *
 
 	memset(t, 0, sizeof(*t));
 	t->gva = gva;
-	r = hvi_read_virt(pg, gva + lay->pid, &t->pid, sizeof(t->pid));
+	r = cread(c, gva + lay->pid, &t->pid, sizeof(t->pid));
 	if (r == 0)
-		r = hvi_read_virt(pg, gva + lay->comm, comm, sizeof(comm));
+		r = cread(c, gva + lay->comm, comm, sizeof(comm));
 	if (r == 0)
-		r = read_u64(pg, gva + lay->stack, &t->stack);
+		r = read_u64(c, gva + lay->stack, &t->stack);
 	if (r == 0)
-		r = read_u64(pg, gva + lay->thread_sp, &t->sp);
+		r = read_u64(c, gva + lay->thread_sp, &t->sp);
 	if (r == 0)
-		r = hvi_read_virt(pg, gva + lay->on_cpu, &t->on_cpu, sizeof(t->on_cpu));
+		r = cread(c, gva + lay->on_cpu, &t->on_cpu, sizeof(t->on_cpu));
 	if (r < 0)
 		return hv_err_prefix("reading the task at 0x%" PRIx64, gva);
 	for (i = 0; i < sizeof(comm) && comm[i]; i++)
@@ -56,6 +108,7 @@ int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *la
 		   uint64_t init_task, int (*fn)(void *ctx, const struct hvi_task *t), void *ctx)
 {
 	uint64_t p = init_task, next, signal, head, node;
+	struct vcache c = { .pg = pg };
 	struct hvi_task t;
 	unsigned seen = 0, procs = 0;
 	int r;
@@ -65,13 +118,13 @@ int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *la
 		return r;
 	do {
 		/* The threads of process @p, from its signal_struct's list. */
-		r = read_u64(pg, p + lay->signal, &signal);
+		r = read_u64(&c, p + lay->signal, &signal);
 		if (r == 0)
 			r = check_ptr(signal, "task's signal pointer");
 		if (r < 0)
 			return r;
 		head = signal + lay->thread_head;
-		r = read_u64(pg, head, &node);
+		r = read_u64(&c, head, &node);
 		while (r == 0 && node != head) {
 			r = check_ptr(node, "thread list");
 			if (r < 0)
@@ -84,18 +137,18 @@ int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *la
 					HVI_TASKS_MAX);
 				break;
 			}
-			r = read_task(pg, lay, node - lay->thread_node, &t);
+			r = read_task(&c, lay, node - lay->thread_node, &t);
 			if (r == 0) {
 				r = fn(ctx, &t);
 				if (r != 0)
 					return r;
-				r = read_u64(pg, node, &node);
+				r = read_u64(&c, node, &node);
 			}
 		}
 		if (r < 0)
 			return r;
 		/* The next process. */
-		r = read_u64(pg, p + lay->tasks, &next);
+		r = read_u64(&c, p + lay->tasks, &next);
 		if (r == 0)
 			r = check_ptr(next, "process list");
 		if (r < 0)
@@ -129,7 +182,11 @@ int hvi_stack_scan(const struct hvi_paging *pg, const struct hvi_task *t, uint64
 	 * racing guest) makes the scan cover the whole stack instead. */
 	start = from >= base && from < base + HVI_STACK_BYTES ? from & ~7ull : base;
 	first = (size_t)(start - base) / 8;
-	r = hvi_read_virt(pg, start, &words[first], HVI_STACK_BYTES - (size_t)(start - base));
+	{
+		struct vcache c = { .pg = pg };
+
+		r = cread(&c, start, &words[first], HVI_STACK_BYTES - (size_t)(start - base));
+	}
 	if (r < 0)
 		return hv_err_prefix("reading the kernel stack of task %d (%s)", (int)t->pid,
 				     t->comm);
