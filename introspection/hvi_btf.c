@@ -616,20 +616,28 @@ out:
 	return r;
 }
 
-/* Whether the member found is a bitfield (kind_flag encoding or the older int encoding). */
-static bool found_bitfield(const struct btf *btf, const struct found *f)
+/*
+ * Whether the member found is a bitfield (kind_flag encoding, the older int
+ * encoding, or a bit offset that is not a whole byte); *@width is its width
+ * in bits when BTF says it (else 0).
+ */
+static bool found_bitfield(const struct btf *btf, const struct found *f, unsigned *width)
 {
 	const struct btf_type *c = btf__type_by_id(btf, f->container), *mt;
 	int rid;
 
+	*width = f->bitfield;
 	if (f->bitfield || f->bits % 8)
 		return true;
 	if (!c || btf_kflag(c))
 		return false;
 	rid = btf__resolve_type(btf, f->type);
 	mt = rid > 0 ? btf__type_by_id(btf, (__u32)rid) : NULL;
-	return mt && btf_is_int(mt) &&
-	       (btf_int_offset(mt) != 0 || (uint64_t)btf_int_bits(mt) != (uint64_t)mt->size * 8);
+	if (!mt || !btf_is_int(mt) ||
+	    (btf_int_offset(mt) == 0 && (uint64_t)btf_int_bits(mt) == (uint64_t)mt->size * 8))
+		return false;
+	*width = btf_int_bits(mt);
+	return true;
 }
 
 /*
@@ -643,6 +651,7 @@ static int one_member(const struct btf *btf, __u32 id, uint32_t size, const char
 	struct search s;
 	char desc[160];
 	const struct btf_type *c;
+	unsigned width;
 	__s64 sz;
 	int r;
 
@@ -668,11 +677,12 @@ static int one_member(const struct btf *btf, __u32 id, uint32_t size, const char
 			   at, desc, s.f.count, comp);
 		goto out;
 	}
-	if (found_bitfield(btf, &s.f)) {
+	if (found_bitfield(btf, &s.f, &width)) {
 		r = hv_err(HV_E_UNSUPPORTED,
-			   "%s.%s is a bitfield (%u bits at bit %llu of %s); hvpatch reads and "
-			   "writes whole bytes, so it cannot use it",
-			   at, comp, s.f.bitfield, (unsigned long long)s.f.bits, desc);
+			   "%s.%s is a bitfield (%u bit%s wide at bit %llu of %s); hvpatch reads "
+			   "and writes whole bytes, so it cannot use it",
+			   at, comp, width, width == 1 ? "" : "s", (unsigned long long)s.f.bits,
+			   desc);
 		goto out;
 	}
 	if (!btf__type_by_id(btf, s.f.type)) {

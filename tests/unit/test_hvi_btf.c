@@ -558,7 +558,7 @@ START_TEST(test_lookup_refusals)
 	member_fails(b, "union task_struct", "tasks", HV_E_NOTFOUND, WORDS("union"));
 	/* a bitfield */
 	member_fails(b, "task_struct", "sched_reset_on_fork", HV_E_UNSUPPORTED,
-		     WORDS("sched_reset_on_fork", "bitfield", "1 bits"));
+		     WORDS("sched_reset_on_fork", "bitfield", "1 bit wide", "bit 18723"));
 	/* through a pointer, an array, a scalar */
 	member_fails(b, "task_struct", "stack.x", HV_E_UNSUPPORTED,
 		     WORDS("task_struct.stack", "pointer"));
@@ -682,6 +682,13 @@ static struct btf *make_forged_btf(void)
 	add_field(w, "x", id.int_, 0);
 	t = (struct btf_type *)btf__type_by_id(w, btf__type_cnt(w) - 1);
 	btf_members(t)[0].name_off = 0x7ffffff0;
+	/* a bitfield in the older encoding: an int of 3 bits, no kind_flag */
+	i = must(btf__add_int(w, "u3", 4, 0));
+	t = (struct btf_type *)btf__type_by_id(w, (__u32)i);
+	*(__u32 *)(t + 1) = 3; /* encoding 0, offset 0, 3 bits */
+	must(btf__add_struct(w, "legacy", 8));
+	add_field(w, "f", i, 4);
+	add_field(w, "g", id.int_, 0);
 	/* a struct larger than hvpatch takes */
 	must(btf__add_struct(w, "huge", HVI_BTF_TYPE_MAX + 1));
 	add_field(w, "x", id.int_, 0);
@@ -708,6 +715,13 @@ START_TEST(test_forged_types)
 	member_fails(b, "wide", "nothere", HV_E_FORMAT, WORDS("visited more than"));
 	member_fails(b, "badname", "x", HV_E_FORMAT, WORDS("name offset"));
 	member_fails(b, "huge", "x", HV_E_RANGE, WORDS("struct huge", "16777216"));
+	member_fails(b, "legacy", "f", HV_E_UNSUPPORTED, WORDS("legacy.f", "3 bits wide"));
+	{
+		uint32_t off, size;
+
+		ck_assert_int_eq(hvi_btf_member_offset(b, "legacy", "g", &off, &size), 0);
+		ck_assert_uint_eq(size, 4);
+	}
 	hvi_btf_free(b);
 	free(blob);
 }
