@@ -1,5 +1,5 @@
 /*
- * hvpatch inspect / sym / addr: what hvpatch sees of a guest kernel.
+ * hvpatch inspect / sym / addr / btf: what hvpatch sees of a guest kernel.
  */
 #include "config.h"
 
@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "guest/guest.h"
+#include "hvi_btf.h"
 
 struct iopts {
 	struct hvg_opts g;
@@ -456,6 +457,140 @@ int cmd_addr(int argc, char **argv)
 			missing);
 out:
 	json_decref(j);
+	hvg_close(g);
+	return rc;
+}
+
+static const char btf_help[] =
+	"Usage: hvpatch btf [OPTIONS] DOMAIN QUERY...\n"
+	"\n"
+	"Read the kernel's own type information (BTF, between __start_BTF and\n"
+	"__stop_BTF in the kernel image) from the memory of DOMAIN, and answer each\n"
+	"QUERY from it:\n"
+	"  TYPE.MEMBER[.MEMBER...]   offset and size of a member of a struct or union\n"
+	"                            ('task_struct.thread.sp'; members of anonymous\n"
+	"                            structs and unions are found as in C), printed\n"
+	"                            as 'TYPE.PATH offset N size N'\n"
+	"  TYPE                      size of a struct or union: 'TYPE size N'\n"
+	"  enum:[ENUM.]NAME          value of an enumerator: 'enum NAME VALUE (HEX)'\n"
+	"Bitfields and paths through pointers or arrays are refused.  Only enums are\n"
+	"in BTF: a #define is not.  The kernel must have CONFIG_DEBUG_INFO_BTF.\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch btf guest1 task_struct.tasks task_struct.thread.sp \\\n"
+	"      enum:FTRACE_FL_DISABLED\n"
+	"\n";
+
+/* Answer one query; print it (text) or add it to @arr (JSON).  Returns 0 or HV_E_*. */
+static int btf_query(const struct hvi_btf *b, const char *q, json_t *arr)
+{
+	char buf[HVI_BTF_PATH_MAX + HVI_BTF_NAME_MAX + 16];
+	const char *enum_type = NULL, *name;
+	json_t *e = NULL;
+	char *dot;
+	uint32_t off = 0, size = 0;
+	int64_t v = 0;
+	int r;
+
+	if (strlen(q) >= sizeof(buf)) {
+		r = hv_err(HV_E_INVAL, "the query '%.40s...' is too long", q);
+		goto out;
+	}
+	snprintf(buf, sizeof(buf), "%s", q);
+	if (arr) {
+		e = json_object();
+		json_object_set_new(e, "query", json_string(q));
+	}
+	if (!strncmp(buf, "enum:", 5)) {
+		name = buf + 5;
+		dot = strchr(buf + 5, '.');
+		if (dot) {
+			*dot = 0;
+			enum_type = buf + 5;
+			name = dot + 1;
+		}
+		r = hvi_btf_enum_value(b, enum_type, name, &v);
+		if (r < 0)
+			goto out;
+		if (e)
+			json_object_set_new(e, "value", json_integer((json_int_t)v));
+		else
+			printf("enum %s %" PRId64 " (0x%" PRIx64 ")\n", name, v, (uint64_t)v);
+	} else if ((dot = strchr(buf, '.'))) {
+		*dot = 0;
+		r = hvi_btf_member_offset(b, buf, dot + 1, &off, &size);
+		if (r < 0)
+			goto out;
+		if (e) {
+			json_object_set_new(e, "offset", json_integer(off));
+			json_object_set_new(e, "size", json_integer(size));
+		} else {
+			printf("%s.%s offset %" PRIu32 " size %" PRIu32 "\n", buf, dot + 1, off,
+			       size);
+		}
+	} else {
+		r = hvi_btf_struct_size(b, buf, &size);
+		if (r < 0)
+			goto out;
+		if (e)
+			json_object_set_new(e, "size", json_integer(size));
+		else
+			printf("%s size %" PRIu32 "\n", buf, size);
+	}
+	r = 0;
+out:
+	if (e && r < 0)
+		json_object_set_new(e, "error", json_string(hv_err_last()->msg));
+	if (e)
+		json_array_append_new(arr, e);
+	return r;
+}
+
+int cmd_btf(int argc, char **argv)
+{
+	struct iopts o;
+	struct hvg *g = NULL;
+	struct hvi_btf *b = NULL;
+	json_t *j = NULL, *arr = NULL;
+	int rc = HV_EXIT_FAIL, i, a, missing = 0;
+
+	i = parse("btf", argc, argv, btf_help, &o, &rc);
+	if (i < 0)
+		return rc;
+	if (argc - i < 2)
+		return cli_usage_error("btf", "expected DOMAIN and at least one QUERY");
+	if (hvg_open(argv[i], &o.g, &g) < 0 || hvi_btf_open(g->k, &b) < 0) {
+		rc = cli_fail("btf");
+		goto out;
+	}
+	if (o.json) {
+		j = json_object();
+		json_object_set_new(j, "domain", json_string(g->info.name));
+		json_object_set_new(j, "release", json_string(g->k->release));
+		json_object_set_new(j, "build_id", json_string(g->k->build_id_hex));
+		json_object_set_new(j, "btf_gva", hexnum(b->start_gva));
+		json_object_set_new(j, "btf_bytes", json_integer(b->size_bytes));
+		json_object_set_new(j, "btf_types", json_integer(b->ntypes));
+		arr = json_array();
+		json_object_set_new(j, "results", arr);
+	}
+	for (a = i + 1; a < argc; a++) {
+		if (btf_query(b, argv[a], arr) == 0)
+			continue;
+		missing++;
+		if (!o.json) {
+			fflush(stdout); /* the answers so far first, then the error */
+			cli_fail("btf");
+		}
+	}
+	if (o.json) {
+		json_object_set_new(j, "failed", json_integer(missing));
+		print_json(j);
+	}
+	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
+out:
+	json_decref(j);
+	hvi_btf_free(b);
 	hvg_close(g);
 	return rc;
 }

@@ -50,3 +50,5 @@ tests_unit_test_hvi_btf_SOURCES = tests/unit/test_hvi_btf.c $(HVI_TEST_HELPERS)
 tests_unit_test_hvi_btf_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBBPF_CFLAGS)
 tests_unit_test_hvi_btf_LDADD = $(HV_CHECK_LIBS)
 TESTS += tests/unit/test_hvi_btf
+TESTS += tests/unit/test_hvi_btf_cli.sh
+EXTRA_DIST += tests/unit/test_hvi_btf_cli.sh
