@@ -12,3 +12,5 @@ introspection_libhvi_a_SOURCES += introspection/hvi_tasks.c introspection/hvi_ta
 # The kernel's own BTF (struct layouts), read from its image and parsed by libbpf.
 introspection_libhvi_a_SOURCES += introspection/hvi_btf.c introspection/hvi_btf.h
 introspection_libhvi_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBBPF_CFLAGS)
+# The kernel's ftrace records, ftrace_lock and ftrace users (layout from BTF).
+introspection_libhvi_a_SOURCES += introspection/hvi_ftrace.c introspection/hvi_ftrace.h

@@ -52,3 +52,9 @@ tests_unit_test_hvi_btf_LDADD = $(HV_CHECK_LIBS)
 TESTS += tests/unit/test_hvi_btf
 TESTS += tests/unit/test_hvi_btf_cli.sh
 EXTRA_DIST += tests/unit/test_hvi_btf_cli.sh
+
+check_PROGRAMS += tests/unit/test_hvi_ftrace
+tests_unit_test_hvi_ftrace_SOURCES = tests/unit/test_hvi_ftrace.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_ftrace_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBBPF_CFLAGS)
+tests_unit_test_hvi_ftrace_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_ftrace
