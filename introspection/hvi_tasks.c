@@ -6,6 +6,7 @@
 #include "hvi_tasks.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +79,36 @@ static int check_ptr(uint64_t p, const char *what)
 	return 0;
 }
 
+/*
+ * Brent's cycle detection over the nodes a list walk visits: a list that
+ * loops without coming back to its head is caught after a few times the
+ * loop's length, with no extra reads.
+ */
+struct brent {
+	uint64_t tortoise;
+	unsigned power, lam;
+};
+
+static void brent_init(struct brent *b, uint64_t start)
+{
+	b->tortoise = start;
+	b->power = b->lam = 1;
+}
+
+/* True when @node was seen before (the list loops). */
+static bool brent_step(struct brent *b, uint64_t node)
+{
+	if (node == b->tortoise)
+		return true;
+	if (b->power == b->lam) {
+		b->tortoise = node;
+		b->power *= 2;
+		b->lam = 0;
+	}
+	b->lam++;
+	return false;
+}
+
 static int read_task(struct vcache *c, const struct hvi_task_layout *lay, uint64_t gva,
 		     struct hvi_task *t)
 {
@@ -108,6 +139,7 @@ int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *la
 		   uint64_t init_task, int (*fn)(void *ctx, const struct hvi_task *t), void *ctx)
 {
 	uint64_t p = init_task, next, signal, head, node;
+	struct brent procs_seen, threads_seen;
 	struct vcache c = { .pg = pg };
 	struct hvi_task t;
 	unsigned seen = 0, procs = 0;
@@ -116,6 +148,7 @@ int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *la
 	r = check_ptr(init_task, "init_task");
 	if (r < 0)
 		return r;
+	brent_init(&procs_seen, init_task);
 	do {
 		/* The threads of process @p, from its signal_struct's list. */
 		r = read_u64(&c, p + lay->signal, &signal);
@@ -124,11 +157,19 @@ int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *la
 		if (r < 0)
 			return r;
 		head = signal + lay->thread_head;
+		brent_init(&threads_seen, head);
 		r = read_u64(&c, head, &node);
 		while (r == 0 && node != head) {
 			r = check_ptr(node, "thread list");
 			if (r < 0)
 				break;
+			if (brent_step(&threads_seen, node)) {
+				r = hv_err(HV_E_FORMAT,
+					   "the guest's thread list at 0x%" PRIx64
+					   " loops without coming back to its head",
+					   head);
+				break;
+			}
 			if (++seen > HVI_TASKS_MAX) {
 				r = hv_err(
 					HV_E_FORMAT,
@@ -154,6 +195,10 @@ int hvi_tasks_walk(const struct hvi_paging *pg, const struct hvi_task_layout *la
 		if (r < 0)
 			return r;
 		p = next - lay->tasks;
+		if (p != init_task && brent_step(&procs_seen, p))
+			return hv_err(HV_E_FORMAT,
+				      "the guest's process list loops without coming back to "
+				      "init_task");
 		if (++procs > HVI_TASKS_MAX)
 			return hv_err(HV_E_FORMAT,
 				      "the guest's process list is longer than %u: a loop or a "
