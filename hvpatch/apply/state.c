@@ -41,6 +41,10 @@ int hvp_state_encode(const struct hvp_state *st, uint8_t out[HVP_STATE_BYTES])
 	if (st->nsites > HVP_STATE_MAX_SITES)
 		return hv_err(HV_E_RANGE, "a level may patch at most %u functions, not %u",
 			      HVP_STATE_MAX_SITES, st->nsites);
+	for (i = 0; i < st->nsites; i++)
+		if (st->sites[i].flags & ~HVP_SITE_FLAGS_KNOWN)
+			return hv_err(HV_E_INTERNAL, "site %s has unknown flags 0x%x",
+				      st->sites[i].name, st->sites[i].flags);
 	memset(out, 0, HVP_STATE_BYTES);
 	memcpy(p, HVP_STATE_MAGIC, 8);
 	p += 8;
@@ -66,6 +70,8 @@ int hvp_state_encode(const struct hvp_state *st, uint8_t out[HVP_STATE_BYTES])
 		put_u64(p + 16, s->target_gva);
 		memcpy(p + 24, s->orig, 5);
 		memcpy(p + 29, s->jmp, 5);
+		p[34] = (uint8_t)s->flags;
+		p[35] = (uint8_t)(s->flags >> 8);
 		put_text(p + 36, s->name);
 		p += 100;
 	}
@@ -97,7 +103,7 @@ int hvp_state_decode(const uint8_t *p, size_t len, struct hvp_state *st)
 {
 	struct hv_buf b;
 	uint32_t version, i;
-	uint16_t reserved;
+	uint16_t flags;
 	const uint8_t *magic;
 	int r;
 
@@ -114,10 +120,10 @@ int hvp_state_decode(const uint8_t *p, size_t len, struct hvp_state *st)
 	    (r = hv_buf_get_u64(&b, &st->window_gva)) < 0 ||
 	    (r = hv_buf_get_u64(&b, &st->applied_unix)) < 0)
 		return r;
-	if (version != HVP_STATE_VERSION)
+	if (version != 1 && version != HVP_STATE_VERSION)
 		return hv_err(HV_E_FORMAT,
-			      "patch-area record has version %u; this hvpatch knows %u", version,
-			      HVP_STATE_VERSION);
+			      "patch-area record has version %u; this hvpatch knows 1 to %u",
+			      version, HVP_STATE_VERSION);
 	if (st->nsites > HVP_STATE_MAX_SITES)
 		return hv_err(HV_E_FORMAT, "patch-area record lists %u sites (at most %u)",
 			      st->nsites, HVP_STATE_MAX_SITES);
@@ -138,9 +144,17 @@ int hvp_state_decode(const uint8_t *p, size_t len, struct hvp_state *st)
 		    (r = hv_buf_get_u64(&b, &s->site_gpa)) < 0 ||
 		    (r = hv_buf_get_u64(&b, &s->target_gva)) < 0 ||
 		    (r = hv_buf_copy(&b, s->orig, 5)) < 0 || (r = hv_buf_copy(&b, s->jmp, 5)) < 0 ||
-		    (r = hv_buf_get_u16(&b, &reserved)) < 0 ||
+		    (r = hv_buf_get_u16(&b, &flags)) < 0 ||
 		    (r = get_text(&b, s->name, "site name")) < 0)
 			return r;
+		/* Version 1 kept these bits reserved. */
+		if (version >= 2) {
+			if (flags & ~HVP_SITE_FLAGS_KNOWN)
+				return hv_err(HV_E_FORMAT,
+					      "patch-area record: site %s has unknown flags 0x%x",
+					      s->name, flags);
+			s->flags = flags;
+		}
 	}
 	if (st->active_slot == HVP_NO_SLOT && st->nsites)
 		return hv_err(HV_E_FORMAT, "patch-area record has sites but no active slot");

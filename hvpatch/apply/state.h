@@ -10,7 +10,13 @@
  *   u64 pde u64 window_gva u64 applied_unix
  *   char boot_key[64] char level[64] char patch_id[64] u8 bundle_sha256[32]
  *   nsites x { u64 site_gva u64 site_gpa u64 target_gva u8 orig[5] u8 jmp[5]
- *              u16 reserved char name[64] }
+ *              u16 flags char name[64] }
+ *
+ * Version 2 (written since hvpatch took patched functions out of the
+ * guest's ftrace): the per-site u16 is flags, HVP_SITE_* bits, any other
+ * bit refused.  Version 1 had it reserved (ignored, read as no flags).  An
+ * older hvpatch refuses a version 2 record rather than dropping a level
+ * without giving the functions back to ftrace.
  */
 #ifndef HVP_STATE_H
 #define HVP_STATE_H
@@ -21,11 +27,19 @@
 #include "hv_error.h"
 
 #define HVP_STATE_MAGIC	    "HVPAREA1"
-#define HVP_STATE_VERSION   1u
+#define HVP_STATE_VERSION   2u /* written; 1 is still read */
 #define HVP_STATE_BYTES	    4096u
 #define HVP_STATE_TEXT	    64u
 #define HVP_STATE_MAX_SITES 32u
 #define HVP_NO_SLOT	    0xffffffffu
+
+/*
+ * hvpatch set FTRACE_FL_DISABLED on the function's ftrace record (it was
+ * clear before), so the guest's ftrace leaves the site alone; it is
+ * cleared again when the site gets its original bytes back.
+ */
+#define HVP_SITE_FTRACE_OFF  0x0001u
+#define HVP_SITE_FLAGS_KNOWN HVP_SITE_FTRACE_OFF
 
 struct hvp_site {
 	uint64_t site_gva;   /* the function entry rewritten */
@@ -33,6 +47,7 @@ struct hvp_site {
 	uint64_t target_gva; /* where the jump goes */
 	uint8_t orig[5];     /* the bytes before hvpatch (the ftrace NOP) */
 	uint8_t jmp[5];	     /* the jump written */
+	uint16_t flags;	     /* HVP_SITE_* */
 	char name[HVP_STATE_TEXT];
 };
 
@@ -57,10 +72,11 @@ struct hvp_state {
 int hvp_state_encode(const struct hvp_state *st, uint8_t out[HVP_STATE_BYTES]) HV_WUR;
 
 /*
- * Decode @len bytes at @p.  Returns 1 and fills *@st for a valid record, 0
- * when the page holds no record (all zero or no magic: a fresh area), or
- * HV_E_FORMAT naming the bad field (text not NUL-terminated or not
- * printable, counts out of range, an unknown version).
+ * Decode @len bytes at @p (version 1 or 2).  Returns 1 and fills *@st for a
+ * valid record, 0 when the page holds no record (all zero or no magic: a
+ * fresh area), or HV_E_FORMAT naming the bad field (text not
+ * NUL-terminated or not printable, counts out of range, an unknown version,
+ * unknown site flags).
  */
 int hvp_state_decode(const uint8_t *p, size_t len, struct hvp_state *st) HV_WUR;
 

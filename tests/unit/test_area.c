@@ -136,8 +136,10 @@ static void sample_state(struct hvp_state *st)
 	memcpy(st->sites[0].orig, hvp_ftrace_nop, 5);
 	memcpy(st->sites[0].jmp, "\xe9\x7b\xc6\x80\x02", 5);
 	strcpy(st->sites[0].name, "cmdline_proc_show");
+	st->sites[0].flags = HVP_SITE_FTRACE_OFF;
 	st->sites[1] = st->sites[0];
 	st->sites[1].site_gva += 0x1000;
+	st->sites[1].flags = 0;
 	strcpy(st->sites[1].name, "proc_do_uts_string");
 }
 
@@ -166,7 +168,16 @@ START_TEST(test_state_hostile_fields)
 
 	sample_state(&a);
 	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
-	page[8] = 2; /* version */
+	page[8] = 3; /* version */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	page[8] = 0;
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[48 + 224 + 100 + 34] = 0x02; /* an unknown flag of the second site */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "proc_do_uts_string"));
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[48 + 224 + 35] = 0x80;
 	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
 	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
 	page[12] = 200; /* nsites */
@@ -184,6 +195,41 @@ START_TEST(test_state_hostile_fields)
 	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
 	page[48 + 64] = 0x07; /* non-printable */
 	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+}
+END_TEST
+
+/* Version 2 keeps each site's flags where version 1 had a reserved u16; a
+ * version 1 record (as hvpatch wrote it before) still reads, without
+ * flags whatever its reserved bytes hold. */
+START_TEST(test_state_versions)
+{
+	static uint8_t page[HVP_STATE_BYTES];
+	struct hvp_state a, b;
+
+	sample_state(&a);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	ck_assert_uint_eq(page[8], 2);
+	ck_assert_uint_eq(page[48 + 224 + 34], HVP_SITE_FTRACE_OFF);
+	ck_assert_uint_eq(page[48 + 224 + 100 + 34], 0);
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), 1);
+	ck_assert_uint_eq(b.sites[0].flags, HVP_SITE_FTRACE_OFF);
+	ck_assert_uint_eq(b.sites[1].flags, 0);
+	page[8] = 1;
+	page[48 + 224 + 35] = 0xff;
+	page[48 + 224 + 100 + 34] = 0x55;
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), 1);
+	ck_assert_uint_eq(b.sites[0].flags, 0);
+	ck_assert_uint_eq(b.sites[1].flags, 0);
+	ck_assert_str_eq(b.sites[1].name, "proc_do_uts_string");
+	ck_assert_str_eq(b.level, "2026.11-2");
+	/* Re-encoded, it is a version 2 record without flags. */
+	ck_assert_int_eq(hvp_state_encode(&b, page), 0);
+	ck_assert_uint_eq(page[8], 2);
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &a), 1);
+	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+	/* hvpatch never writes a flag it does not know. */
+	a.sites[1].flags = 0x8000;
+	ck_assert_int_eq(hvp_state_encode(&a, page), HV_E_INTERNAL);
 }
 END_TEST
 
@@ -207,6 +253,8 @@ START_TEST(test_state_mutations)
 			ck_assert_uint_le(b.nsites, HVP_STATE_MAX_SITES);
 			ck_assert_uint_lt(strlen(b.level), HVP_STATE_TEXT);
 			ck_assert_uint_lt(b.pd_index, 512);
+			ck_assert_uint_eq(b.sites[0].flags & ~HVP_SITE_FLAGS_KNOWN, 0);
+			ck_assert_uint_eq(b.sites[1].flags & ~HVP_SITE_FLAGS_KNOWN, 0);
 		}
 	}
 	for (i = 0; i < used; i++) {
@@ -232,6 +280,7 @@ int main(void)
 	tcase_add_test(tc, test_rip_inside_site);
 	tcase_add_test(tc, test_state_roundtrip);
 	tcase_add_test(tc, test_state_hostile_fields);
+	tcase_add_test(tc, test_state_versions);
 	tcase_add_test(tc, test_state_mutations);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
