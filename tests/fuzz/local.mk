@@ -10,7 +10,7 @@
 HV_FUZZ_TARGETS = tests/fuzz/fuzz_agentmsg tests/fuzz/fuzz_agentmsg_guest \
 	tests/fuzz/fuzz_agentmsg_kcore tests/fuzz/fuzz_arearecord tests/fuzz/fuzz_btf \
 	tests/fuzz/fuzz_bundle tests/fuzz/fuzz_elf tests/fuzz/fuzz_kallsyms \
-	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pagewalk
+	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pagewalk tests/fuzz/fuzz_tasks
 
 HV_FUZZ_INCLUDES = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/access -I$(top_srcdir)/hvpatch/bundle \
 	-I$(top_srcdir)/hvpatch/apply
@@ -76,3 +76,7 @@ tests_fuzz_fuzz_manifest_LDADD = $(HV_FUZZ_LIBS)
 tests_fuzz_fuzz_pagewalk_CPPFLAGS = $(HV_FUZZ_INCLUDES)
 tests_fuzz_fuzz_pagewalk_LDFLAGS = $(HV_FUZZ_LINK)
 tests_fuzz_fuzz_pagewalk_LDADD = $(HV_FUZZ_LIBS)
+
+tests_fuzz_fuzz_tasks_CPPFLAGS = $(HV_FUZZ_INCLUDES)
+tests_fuzz_fuzz_tasks_LDFLAGS = $(HV_FUZZ_LINK)
+tests_fuzz_fuzz_tasks_LDADD = $(HV_FUZZ_LIBS)
