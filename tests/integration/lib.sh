@@ -252,7 +252,9 @@ hv_obs() {
 	from=${3:-$(hv_console_lines)}
 	end=$(($(date +%s) + ${2:-20}))
 	while :; do
-		n=$(tail -n "+$((from + 1))" "$HV_CONSOLE" | tr -d '\r' |
+		# The last line may still be being written (the serial console
+		# flushes in pieces): only lines that have ended count.
+		n=$(tail -n "+$((from + 1))" "$HV_CONSOLE" | sed '$d' | tr -d '\r' |
 			grep -E "^HVP-OBS n=[0-9]+ probe=$1 out=" | sed -n 2p)
 		if [ -n "$n" ]; then
 			printf '%s\n' "$n" | sed 's/^HVP-OBS n=[0-9]* probe=[^ ]* out=//'
