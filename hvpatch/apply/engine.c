@@ -6,7 +6,13 @@
  *   2. the patch area's page table and its page-directory entry (first
  *      time only; an entry the kernel never uses),
  *   3. the record page (host bookkeeping, never mapped in the guest),
- *   4. the sites: each 5-byte jump, checked not to cut a vCPU's RIP.
+ *   4. FTRACE_FL_DISABLED set on the ftrace record of each function newly
+ *      patched (before its jump: the guest's ftrace never meets a jump on
+ *      a site it may still rewrite),
+ *   5. the sites: each 5-byte jump, checked not to cut a vCPU's RIP, then
+ *      the original bytes of the sites the new level drops,
+ *   6. FTRACE_FL_DISABLED cleared on the records of the sites restored
+ *      (after their original bytes are back).
  * Undo runs the same list backwards with the old bytes.
  */
 #include "config.h"
@@ -26,12 +32,22 @@
 #include "area.h"
 #include "stackcheck.h"
 #include "bundle/hvb.h"
+#include "hvi_btf.h"
+#include "hvi_ftrace.h"
 #include "hvi_kallsyms.h"
 #include "hvi_kernel.h"
 #include "hv_hex.h"
 #include "hvi_paging.h"
 
 #define RIP_RETRIES 8
+/* How long the guest's ftrace_lock may stay held before the switch is
+ * refused, and the pause between looks. */
+#define FTRACE_LOCK_WAIT_MS  2000u
+#define FTRACE_LOCK_RETRY_MS 10u
+/* Largest span of a struct dyn_ftrace (ip through flags) written as one. */
+#define FTRACE_SPAN_MAX 32u
+/* What a write of an ftrace record is called, in the ledger too. */
+#define FTRACE_WHAT "ftrace record of "
 
 /*
  * Fault injection for the crash tests: HVPATCH_CRASH_AT=STEP makes hvpatch
@@ -59,6 +75,28 @@ struct wr {
 	int done;	   /* written in this pause */
 };
 
+/* One ftrace record write: the span of struct dyn_ftrace from ip to flags. */
+struct ftrace_write {
+	uint64_t gpa;
+	uint32_t len;
+	uint8_t old[FTRACE_SPAN_MAX], new_bytes[FTRACE_SPAN_MAX];
+	uint64_t ip; /* the function */
+	char name[HVP_STATE_TEXT];
+	char what[96];
+};
+
+/* What a plan does to the guest's ftrace records, and what it learned. */
+struct ftrace_plan {
+	bool active; /* the plan writes ftrace records: ftrace_lock must be free */
+	struct hvi_ftrace_layout lay;
+	uint64_t lock_gva, ops_list, list_end; /* ftrace_lock, ftrace_ops_list, ftrace_list_end */
+	struct ftrace_write set[HVP_STATE_MAX_SITES];	/* newly patched: DISABLED set */
+	struct ftrace_write clear[HVP_STATE_MAX_SITES]; /* restored: DISABLED cleared */
+	unsigned nset, nclear;
+	uint64_t btf_us, find_us; /* reading the layout, finding the records */
+	struct hvi_ftrace_cost cost;
+};
+
 struct plan {
 	struct wr *w;
 	size_t n, cap;
@@ -68,6 +106,7 @@ struct plan {
 	struct hvp_state from, to;
 	unsigned sites_changed;
 	bool check_gpa; /* also keep vCPUs out of every code write, by address */
+	struct ftrace_plan ft;
 };
 
 /* What switch_plan() did. */
@@ -84,9 +123,11 @@ struct switch_result {
 	uint64_t pause_us, bytes;
 	enum hva_write_path code_path;
 	bool wrote;
-	unsigned stack_tasks;	  /* tasks whose stacks were checked */
-	uint64_t stack_check_us;  /* the longest stack check */
-	uint64_t stack_waited_ms; /* waited for tasks to leave */
+	unsigned stack_tasks;	    /* tasks whose stacks were checked */
+	uint64_t stack_check_us;    /* the longest stack check */
+	uint64_t stack_waited_ms;   /* waited for tasks to leave */
+	unsigned ftrace_lock_waits; /* pauses that found the guest's ftrace_lock held */
+	uint64_t ftrace_check_us;   /* the longest check of ftrace_lock and users */
 };
 
 static void plan_free(struct plan *p)
@@ -487,10 +528,222 @@ static int check_dropped_sites(struct hvg *g, const struct hvp_state *cur,
 	return 0;
 }
 
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	unsigned i;
+
+	for (i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	unsigned i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * Plan giving the ftrace record @rec of function @name the flags @flags.
+ * The span from ip to flags is written as one, so the pause checks the ip
+ * as well as the flags: a record that moved meanwhile (the kernel compacts
+ * its arrays when it frees init or module code) is refused, never written
+ * over.
+ */
+static int ftrace_write_plan(struct hvg *g, const struct hvi_ftrace_layout *l,
+			     const struct hvi_ftrace_rec *rec, uint64_t flags, const char *name,
+			     struct ftrace_write *fw)
+{
+	uint32_t lo = l->rec_ip < l->rec_flags ? l->rec_ip : l->rec_flags;
+	uint32_t hi = (l->rec_ip > l->rec_flags ? l->rec_ip : l->rec_flags) + 8;
+	uint64_t gpa_end = 0;
+	unsigned perms;
+	int r;
+
+	memset(fw, 0, sizeof(*fw));
+	fw->ip = rec->ip;
+	snprintf(fw->name, sizeof(fw->name), "%s", name);
+	snprintf(fw->what, sizeof(fw->what), FTRACE_WHAT "%s (%s FTRACE_FL_DISABLED)", name,
+		 flags & l->fl_disabled ? "set" : "clear");
+	if (hi - lo > FTRACE_SPAN_MAX)
+		return hv_err(HV_E_UNSUPPORTED,
+			      "the guest's struct dyn_ftrace has ip and flags %u bytes apart; "
+			      "hvpatch writes at most %u",
+			      hi - lo, FTRACE_SPAN_MAX);
+	fw->len = hi - lo;
+	r = hvi_translate(&g->k->pg, rec->gva + lo, &fw->gpa, &perms);
+	if (r == 0)
+		r = hvi_translate(&g->k->pg, rec->gva + hi - 1, &gpa_end, &perms);
+	if (r == 0 && gpa_end != fw->gpa + fw->len - 1)
+		r = hv_err(HV_E_UNSUPPORTED, "the ftrace record of %s straddles two physical pages",
+			   name);
+	if (r == 0)
+		r = hva_read_phys(g->h, fw->gpa, fw->old, fw->len);
+	if (r < 0)
+		return hv_err_prefix("the ftrace record of %s at 0x%" PRIx64, name, rec->gva);
+	if (get_le64(fw->old + (l->rec_ip - lo)) != rec->ip ||
+	    get_le64(fw->old + (l->rec_flags - lo)) != rec->flags)
+		return hv_err(HV_E_VERIFY,
+			      "the ftrace record of %s changed while hvpatch read it (the guest is "
+			      "changing its tracing); nothing was changed, try again",
+			      name);
+	memcpy(fw->new_bytes, fw->old, fw->len);
+	put_le64(fw->new_bytes + (l->rec_flags - lo), flags);
+	return 0;
+}
+
+/*
+ * What changing the guest's ftrace records needs: the layout and flag
+ * values (from the kernel's BTF: milliseconds, so before the pause) in
+ * ft->lay, the addresses of ftrace_lock, ftrace_ops_list and
+ * ftrace_list_end, and *@pages_start (ftrace_pages_start).
+ */
+static int ftrace_context(struct hvg *g, struct ftrace_plan *ft, uint64_t *pages_start)
+{
+	static const char *const syms[] = { "ftrace_pages_start", "ftrace_lock", "ftrace_ops_list",
+					    "ftrace_list_end" };
+	uint64_t *addr[] = { pages_start, &ft->lock_gva, &ft->ops_list, &ft->list_end };
+	struct hvi_btf *btf = NULL;
+	struct hvi_sym sym;
+	uint64_t t0 = hv_mono_us();
+	size_t k;
+	int r;
+
+	r = hvi_btf_open(g->k, &btf);
+	if (r == 0)
+		r = hvi_ftrace_layout_from_btf(btf, &ft->lay);
+	hvi_btf_free(btf);
+	if (r < 0)
+		return hv_err_prefix("taking patched functions out of the guest's ftrace (and "
+				     "giving them back) needs its kernel's BTF");
+	ft->btf_us = hv_mono_us() - t0;
+	for (k = 0; k < sizeof(syms) / sizeof(syms[0]); k++) {
+		r = hvi_sym_lookup(g->k->syms, syms[k], &sym);
+		if (r == 0 && sym.absolute)
+			r = hv_err(HV_E_FORMAT, "the guest's %s is not an address", syms[k]);
+		if (r < 0)
+			return hv_err_prefix("the guest's ftrace");
+		*addr[k] = sym.addr;
+	}
+	return 0;
+}
+
+/*
+ * Step 5b: the guest's ftrace.  Every site of the new level that hvpatch
+ * has not already taken out of ftrace gets FTRACE_FL_DISABLED set on its
+ * record (when the record has no flags at all; a record the kernel itself
+ * disabled is left alone, and a function with no record is not ftrace's);
+ * any other flags mean the guest traces it or a tracer counts it, and the
+ * plan is refused.  Every site the level drops whose flag hvpatch set gets
+ * it cleared.  The layout comes from the kernel's BTF, the records are
+ * found here, before the pause, and their old bytes are checked in it.
+ */
+static int plan_ftrace(struct hvg *g, struct plan *p, const struct hvp_state *cur, bool guard)
+{
+	struct hvp_state *to = &p->to;
+	struct ftrace_plan *ft = &p->ft;
+	uint64_t ips[2 * HVP_STATE_MAX_SITES], pages_start = 0, t0;
+	struct hvi_ftrace_rec recs[2 * HVP_STATE_MAX_SITES];
+	int which[2 * HVP_STATE_MAX_SITES]; /* i: to->sites[i]; -1 - i: cur->sites[i] */
+	size_t n = 0, k;
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < to->nsites; i++) {
+		const struct hvp_site *old = find_site(cur, to->sites[i].site_gva);
+
+		if (old && (old->flags & HVP_SITE_FTRACE_OFF))
+			to->sites[i].flags |= HVP_SITE_FTRACE_OFF; /* stays out */
+		else if (guard) {
+			ips[n] = to->sites[i].site_gva;
+			which[n++] = (int)i;
+		}
+	}
+	for (i = 0; i < cur->nsites; i++)
+		if ((cur->sites[i].flags & HVP_SITE_FTRACE_OFF) &&
+		    !find_site(to, cur->sites[i].site_gva)) {
+			ips[n] = cur->sites[i].site_gva;
+			which[n++] = -1 - (int)i;
+		}
+	if (n == 0)
+		return 0;
+	r = ftrace_context(g, ft, &pages_start);
+	if (r < 0)
+		return r;
+	t0 = hv_mono_us();
+	r = hvi_ftrace_find(&g->k->pg, &ft->lay, pages_start, ips, n, recs, &ft->cost);
+	if (r < 0)
+		return hv_err_prefix("looking up the ftrace records of the patched functions");
+	ft->find_us = hv_mono_us() - t0;
+	for (k = 0; k < n; k++) {
+		bool set = which[k] >= 0;
+		struct hvp_site *site = set ? &to->sites[which[k]] : NULL;
+		const char *name = set ? site->name : cur->sites[-1 - which[k]].name;
+		uint64_t flags = recs[k].flags, dis = ft->lay.fl_disabled;
+
+		/* No record: ftrace does not know the function.  No flags (when
+		 * restoring): nothing left to clear. */
+		if (!recs[k].gva || (!set && flags == 0))
+			continue;
+		if (set && flags == dis)
+			continue; /* the kernel's own: not hvpatch's to clear later */
+		if (set && flags != 0)
+			return hv_err(HV_E_VERIFY,
+				      "the ftrace record of %s has flags 0x%" PRIx64 ": the guest "
+				      "traces the function, or a tracer, probe or livepatch holds "
+				      "it; hvpatch will not take it out of the guest's ftrace, so "
+				      "nothing was changed",
+				      name, flags);
+		if (!set && flags != dis)
+			return hv_err(
+				HV_E_VERIFY,
+				"the ftrace record of %s has flags 0x%" PRIx64 ", not the "
+				"FTRACE_FL_DISABLED hvpatch left there: the guest changed it, "
+				"so hvpatch will not give the function back to ftrace (nothing "
+				"was changed)",
+				name, flags);
+		if (set) {
+			r = ftrace_write_plan(g, &ft->lay, &recs[k], flags | dis, name,
+					      &ft->set[ft->nset]);
+			if (r < 0)
+				return r;
+			ft->nset++;
+			site->flags |= HVP_SITE_FTRACE_OFF;
+		} else {
+			r = ftrace_write_plan(g, &ft->lay, &recs[k], flags & ~dis, name,
+					      &ft->clear[ft->nclear]);
+			if (r < 0)
+				return r;
+			ft->nclear++;
+		}
+	}
+	ft->active = ft->nset + ft->nclear > 0;
+	return 0;
+}
+
+/* Add the planned ftrace record write @fw; its old bytes must still be what
+ * plan_ftrace() read. */
+static int plan_add_ftrace(struct hvg *g, struct plan *p, const struct ftrace_write *fw)
+{
+	size_t n0 = p->n;
+	int r = plan_add(g, p, fw->gpa, fw->new_bytes, fw->len, 0, HVA_WF_DATA, fw->what);
+
+	if (r == 0 && (p->n != n0 + 1 || memcmp(p->w[n0].old, fw->old, fw->len) != 0))
+		r = hv_err(HV_E_VERIFY,
+			   "the ftrace record of %s changed while hvpatch planned (the guest is "
+			   "changing its tracing); nothing was changed, try again",
+			   fw->name);
+	return r;
+}
+
 /*
  * Step 6: the writes, in the order that keeps every intermediate state
  * safe (see the top of this file): slot sections, page table and
- * page-directory entry, record, then the sites.
+ * page-directory entry, record, ftrace flags set, the sites, ftrace flags
+ * cleared.
  */
 static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b,
 		       const struct hvb_patched *patched, const struct hvp_layout *lay,
@@ -543,6 +796,12 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
 		     "patch-area record");
 	if (r < 0)
 		return r;
+	/* The guest's ftrace lets go of a function before its jump goes in. */
+	for (i = 0; i < p->ft.nset; i++) {
+		r = plan_add_ftrace(g, p, &p->ft.set[i]);
+		if (r < 0)
+			return r;
+	}
 	/* New jumps, then originals back where the level no longer patches. */
 	for (i = 0; i < to->nsites; i++) {
 		snprintf(what, sizeof(what), "site %s", to->sites[i].name);
@@ -566,16 +825,23 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
 		p->w[p->n - 1].site_gva = s->site_gva;
 		p->sites_changed++;
 	}
+	/* ... and gets it back once the original bytes are there. */
+	for (i = 0; i < p->ft.nclear; i++) {
+		r = plan_add_ftrace(g, p, &p->ft.clear[i]);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
 /*
  * Build the plan that takes the guest from @cur to bundle @b (NULL: no
  * level), step by step: window and slot, sections, replaced functions,
- * relocation, sites, then the writes in their safe order.
+ * relocation, sites, dropped sites, the guest's ftrace records, then the
+ * writes in their safe order.
  */
 static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t sha[32],
-		      const struct hvp_state *cur, struct plan *p)
+		      const struct hvp_state *cur, const struct hvp_opts *o, struct plan *p)
 {
 	uint64_t l2[512], sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES];
 	struct hvb_patched patched = { 0, NULL };
@@ -624,6 +890,8 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 			goto out;
 	}
 	r = check_dropped_sites(g, cur, to);
+	if (r == 0)
+		r = plan_ftrace(g, p, cur, !o->no_ftrace_guard);
 	if (r == 0)
 		r = plan_writes(g, p, b, &patched, &lay, slot, sec_addr, l2, cur);
 out:
@@ -736,12 +1004,50 @@ static int stack_ranges(struct hvg *g, const struct plan *p, struct hvp_stack_ra
 }
 
 /*
+ * With the guest paused: may @p change the guest's ftrace records now?
+ * Returns 1 when ftrace_lock is held (*@owner: the task holding it; the
+ * guest is in the middle of changing records or ftrace users: wait), 0
+ * when it is free and no enabled ftrace user covers a function whose flag
+ * @p clears (the kernel would count that function in the record it would
+ * then no longer skip, and find the count wrong when the user goes), or a
+ * negative HV_E_* (HV_E_BUSY: such a user; read errors).
+ */
+static int ftrace_check(struct hvg *g, const struct plan *p, uint64_t *owner)
+{
+	const struct ftrace_plan *ft = &p->ft;
+	uint64_t ops = 0;
+	unsigned i;
+	int r = hvi_ftrace_lock_owner(&g->k->pg, &ft->lay, ft->lock_gva, owner);
+
+	for (i = 0; r == 0 && i < ft->nclear; i++) {
+		r = hvi_ftrace_ops_covering(&g->k->pg, &ft->lay, ft->ops_list, ft->list_end,
+					    ft->clear[i].ip, &ops, NULL);
+		if (r < 0)
+			r = hv_err_prefix("checking the guest's ftrace users");
+		else if (r == 1)
+			r = hv_err(
+				HV_E_BUSY,
+				"the guest traces %s through ftrace (the enabled ftrace_ops at "
+				"0x%" PRIx64 " covers it: a function tracer without a filter, a "
+				"filter naming it, a kprobe or a BPF program); giving the "
+				"function back to ftrace now would corrupt the guest's ftrace "
+				"accounting, so nothing was changed: stop that tracing (echo nop "
+				"> /sys/kernel/tracing/current_tracer) and try again",
+				ft->clear[i].name, ops);
+	}
+	return r;
+}
+
+/*
  * Pause the guest with no vCPU inside what @p rewrites and (unless
  * @o->no_stack_check) no task with a return address there on its stack.
  * A vCPU in the way: let the guest run a millisecond and look again, up to
- * RIP_RETRIES times.  A task in the way: let it run STACK_RETRY_MS and look
- * again, for up to @o->stack_wait_ms.  On success the guest is paused; on
- * failure it runs (or the caller's failure path resumes it).
+ * RIP_RETRIES times.  When @p changes ftrace records, the guest's
+ * ftrace_lock must be free (held: let the guest run FTRACE_LOCK_RETRY_MS
+ * and look again, for up to FTRACE_LOCK_WAIT_MS) and no enabled ftrace user
+ * may cover a function whose flag @p clears.  A task in the way: let it
+ * run STACK_RETRY_MS and look again, for up to @o->stack_wait_ms.  On success the guest is paused;
+ * on failure it runs (or the caller's failure path resumes it).
  */
 static int pause_clear(struct hvg *g, const struct plan *p, const struct hvp_opts *o,
 		       struct switch_result *res)
@@ -750,7 +1056,7 @@ static int pause_clear(struct hvg *g, const struct plan *p, const struct hvp_opt
 	struct hva_regs regs[HVA_MAX_VCPUS];
 	struct hvp_stack_ranges sr;
 	struct hvp_stack_block blk;
-	uint64_t ignored, t0 = hv_mono_ms();
+	uint64_t ignored, t0 = hv_mono_ms(), lock_t0 = 0, owner = 0, c0;
 	unsigned tries = 0, cpu, wait_ms = o->stack_wait_ms ? o->stack_wait_ms : 15000;
 	bool stacks = !o->no_stack_check && !p->check_gpa;
 	int r;
@@ -785,6 +1091,34 @@ static int pause_clear(struct hvg *g, const struct plan *p, const struct hvp_opt
 					      cpu, where, regs[cpu].rip, tries);
 			usleep(1000);
 			continue;
+		}
+		if (p->ft.active) {
+			c0 = hv_mono_us();
+			r = ftrace_check(g, p, &owner);
+			if (hv_mono_us() - c0 > res->ftrace_check_us)
+				res->ftrace_check_us = hv_mono_us() - c0;
+			if (r < 0)
+				return r;
+			if (r == 1) {
+				r = hva_resume(g->h, &ignored);
+				if (r < 0)
+					return r;
+				res->ftrace_lock_waits++;
+				if (!lock_t0)
+					lock_t0 = hv_mono_ms();
+				if (hv_mono_ms() - lock_t0 >= FTRACE_LOCK_WAIT_MS)
+					return hv_err(
+						HV_E_BUSY,
+						"the guest's ftrace_lock stayed held (by the task "
+						"at "
+						"0x%" PRIx64
+						") in %u pauses over %u ms: the guest is "
+						"changing its tracing, so nothing was changed; try "
+						"again when it is done",
+						owner, res->ftrace_lock_waits, FTRACE_LOCK_WAIT_MS);
+				usleep(FTRACE_LOCK_RETRY_MS * 1000);
+				continue;
+			}
 		}
 		if (!stacks)
 			return 0;
@@ -997,6 +1331,8 @@ static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const 
 		rep->stack_tasks = res.stack_tasks;
 		rep->stack_check_us = res.stack_check_us;
 		rep->stack_waited_ms = res.stack_waited_ms;
+		rep->ftrace_check_us = res.ftrace_check_us;
+		rep->ftrace_lock_waits = res.ftrace_lock_waits;
 		rep->bytes_written = res.bytes;
 		rep->writes = (unsigned)p->n;
 		rep->sites_changed = p->sites_changed;
@@ -1117,12 +1453,18 @@ static int install(struct hvg *g, struct hvl_ledger *l, const struct hvb_bundle 
 	r = read_current(g, &cur, &new_boot);
 	if (r < 0)
 		goto out;
-	r = plan_level(g, b, sha, &cur, &p);
+	r = plan_level(g, b, sha, &cur, opts, &p);
 	if (r < 0)
 		goto out;
 	snprintf(rep->from_level, sizeof(rep->from_level), "%s", cur.level);
 	snprintf(rep->to_level, sizeof(rep->to_level), "%s", p.to.level);
 	rep->slot = p.to.active_slot;
+	rep->ftrace_marked = p.ft.nset;
+	rep->ftrace_restored = p.ft.nclear;
+	rep->ftrace_btf_us = p.ft.btf_us;
+	rep->ftrace_find_us = p.ft.find_us;
+	rep->ftrace_groups = p.ft.cost.groups;
+	rep->ftrace_reads = p.ft.cost.reads;
 	if (opts->dry_run) {
 		size_t i;
 
@@ -1322,6 +1664,63 @@ out:
 	return r;
 }
 
+/*
+ * The undo of an interrupted operation restores the ftrace records it
+ * wrote too: written as data, in a pause with the guest's ftrace_lock free,
+ * and a flag it clears only when no enabled ftrace user covers the
+ * function (as for any switch).  The function's address comes from the
+ * logged bytes, its name from the write's description.
+ */
+static int reconcile_ftrace(struct hvg *g, struct plan *u)
+{
+	struct ftrace_plan *ft = &u->ft;
+	size_t i, pre = strlen(FTRACE_WHAT);
+	uint64_t pages_start = 0, now, then;
+	uint32_t lo, len;
+	bool any = false;
+	int r;
+
+	for (i = 0; i < u->n; i++)
+		any = any || !strncmp(u->w[i].what, FTRACE_WHAT, pre);
+	if (!any)
+		return 0;
+	r = ftrace_context(g, ft, &pages_start);
+	if (r < 0)
+		return hv_err_prefix("undoing the ftrace records an interrupted operation wrote");
+	lo = ft->lay.rec_ip < ft->lay.rec_flags ? ft->lay.rec_ip : ft->lay.rec_flags;
+	len = (ft->lay.rec_ip > ft->lay.rec_flags ? ft->lay.rec_ip : ft->lay.rec_flags) + 8 - lo;
+	for (i = 0; i < u->n; i++) {
+		struct wr *w = &u->w[i];
+		struct ftrace_write *fw;
+
+		if (strncmp(w->what, FTRACE_WHAT, pre) != 0)
+			continue;
+		if (w->len != len)
+			return hv_err(HV_E_VERIFY,
+				      "the logged %s is %u bytes, not the %u of the guest's ftrace "
+				      "record",
+				      w->what, w->len, len);
+		w->flags = HVA_WF_DATA;
+		/* w->old: what the guest holds now; w->new_bytes: what the undo writes. */
+		now = get_le64(w->old + (ft->lay.rec_flags - lo));
+		then = get_le64(w->new_bytes + (ft->lay.rec_flags - lo));
+		if (!(now & ft->lay.fl_disabled) || (then & ft->lay.fl_disabled))
+			continue;
+		if (ft->nclear >= HVP_STATE_MAX_SITES)
+			return hv_err(HV_E_RANGE,
+				      "an interrupted operation wrote more than %u ftrace "
+				      "records",
+				      HVP_STATE_MAX_SITES);
+		fw = &ft->clear[ft->nclear++];
+		memset(fw, 0, sizeof(*fw));
+		fw->ip = get_le64(w->new_bytes + (ft->lay.rec_ip - lo));
+		snprintf(fw->name, sizeof(fw->name), "%.*s", (int)strcspn(w->what + pre, " "),
+			 w->what + pre);
+	}
+	ft->active = true;
+	return 0;
+}
+
 static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len)
 {
 	struct plan undo_plan;
@@ -1364,8 +1763,11 @@ static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t wha
 	if (undo_plan.n > 0) {
 		/* Half done: restore in one pause, with the same vCPU check and
 		 * read-back as any operation.  The log was read newest first, so
-		 * the jumps are restored before the code they lead to. */
-		r = switch_plan(g, &undo_plan, &undo_opts, &res);
+		 * the jumps are restored before the code they lead to (and the
+		 * ftrace flags they needed after them). */
+		r = reconcile_ftrace(g, &undo_plan);
+		if (r == 0)
+			r = switch_plan(g, &undo_plan, &undo_opts, &res);
 		if (r < 0) {
 			r = hv_err_prefix("undoing the %u landed writes of interrupted operation "
 					  "%lld while %s",

@@ -9,6 +9,16 @@
  * finally the jumps; read everything back; resume.  Any failure restores
  * every byte written, in reverse order, before resuming.
  *
+ * Each function a level newly patches is taken out of the guest's ftrace in
+ * the same pause: FTRACE_FL_DISABLED is set on its ftrace record (struct
+ * dyn_ftrace, found before the pause), so enabling a tracer in the guest
+ * leaves hvpatch's jump alone instead of finding it and killing ftrace.
+ * The patch-area record remembers which flags hvpatch set
+ * (HVP_SITE_FTRACE_OFF); a site that gets its original bytes back gets its
+ * flag cleared in the same pause.  In the pause the guest's ftrace_lock
+ * must be free (it is waited for like a vCPU in the way), and a flag is
+ * cleared only when no enabled ftrace user covers the function.
+ *
  * Levels are cumulative: a level's bundle holds every fix; applying level
  * N+1 over N writes it into the other slot and moves each site's jump (or
  * puts the original bytes back for a function N+1 no longer patches) in the
@@ -38,6 +48,7 @@ struct hvp_opts {
 	unsigned agent_timeout_ms; /* 0: 2000; telling the agent never fails an apply */
 	unsigned stack_wait_ms;	   /* 0: 15000; how long a task in the way may take to leave */
 	bool no_stack_check;	   /* skip the tasks' stack check (a kernel without BTF) */
+	bool no_ftrace_guard;	   /* leave newly patched functions in the guest's ftrace */
 };
 
 /* What an apply or revert did (or would do, with dry_run). */
@@ -55,11 +66,19 @@ struct hvp_report {
 	unsigned slot;		/* slot the new level lives in (HVP_NO_SLOT: none) */
 	const char *write_path; /* "gdbstub", "ram", ... */
 	bool dry_run;
-	char reconciled[256];	  /* what the start-up reconcile found, or "" */
-	char agent[512];	  /* what the guest agent said, or why it was not told */
-	unsigned stack_tasks;	  /* tasks whose kernel stacks were checked */
-	uint64_t stack_check_us;  /* the longest stack check (in the pause) */
-	uint64_t stack_waited_ms; /* waited for tasks to leave the changed code */
+	char reconciled[256];	    /* what the start-up reconcile found, or "" */
+	char agent[512];	    /* what the guest agent said, or why it was not told */
+	unsigned stack_tasks;	    /* tasks whose kernel stacks were checked */
+	uint64_t stack_check_us;    /* the longest stack check (in the pause) */
+	uint64_t stack_waited_ms;   /* waited for tasks to leave the changed code */
+	unsigned ftrace_marked;	    /* functions taken out of the guest's ftrace */
+	unsigned ftrace_restored;   /* functions given back to the guest's ftrace */
+	uint64_t ftrace_btf_us;	    /* reading the ftrace layout from the BTF (before the pause) */
+	uint64_t ftrace_find_us;    /* finding the ftrace records (before the pause) */
+	unsigned ftrace_groups;	    /* ftrace_page groups walked to find them */
+	unsigned ftrace_reads;	    /* guest reads the walk made */
+	uint64_t ftrace_check_us;   /* the longest check of ftrace_lock and users in a pause */
+	unsigned ftrace_lock_waits; /* pauses that found the guest's ftrace_lock held */
 };
 
 /* One patched function as status shows it. */
