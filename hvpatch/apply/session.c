@@ -102,8 +102,11 @@ int hvp_session_open(const char *domain, const struct hvp_session_opts *o, struc
 	for (tries = 0;; tries++) {
 		r = hvg_attach(s->h, &go, &s->g);
 		/* The vCPU's page tables may belong to a task that exits while
-		 * they are read; a second look uses another task's. */
-		if (r == 0 || tries == 2 || (r != HV_E_RANGE && r != HV_E_FORMAT))
+		 * they are read (its tables freed and reused: entries garbage or
+		 * gone); a second look uses another task's.  The domain itself
+		 * was found already, so "not present" here is such a walk. */
+		if (r == 0 || tries == 4 ||
+		    (r != HV_E_RANGE && r != HV_E_FORMAT && r != HV_E_NOTFOUND))
 			break;
 		hv_err_clear();
 	}
