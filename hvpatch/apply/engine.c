@@ -1024,16 +1024,30 @@ static int ftrace_check(struct hvg *g, const struct plan *p, uint64_t *owner)
 					    ft->clear[i].ip, &ops, NULL);
 		if (r < 0)
 			r = hv_err_prefix("checking the guest's ftrace users");
-		else if (r == 1)
+		else if (r == 1) {
+			struct hvi_sym sym;
+			uint64_t off = 1;
+			char who[HVP_STATE_TEXT + 32];
+
+			memset(&sym, 0, sizeof(sym));
+			/* Name the ftrace user when it is a kernel variable
+			 * (kprobe_ftrace_ops, global_ops, ...). */
+			if (hvi_sym_by_addr(g->k->syms, ops, 4096, &sym, &off) < 0 || !sym.name)
+				off = 1;
+			hv_err_clear();
+			snprintf(who, sizeof(who), "%s%s0x%" PRIx64 "%s", off ? "" : sym.name,
+				 off ? "" : " (", ops, off ? "" : ")");
 			r = hv_err(
 				HV_E_BUSY,
-				"the guest traces %s through ftrace (the enabled ftrace_ops at "
-				"0x%" PRIx64 " covers it: a function tracer without a filter, a "
-				"filter naming it, a kprobe or a BPF program); giving the "
-				"function back to ftrace now would corrupt the guest's ftrace "
-				"accounting, so nothing was changed: stop that tracing (echo nop "
-				"> /sys/kernel/tracing/current_tracer) and try again",
-				ft->clear[i].name, ops);
+				"the guest traces %s through ftrace (the enabled ftrace_ops %s "
+				"covers it: a function tracer without a filter, a filter naming "
+				"it, a kprobe or a BPF program); giving the function back to "
+				"ftrace now would corrupt the guest's ftrace accounting, so "
+				"nothing was changed: stop that tracing (echo nop > "
+				"/sys/kernel/tracing/current_tracer, remove kprobes on it) and try "
+				"again",
+				ft->clear[i].name, who);
+		}
 	}
 	return r;
 }
