@@ -1146,14 +1146,17 @@ static int pause_clear(struct hvg *g, const struct plan *p, const struct hvp_opt
 		if (r < 0)
 			return r;
 		res->stack_waited_ms = hv_mono_ms() - t0;
-		if (res->stack_waited_ms >= wait_ms)
-			return hv_err(
-				HV_E_BUSY,
-				"task %d (%s) has 0x%" PRIx64 " on its kernel stack, inside %s, "
-				"which this operation changes; it did not leave within %u ms, so "
-				"nothing was changed (try again when it has, or raise "
-				"--stack-wait-ms)",
-				(int)blk.pid, blk.comm, blk.addr, blk.what, wait_ms);
+		if (res->stack_waited_ms >= wait_ms) {
+			char who[1024];
+
+			hvp_stack_block_describe(&blk, who, sizeof(who));
+			return hv_err(HV_E_BUSY,
+				      "%s, which this operation changes; %s not leave within "
+				      "%u ms, so nothing was changed (try again when %s, or "
+				      "raise --stack-wait-ms)",
+				      who, blk.blocked > 1 ? "they did" : "it did", wait_ms,
+				      blk.blocked > 1 ? "they have" : "it has");
+		}
 		usleep(STACK_RETRY_MS * 1000);
 	}
 }

@@ -18,8 +18,8 @@
  * far away after padding or data). */
 #define FUNC_MAX_BYTES 65536u
 
-/* What visit() tells the walk (beyond any task count the walk can reach). */
-#define VISIT_HIT   (1 << 30)
+/* What visit() tells the walk on an error (beyond any task count the walk
+ * can reach). */
 #define VISIT_ERROR ((1 << 30) + 1)
 
 int hvp_stack_add_range(struct hvp_stack_ranges *sr, uint64_t lo, uint64_t hi, const char *what)
@@ -132,11 +132,41 @@ static int visit(void *opaque, const struct hvi_task *t)
 	}
 	if (r == 0)
 		return 0;
-	c->blk->pid = t->pid;
-	snprintf(c->blk->comm, sizeof(c->blk->comm), "%s", t->comm);
-	c->blk->addr = hit.value;
-	snprintf(c->blk->what, sizeof(c->blk->what), "%s", c->sr->what[hit.range]);
-	return VISIT_HIT;
+	/* Every task in the way is counted, and the first few named: the one
+	 * the operator can act on may not be the first on the list (init
+	 * waiting for a pipe, say, before the reader that holds it up). */
+	if (c->blk->named < HVP_STACK_MAX_NAMED) {
+		struct hvp_stack_task *bt = &c->blk->t[c->blk->named++];
+
+		bt->pid = t->pid;
+		snprintf(bt->comm, sizeof(bt->comm), "%s", t->comm);
+		bt->addr = hit.value;
+		snprintf(bt->what, sizeof(bt->what), "%s", c->sr->what[hit.range]);
+	}
+	c->blk->blocked++;
+	return 0;
+}
+
+void hvp_stack_block_describe(const struct hvp_stack_block *blk, char *buf, size_t len)
+{
+	size_t off = 0;
+	unsigned k;
+	int n;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	for (k = 0; k < blk->named && off < len; k++) {
+		n = snprintf(buf + off, len - off,
+			     "%stask %d (%s) has 0x%" PRIx64 " on its kernel stack, inside %s",
+			     k ? "; " : "", (int)blk->t[k].pid, blk->t[k].comm, blk->t[k].addr,
+			     blk->t[k].what);
+		if (n < 0)
+			return;
+		off += (size_t)n;
+	}
+	if (blk->blocked > blk->named && off < len)
+		snprintf(buf + off, len - off, "; %u more", blk->blocked - blk->named);
 }
 
 int hvp_stack_prepare(struct hvg *g)
@@ -173,10 +203,8 @@ int hvp_stack_check(struct hvg *g, const struct hvp_stack_ranges *sr, const stru
 	r = hvi_tasks_walk(&g->k->pg, &lay, init.addr, visit, &c);
 	if (r == VISIT_ERROR)
 		r = hv_err_prefix("checking the stack of a guest task");
-	else if (r == VISIT_HIT)
-		r = 1;
 	else if (r >= 0)
-		r = 0;
+		r = blk->blocked ? 1 : 0;
 	else
 		r = hv_err_prefix("walking the guest's tasks");
 out:

@@ -26,14 +26,24 @@ struct hvp_stack_ranges {
 	unsigned n;
 };
 
-/* The task that blocks a switch. */
-struct hvp_stack_block {
+/* How many of the tasks in the way a refusal names. */
+#define HVP_STACK_MAX_NAMED 4
+
+/* A task in the way of a switch. */
+struct hvp_stack_task {
 	int32_t pid;
 	char comm[HVI_TASK_COMM_LEN + 1];
-	uint64_t addr;	   /* the return address found */
-	char what[96];	   /* the function or slot it lies in */
-	unsigned tasks;	   /* tasks looked at */
-	uint64_t check_us; /* how long the check took */
+	uint64_t addr; /* the return address found */
+	char what[96]; /* the function or slot it lies in */
+};
+
+/* The tasks that block a switch. */
+struct hvp_stack_block {
+	struct hvp_stack_task t[HVP_STACK_MAX_NAMED]; /* the first ones found */
+	unsigned named;				      /* entries of t[] filled */
+	unsigned blocked;			      /* tasks in the way, in all */
+	unsigned tasks;				      /* tasks looked at */
+	uint64_t check_us;			      /* how long the check took */
 };
 
 /*
@@ -67,5 +77,12 @@ int hvp_stack_prepare(struct hvg *g) HV_WUR;
  */
 int hvp_stack_check(struct hvg *g, const struct hvp_stack_ranges *sr, const struct hva_regs *regs,
 		    unsigned nregs, struct hvp_stack_block *blk) HV_WUR;
+
+/*
+ * Write into @buf (@len bytes, always terminated) the tasks of @blk for an
+ * error: "task 7 (cat) has 0x... on its kernel stack, inside pipe_read",
+ * joined by "; " when there are more, and "; N more" past the named ones.
+ */
+void hvp_stack_block_describe(const struct hvp_stack_block *blk, char *buf, size_t len);
 
 #endif
