@@ -4,7 +4,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,11 +87,28 @@ static void print_note(const char *domain, const char *note)
 	fprintf(stderr, "hvpatch: note: %s\n", note);
 }
 
-int main(int argc, char **argv)
+/*
+ * What was printed must have reached stdout: a report cut short (a full
+ * disk, a reader that went away) is a failure, never an exit 0 with no
+ * output.
+ */
+static int finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		int e = errno;
+
+		fprintf(stderr, "hvpatch: error: cannot write the output: %s\n",
+			e ? strerror(e) : "write error");
+		if (rc == HV_EXIT_OK)
+			rc = HV_EXIT_FAIL;
+	}
+	return rc;
+}
+
+static int run(int argc, char **argv)
 {
 	const struct cli_command *c;
 
-	hva_set_note_handler(print_note);
 	if (argc < 2) {
 		print_help(stderr);
 		return HV_EXIT_USAGE;
@@ -109,4 +128,15 @@ int main(int argc, char **argv)
 			return c->run(argc - 1, argv + 1);
 	fprintf(stderr, "hvpatch: unknown command '%s'\nTry 'hvpatch --help'.\n", argv[1]);
 	return HV_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	/* A write to a closed socket or pipe (libvirtd gone, QEMU's monitor
+	 * or gdbstub closed, a reader of stdout gone) must come back as an
+	 * error the operation handles (restoring bytes, resuming the guest),
+	 * not kill hvpatch in the middle of a pause. */
+	signal(SIGPIPE, SIG_IGN);
+	hva_set_note_handler(print_note);
+	return finish(run(argc, argv));
 }

@@ -850,6 +850,68 @@ START_TEST(guard_ends_a_pause_past_its_deadline_and_again_if_paused_again)
 }
 END_TEST
 
+/*
+ * The guard ends a pause at the deadline of that pause, not at the default
+ * one: an operation run with a long --deadline-ms is not resumed under its
+ * feet while it still writes.
+ */
+START_TEST(guard_follows_the_session_deadline)
+{
+	struct fake f;
+	struct hva *h;
+	int p[2];
+	uint64_t us = 0;
+
+	ck_assert_int_eq(pipe(p), 0);
+	h = fake_session(&f, 0);
+	hva_guard_stop(h->guard);
+	tg_fd = p[1];
+	ck_assert_int_eq(hva_guard_start(&tg_session_pauses, &tg_fd, tg_fd, "", NULL, &h->guard),
+			 0);
+	ck_assert_uint_eq(hva_set_deadline(h, 3000), HVA_DEFAULT_PAUSE_DEADLINE_MS);
+	ck_assert_int_eq(hva_pause(h), 0);
+	/* Well past the default deadline and the guard's grace. */
+	ck_assert_int_eq(
+		next_byte(p[0], (int)(HVA_DEFAULT_PAUSE_DEADLINE_MS + HVA_GUARD_GRACE_MS + 600)),
+		0);
+	ck_assert(hva_is_paused(h));
+	ck_assert_int_eq(hva_resume(h, &us), 0);
+	ck_assert_int_eq(f.resumes, 1);
+	hva_close(h);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/*
+ * A session whose guard died (killed by an operator, or by the OOM killer)
+ * refuses to pause (and SIGPIPE, were the socket to raise it, is not what
+ * ends hvpatch: see main.c).
+ */
+START_TEST(dead_guard_refuses_the_pause)
+{
+	struct fake f;
+	struct hva *h = fake_session(&f, 1000);
+	pid_t gp = hva_guard_pid(h->guard);
+	int st = 0;
+
+	sigset_t pipe_set;
+
+	/* SIGPIPE as a shell may leave it: not ignored, not blocked. */
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	ck_assert_int_eq(sigprocmask(SIG_UNBLOCK, &pipe_set, NULL), 0);
+	ck_assert_int_gt(gp, 0);
+	ck_assert_int_eq(kill(gp, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(gp, &st, 0), gp);
+	ck_assert_int_lt(hva_pause(h), 0);
+	ck_assert_int_eq(f.pauses, 0);
+	ck_assert(!hva_is_paused(h));
+	hva_close(h);
+}
+END_TEST
+
 static char *tmpdir_new(void)
 {
 	static char d[64];
@@ -1079,6 +1141,8 @@ static Suite *suite(void)
 	tcase_add_test(pg, guard_leaves_a_guest_it_found_paused);
 	tcase_add_test(pg, guard_ends_a_pause_past_its_deadline_and_again_if_paused_again);
 	tcase_add_test(pg, guard_keeps_a_pause_record_while_armed);
+	tcase_add_test(pg, guard_follows_the_session_deadline);
+	tcase_add_test(pg, dead_guard_refuses_the_pause);
 	tcase_add_test(pg, guard_pause_record_refuses_garbage);
 	tcase_add_test(pg, found_paused_by_someone_else_is_left_paused);
 	tcase_add_test(pg, found_paused_by_a_dead_hvpatch_is_resumed);

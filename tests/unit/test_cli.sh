@@ -34,6 +34,20 @@ expect_in "unknown command is named" "unknown command 'frobnicate'" "$out"
 check "hvpatch version with extra argument" 2 "$hv" version extra
 expect_in "extra argument is named" "unexpected argument 'extra'" "$out"
 
+# Output that cannot be written is a failure, not an exit 0 with nothing
+# printed; a reader gone from the pipe does not kill hvpatch with SIGPIPE.
+check "hvpatch version into a full disk" 1 sh -c '"$1" version > /dev/full' sh "$hv"
+expect_in "a failed write is named" "cannot write the output" "$out"
+rcfile=${TMPDIR:-/tmp}/hvpatch-cli-rc.$$
+{
+	sleep 0.3
+	"$hv" version 2> /dev/null
+	echo $? > "$rcfile"
+} | true
+rc=$(cat "$rcfile")
+rm -f "$rcfile"
+[ "$rc" = 1 ] || { echo "FAIL: hvpatch writing into a closed pipe: exit $rc, expected 1 (141 is death by SIGPIPE)"; fail=1; }
+
 check "agent --version" 0 "$agent" --version
 expect_in "agent --version" "hvpatch-agent 0." "$out"
 check "agent --help" 0 "$agent" --help
