@@ -35,22 +35,19 @@ static const char *ossl_reason(void)
 	return buf;
 }
 
-int hvb_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len)
+/* Read all of the regular file open at @fd (named @path in errors); the
+ * caller keeps @fd. */
+static int read_fd(int fd, const char *path, size_t max_bytes, uint8_t **out, size_t *len)
 {
 	uint8_t *p = NULL;
 	struct stat st;
 	size_t got = 0;
-	int fd = -1, r = 0;
+	int r = 0;
 
 	*out = NULL;
 	*len = 0;
 	if (!max_bytes)
 		max_bytes = HVB_MAX_BUNDLE_BYTES;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = hv_err(HV_E_IO, "cannot open %s: %s", path, strerror(errno));
-		goto out;
-	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		r = hv_err(HV_E_IO, "%s is not a regular file", path);
 		goto out;
@@ -82,8 +79,20 @@ int hvb_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len
 	p = NULL;
 out:
 	free(p);
-	if (fd >= 0)
-		close(fd);
+	return r;
+}
+
+int hvb_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len)
+{
+	int fd, r;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hv_err(HV_E_IO, "cannot open %s: %s", path, strerror(errno));
+	r = read_fd(fd, path, max_bytes, out, len);
+	close(fd);
 	return r;
 }
 
@@ -115,39 +124,53 @@ static int key_id_of(EVP_PKEY *k, const char *what, uint8_t key_id[HVB_KEY_ID_BY
 	return 0;
 }
 
-/* Load a PEM key (public or private) from @path; *@out caller frees. */
-static int load_key(const char *path, bool want_private, EVP_PKEY **out)
+/* Which keys load_key() accepts. */
+enum key_want {
+	KEY_PRIVATE,	    /* a private key (for signing) */
+	KEY_ANY,	    /* a public key, or the public half of a private one */
+	KEY_TRUSTED_PUBLIC, /* a public key only: a trusted-key directory */
+};
+
+/* Parse the PEM key in @text (@len bytes, read from @path); *@out caller
+ * frees. */
+static int parse_key(const uint8_t *text, size_t len, const char *path, enum key_want want,
+		     EVP_PKEY **out)
 {
-	uint8_t *text = NULL;
-	size_t len = 0;
 	BIO *bio = NULL;
 	EVP_PKEY *k = NULL;
-	int r;
+	int r = 0;
 
 	*out = NULL;
-	r = hvb_read_file(path, HVB_MAX_KEY_FILE_BYTES, &text, &len);
-	if (r < 0)
-		goto out;
 	bio = BIO_new_mem_buf(text, (int)len);
 	if (!bio) {
 		r = hv_err(HV_E_NOMEM, "out of memory reading key %s", path);
 		goto out;
 	}
-	if (want_private) {
+	if (want == KEY_PRIVATE) {
 		k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	} else {
 		k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 		if (!k) {
-			/* Accept a private key file too: its public half is used. */
 			ERR_clear_error();
 			(void)BIO_reset(bio);
 			k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+			/* A private key among the trusted ones is a key that leaked
+			 * to every reader of the directory, or one put there by
+			 * mistake: either way, not a statement of trust. */
+			if (k && want == KEY_TRUSTED_PUBLIC) {
+				r = hv_err(HV_E_INVAL,
+					   "%s is a private key; a trusted-key directory holds "
+					   "public keys only (hvpatch keygen writes NAME.pub.pem "
+					   "for it): remove it, and treat the key as exposed",
+					   path);
+				goto out;
+			}
 		}
 	}
 	if (!k) {
 		r = hv_err(HV_E_INVAL,
 			   "%s is not a PEM %s key (%s); create keys with hvpatch keygen", path,
-			   want_private ? "private" : "public", ossl_reason());
+			   want == KEY_PRIVATE ? "private" : "public", ossl_reason());
 		goto out;
 	}
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
@@ -160,14 +183,88 @@ static int load_key(const char *path, bool want_private, EVP_PKEY **out)
 out:
 	EVP_PKEY_free(k);
 	BIO_free(bio);
+	return r;
+}
+
+/* Load a PEM key from @path; *@out caller frees. */
+static int load_key(const char *path, enum key_want want, EVP_PKEY **out)
+{
+	uint8_t *text = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	r = hvb_read_file(path, HVB_MAX_KEY_FILE_BYTES, &text, &len);
+	if (r == 0)
+		r = parse_key(text, len, path, want, out);
 	free(text);
+	return r;
+}
+
+/*
+ * Whether what @fd holds (the trusted-key directory or one of its keys,
+ * named @path) can be trusted: owned by root or by the user running
+ * hvpatch, and writable by no one else.  Whoever can write there decides
+ * what hvpatch writes into guest kernels.
+ */
+static int check_trusted_owner(int fd, const char *path, bool dir)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return hv_err(HV_E_IO, "cannot stat %s: %s", path, strerror(errno));
+	if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+		return hv_err(HV_E_INVAL, "%s is not a %s", path,
+			      dir ? "directory" : "regular file");
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return hv_err(HV_E_INVAL,
+			      "%s belongs to uid %u, neither root nor the user running hvpatch "
+			      "(uid %u): trusted keys must be under their control alone (chown "
+			      "it)",
+			      path, (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return hv_err(HV_E_INVAL,
+			      "%s is writable by %s (mode %04o): anyone who can write there "
+			      "decides what is trusted; chmod go-w it",
+			      path, (st.st_mode & S_IWOTH) ? "every user" : "its group",
+			      (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* Load the trusted public key @name from the directory open at @dfd
+ * (named @dir); *@out caller frees. */
+static int load_trusted_key(int dfd, const char *dir, const char *name, EVP_PKEY **out)
+{
+	char path[4096];
+	uint8_t *text = NULL;
+	size_t len = 0;
+	int fd = -1, r;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		r = hv_err(HV_E_INVAL, "cannot open the trusted key %s: %s%s", path,
+			   strerror(errno),
+			   errno == ELOOP ? " (a symbolic link: copy the key itself there)" : "");
+		goto out;
+	}
+	r = check_trusted_owner(fd, path, false);
+	if (r == 0)
+		r = read_fd(fd, path, HVB_MAX_KEY_FILE_BYTES, &text, &len);
+	if (r == 0)
+		r = parse_key(text, len, path, KEY_TRUSTED_PUBLIC, out);
+out:
+	free(text);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
 int hvb_key_id_of_file(const char *path, uint8_t key_id[HVB_KEY_ID_BYTES])
 {
 	EVP_PKEY *k = NULL;
-	int r = load_key(path, false, &k);
+	int r = load_key(path, KEY_ANY, &k);
 
 	if (r == 0)
 		r = key_id_of(k, path, key_id);
@@ -275,7 +372,7 @@ int hvb_sign(const uint8_t *in, size_t len, const char *key_path, uint8_t **out,
 	r = unsigned_length(in, len, &body, NULL);
 	if (r < 0)
 		goto out;
-	r = load_key(key_path, true, &k);
+	r = load_key(key_path, KEY_PRIVATE, &k);
 	if (r < 0)
 		goto out;
 	r = key_id_of(k, key_path, key_id);
@@ -330,14 +427,14 @@ int hvb_verify(const uint8_t *buf, size_t len, const char *trusted_dir,
 	       struct hvb_verify_info *info)
 {
 	struct hvb_signature sig;
-	char hex[2 * HVB_KEY_ID_BYTES + 1], path[4096];
+	char hex[2 * HVB_KEY_ID_BYTES + 1], path[4096], found_path[4096] = "";
 	EVP_PKEY *found = NULL;
 	EVP_MD_CTX *md = NULL;
 	DIR *d = NULL;
 	struct dirent *de;
 	size_t body = 0;
 	unsigned nkeys = 0;
-	int r;
+	int r, dfd = -1;
 
 	r = unsigned_length(buf, len, &body, &sig);
 	if (r < 0)
@@ -348,12 +445,27 @@ int hvb_verify(const uint8_t *buf, size_t len, const char *trusted_dir,
 		goto out;
 	}
 	hv_hex_encode(hex, sizeof(hex), sig.key_id, HVB_KEY_ID_BYTES);
-	d = opendir(trusted_dir);
-	if (!d) {
+	dfd = open(trusted_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		struct stat lst;
+		int e = errno;
+		bool link = lstat(trusted_dir, &lst) == 0 && S_ISLNK(lst.st_mode);
+
 		r = hv_err(HV_E_IO, "cannot open the trusted-key directory %s: %s", trusted_dir,
+			   link ? "it is a symbolic link (name the directory itself)"
+				: strerror(e));
+		goto out;
+	}
+	r = check_trusted_owner(dfd, trusted_dir, true);
+	if (r < 0)
+		goto out;
+	d = fdopendir(dfd);
+	if (!d) {
+		r = hv_err(HV_E_IO, "cannot read the trusted-key directory %s: %s", trusted_dir,
 			   strerror(errno));
 		goto out;
 	}
+	dfd = -1; /* the DIR owns it */
 	while ((de = readdir(d)) != NULL) {
 		EVP_PKEY *k = NULL;
 		uint8_t id[HVB_KEY_ID_BYTES];
@@ -363,7 +475,7 @@ int hvb_verify(const uint8_t *buf, size_t len, const char *trusted_dir,
 		if (snprintf(path, sizeof(path), "%s/%s", trusted_dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;
-		r = load_key(path, false, &k);
+		r = load_trusted_key(dirfd(d), trusted_dir, de->d_name, &k);
 		if (r == 0)
 			r = key_id_of(k, path, id);
 		if (r < 0) {
@@ -372,9 +484,12 @@ int hvb_verify(const uint8_t *buf, size_t len, const char *trusted_dir,
 			goto out;
 		}
 		nkeys++;
-		if (memcmp(id, sig.key_id, HVB_KEY_ID_BYTES) == 0) {
+		/* Every key is read, not just up to the one that matches: a
+		 * directory with a bad entry is refused whatever the order. */
+		if (!found && memcmp(id, sig.key_id, HVB_KEY_ID_BYTES) == 0) {
 			found = k;
-			break;
+			snprintf(found_path, sizeof(found_path), "%s", path);
+			continue;
 		}
 		EVP_PKEY_free(k);
 	}
@@ -395,12 +510,12 @@ int hvb_verify(const uint8_t *buf, size_t len, const char *trusted_dir,
 		r = hv_err(HV_E_VERIFY,
 			   "bundle signature by key %s (%s) does not match the bundle's bytes: "
 			   "the bundle was altered after signing or is damaged; do not apply it",
-			   hex, path);
+			   hex, found_path);
 		goto out;
 	}
 	if (info) {
 		memcpy(info->key_id, sig.key_id, HVB_KEY_ID_BYTES);
-		snprintf(info->key_file, sizeof(info->key_file), "%s", path);
+		snprintf(info->key_file, sizeof(info->key_file), "%s", found_path);
 	}
 	r = 0;
 out:
@@ -408,6 +523,8 @@ out:
 	EVP_PKEY_free(found);
 	if (d)
 		closedir(d);
+	if (dfd >= 0)
+		close(dfd);
 	return r;
 }
 

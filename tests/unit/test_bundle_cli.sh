@@ -111,6 +111,36 @@ run "verify --json" 0 "$hv" verify --json "$work/b.hvb" --trusted "$work/trusted
 expect_out "verify --json valid" '"valid": true'
 run "verify unknown key" 1 "$hv" verify "$work/b.hvb" --trusted "$work/other"
 expect_out "verify unknown key message" "not among the 1 trusted keys"
+# Whoever can change the trusted keys decides what is written into guest
+# kernels: the directory and its keys must be the user's or root's alone,
+# no links, no private keys.
+chmod 0755 "$work/trusted"
+ln -s "$work/trusted" "$work/trusted-link"
+run "trusted directory behind a symlink" 1 "$hv" verify "$work/b.hvb" --trusted "$work/trusted-link"
+expect_out "symlinked directory named" "symbolic link"
+chmod g+w "$work/trusted"
+run "group-writable trusted directory" 1 "$hv" verify "$work/b.hvb" --trusted "$work/trusted"
+expect_out "group-writable directory named" "writable by its group"
+chmod 0755 "$work/trusted"
+chmod o+w "$work/trusted/k1.pub.pem"
+run "world-writable trusted key" 1 "$hv" verify "$work/b.hvb" --trusted "$work/trusted"
+expect_out "world-writable key named" "k1.pub.pem is writable by every user"
+chmod 0644 "$work/trusted/k1.pub.pem"
+cp "$work/k2.key" "$work/trusted/leaked.pem"
+run "private key among the trusted" 1 "$hv" verify "$work/b.hvb" --trusted "$work/trusted"
+expect_out "private key named" "leaked.pem is a private key"
+rm "$work/trusted/leaked.pem"
+ln -s "$work/k2.pub.pem" "$work/trusted/linked.pem"
+run "symlinked trusted key" 1 "$hv" verify "$work/b.hvb" --trusted "$work/trusted"
+expect_out "symlinked key named" "linked.pem"
+rm "$work/trusted/linked.pem"
+if [ "$(id -u)" -eq 0 ]; then
+	chown 65534 "$work/trusted"
+	run "trusted directory of another user" 1 "$hv" verify "$work/b.hvb" --trusted "$work/trusted"
+	expect_out "foreign owner named" "belongs to uid 65534"
+	chown 0 "$work/trusted"
+fi
+run "verify after the directory is sound again" 0 "$hv" verify "$work/b.hvb" --trusted "$work/trusted"
 run "show signed" 0 "$hv" show "$work/b.hvb"
 expect_out "show key id" "signature    Ed25519, key id"
 size=$(stat -c %s "$work/b.hvb")
