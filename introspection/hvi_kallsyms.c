@@ -121,8 +121,11 @@ static long expand_name(const uint8_t *img, size_t end, size_t off, const uint8_
 	return (long)(hdr + n);
 }
 
-/* Size of the name entry at @off (header + token bytes), or 0 if malformed. */
-static size_t entry_size(const uint8_t *img, size_t end, size_t off)
+/*
+ * Size of the name entry at @off (header + token bytes), or 0 if malformed;
+ * *@hdr_out (may be NULL) gets the header's size, 1 or 2.
+ */
+static size_t entry_size_hdr(const uint8_t *img, size_t end, size_t off, size_t *hdr_out)
 {
 	size_t n, hdr = 1;
 
@@ -137,7 +140,14 @@ static size_t entry_size(const uint8_t *img, size_t end, size_t off)
 	}
 	if (n == 0 || n > end - off - hdr)
 		return 0;
+	if (hdr_out)
+		*hdr_out = hdr;
 	return hdr + n;
+}
+
+static size_t entry_size(const uint8_t *img, size_t end, size_t off)
+{
+	return entry_size_hdr(img, end, off, NULL);
 }
 
 /*
@@ -580,27 +590,58 @@ out:
 	return ok;
 }
 
+/*
+ * Append a name to the pool, which was sized beforehand from the same
+ * names (names_pool_bytes()); it never grows.  A name that does not fit
+ * means the guest rewrote its tables between the two passes.
+ */
 static int pool_add(struct hvi_symtab *st, const char *s, size_t n, uint32_t *off)
 {
-	if (st->pool_len + n + 1 > st->pool_cap) {
-		size_t cap = st->pool_cap ? st->pool_cap * 2 : 1u << 20;
-		char *p;
-
-		while (cap < st->pool_len + n + 1)
-			cap *= 2;
-		if (cap > UINT32_MAX)
-			return hv_err(HV_E_RANGE, "the kallsyms names exceed 4 GiB when expanded");
-		p = realloc(st->pool, cap);
-		if (!p)
-			return hv_err(HV_E_NOMEM,
-				      "out of memory expanding kallsyms names (%zu bytes)", cap);
-		st->pool = p;
-		st->pool_cap = cap;
-	}
+	if (n + 1 > st->pool_cap - st->pool_len)
+		return hv_err(
+			HV_E_FORMAT,
+			"the kallsyms names grew beyond the %zu bytes counted a moment earlier: "
+			"the guest is rewriting its symbol tables while hvpatch reads them; "
+			"try again, and distrust this guest if it keeps happening",
+			st->pool_cap);
 	memcpy(st->pool + st->pool_len, s, n + 1);
 	*off = (uint32_t)st->pool_len;
 	st->pool_len += n + 1;
 	return 0;
+}
+
+/*
+ * Bytes the @n names from @names_off would take in the pool (each without
+ * its type letter, NUL-terminated: the sum of the expanded lengths), counted
+ * from the token lengths without expanding anything.  Returns SIZE_MAX for
+ * an entry that is malformed (the decode then names it).
+ */
+static size_t names_pool_bytes(const uint8_t *img, size_t names_off, size_t end, uint32_t n,
+			       const struct toktab *tt)
+{
+	size_t p = names_off, total = 0, i, k;
+
+	for (i = 0; i < n; i++) {
+		size_t hdr = 1, sz = entry_size_hdr(img, end, p, &hdr), o = 0;
+
+		if (!sz)
+			return SIZE_MAX;
+		for (k = hdr; k < sz; k++)
+			o += tt->tlen[img[p + k]];
+		total += o; /* the type letter's byte holds the NUL */
+		p += sz;
+	}
+	return total;
+}
+
+/* The most bytes the names may take in the pool, for @names_len compressed bytes. */
+static size_t names_pool_max(size_t names_len)
+{
+	size_t m = names_len > HVI_KSYMS_POOL_MAX / HVI_KSYMS_EXPAND_MAX
+			   ? HVI_KSYMS_POOL_MAX
+			   : names_len * HVI_KSYMS_EXPAND_MAX;
+
+	return m < HVI_KSYMS_POOL_FLOOR ? HVI_KSYMS_POOL_FLOOR : m;
 }
 
 int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tables *t,
@@ -608,7 +649,7 @@ int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tabl
 {
 	struct hvi_symtab *st = NULL;
 	struct toktab tt;
-	size_t p, index_off, names_end, i;
+	size_t p, index_off, names_end, i, pool_need, pool_max;
 	uint32_t n;
 	int32_t *raw = NULL;
 	long text_raw = 0;
@@ -619,16 +660,52 @@ int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tabl
 
 	*out = NULL;
 	n = t->num_syms;
-	if (!img || n == 0 || n > HVI_KSYMS_MAX || t->names_off > len ||
-	    t->names_len > len - t->names_off || t->offsets_off > len ||
-	    (size_t)n * 4 > len - t->offsets_off || t->relative_base_off > len ||
-	    len - t->relative_base_off < 8 || t->markers_off > len ||
-	    (size_t)t->num_markers * 4 > len - t->markers_off ||
-	    (n + MARKER_STRIDE - 1) / MARKER_STRIDE != t->num_markers) {
+	/*
+	 * Every field is the guest's word.  Each is bounded before anything is
+	 * sized from it: the count by HVI_KSYMS_MAX and by the bytes its
+	 * tables take inside the image, the expanded names by their compressed
+	 * size (names_pool_max()), so a forged table costs the host at most
+	 * about 44 bytes per symbol plus HVI_KSYMS_POOL_MAX.
+	 */
+	if (!img) {
+		r = hv_err(HV_E_INVAL, "there is no kernel image to decode kallsyms from");
+		goto out;
+	}
+	if (n == 0 || n > HVI_KSYMS_MAX) {
+		r = hv_err(HV_E_RANGE,
+			   "the guest kernel's kallsyms num_syms (image offset +0x%zx) says %u "
+			   "symbols, but hvpatch accepts 1 to %u: the symbol tables are corrupt or "
+			   "forged, so they are not indexed",
+			   t->num_syms_off, n, HVI_KSYMS_MAX);
+		goto out;
+	}
+	if (t->names_off > len || t->names_len > len - t->names_off ||
+	    t->names_len < 2 * (size_t)n) {
+		r = hv_err(
+			HV_E_FORMAT,
+			"the kallsyms names length (%zu bytes at image offset +0x%zx) does not "
+			"fit num_syms %u: the names must lie inside the %zu-byte kernel image "
+			"and take at least 2 bytes per symbol, so the tables are corrupt or forged",
+			t->names_len, t->names_off, n, len);
+		goto out;
+	}
+	if (t->offsets_off > t->names_off || (size_t)n * 4 > t->names_off - t->offsets_off ||
+	    t->relative_base_off > len || len - t->relative_base_off < 8) {
 		r = hv_err(HV_E_FORMAT,
-			   "the kallsyms table description (%u symbols, names at +0x%zx) does not "
-			   "fit the %zu-byte kernel image",
-			   n, t->names_off, len);
+			   "the kallsyms offsets (num_syms %u times 4 bytes from image offset "
+			   "+0x%zx) run into the names at +0x%zx, or relative_base (+0x%zx) lies "
+			   "outside the %zu-byte kernel image: the tables are corrupt or forged",
+			   n, t->offsets_off, t->names_off, t->relative_base_off, len);
+		goto out;
+	}
+	if ((n + MARKER_STRIDE - 1) / MARKER_STRIDE != t->num_markers || t->markers_off > len ||
+	    (size_t)t->num_markers * 4 > len - t->markers_off) {
+		r = hv_err(HV_E_FORMAT,
+			   "the kallsyms markers (%u at image offset +0x%zx) do not match num_syms "
+			   "%u (one marker per %u symbols: %u) or run past the %zu-byte kernel "
+			   "image: the tables are corrupt or forged",
+			   t->num_markers, t->markers_off, n, MARKER_STRIDE,
+			   (n + MARKER_STRIDE - 1) / MARKER_STRIDE, len);
 		goto out;
 	}
 	if (!check_token_table(img, len, t->token_table_off, &index_off, &tt) ||
@@ -647,12 +724,39 @@ int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tabl
 			   t->names_off, t->num_markers, t->names_len);
 		goto out;
 	}
+	pool_need = names_pool_bytes(img, t->names_off, names_end, n, &tt);
+	pool_max = names_pool_max(t->names_len);
+	if (pool_need == SIZE_MAX) {
+		r = hv_err(HV_E_FORMAT,
+			   "the kallsyms names at image offset +0x%zx changed while hvpatch read "
+			   "them: the guest is rewriting its symbol tables; try again",
+			   t->names_off);
+		goto out;
+	}
+	if (pool_need > pool_max) {
+		r = hv_err(
+			HV_E_RANGE,
+			"the guest kernel's kallsyms names (names length %zu bytes, num_syms %u) "
+			"expand to %zu bytes, more than the %zu hvpatch allows them (%u times "
+			"their compressed size, at least %u KiB, at most %u MiB): the token "
+			"table or the names are forged to exhaust host memory, so they are not "
+			"indexed",
+			t->names_len, n, pool_need, pool_max, HVI_KSYMS_EXPAND_MAX,
+			HVI_KSYMS_POOL_FLOOR >> 10, HVI_KSYMS_POOL_MAX >> 20);
+		goto out;
+	}
 	st = calloc(1, sizeof(*st));
 	raw = malloc((size_t)n * sizeof(*raw));
-	if (st)
+	if (st) {
 		st->syms = malloc((size_t)n * sizeof(*st->syms));
-	if (!st || !raw || !st->syms) {
-		r = hv_err(HV_E_NOMEM, "out of memory for %u kallsyms symbols", n);
+		st->pool = malloc(pool_need ? pool_need : 1);
+		st->pool_cap = pool_need;
+	}
+	if (!st || !raw || !st->syms || !st->pool) {
+		r = hv_err(
+			HV_E_NOMEM,
+			"out of memory for the index of %u kallsyms symbols (%zu bytes of names)",
+			n, pool_need);
 		goto out;
 	}
 	p = t->names_off;

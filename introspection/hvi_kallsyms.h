@@ -38,6 +38,16 @@
 
 #define HVI_KSYM_NAME_MAX 512	     /* KSYM_NAME_LEN in 6.1, type letter included */
 #define HVI_KSYMS_MAX	  (1u << 22) /* more symbols than any kernel has */
+/*
+ * Bounds on the expanded names (the index's name pool), so a few bytes of
+ * forged tables cannot become gigabytes of host memory: at most
+ * HVI_KSYMS_EXPAND_MAX times the compressed names (Debian 6.1: 1.1 MB of
+ * names expand to 2.0 MB, a factor 1.75), at least HVI_KSYMS_POOL_FLOOR,
+ * never more than HVI_KSYMS_POOL_MAX (Debian 6.1 needs 2 MiB).
+ */
+#define HVI_KSYMS_EXPAND_MAX 16u
+#define HVI_KSYMS_POOL_FLOOR (1u << 20)
+#define HVI_KSYMS_POOL_MAX   (64u << 20)
 
 /* Where the tables lie, as byte offsets into the image copy. */
 struct hvi_ksyms_tables {
@@ -92,8 +102,17 @@ struct hvi_sym {
  * hvi_symtab_free()).  @expect_text_gva, when not 0, is the kernel base found
  * independently (page tables): the decoded "_text" must equal it, and it
  * decides between the absolute-per-cpu and the plain base-relative address
- * schemes.  Returns the number of symbols; HV_E_FORMAT for a malformed name
- * entry or marker; HV_E_VERIFY when _text does not match; HV_E_NOMEM.
+ * schemes.  @t is checked again (it may come from a forged hint): nothing
+ * is allocated before every count and length in it is bounded, and the
+ * index then takes about 44 bytes per symbol plus the expanded names.
+ * Returns the number of symbols; HV_E_RANGE when num_syms exceeds
+ * HVI_KSYMS_MAX or the names would expand beyond the bounds above (the
+ * message names the field and the bound); HV_E_FORMAT for a field that does
+ * not fit the image or the other fields (names length, offsets, markers,
+ * token table), a malformed name entry or one with a byte that is not
+ * printable ASCII, or names that change while they are read; HV_E_VERIFY
+ * when _text does not match; HV_E_NOMEM.  Every name in the index is
+ * printable ASCII without spaces.
  */
 int hvi_ksyms_decode(const uint8_t *img, size_t len, const struct hvi_ksyms_tables *t,
 		     uint64_t expect_text_gva, struct hvi_symtab **out) HV_WUR;

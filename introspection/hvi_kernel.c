@@ -280,25 +280,38 @@ static bool release_char(char c)
 	       c == '.' || c == '-' || c == '_' || c == '+' || c == '~';
 }
 
-/* Parse "Linux version RELEASE " at @off. */
+/*
+ * Parse "Linux version RELEASE " at @off.  The image may be guest RAM that
+ * the guest rewrites while we read it: the bytes are copied into host
+ * memory once and only the copy is checked and used, so what is returned
+ * is exactly what passed the check.
+ */
 static int parse_banner(const uint8_t *img, size_t len, size_t off, char *release)
 {
 	static const char pfx[] = "Linux version ";
-	size_t n = 0, p = off + sizeof(pfx) - 1;
+	const volatile uint8_t *src = img; /* one load per byte */
+	char win[sizeof(pfx) - 1 + HVI_RELEASE_MAX];
+	size_t n = 0, have, i, p = sizeof(pfx) - 1;
 
-	if (off >= len || len - off < sizeof(pfx) || memcmp(img + off, pfx, sizeof(pfx) - 1))
+	have = off < len ? len - off : 0;
+	if (have > sizeof(win))
+		have = sizeof(win);
+	for (i = 0; i < have; i++)
+		win[i] = (char)src[off + i];
+	if (have < sizeof(pfx) || memcmp(win, pfx, sizeof(pfx) - 1))
 		return hv_err(HV_E_FORMAT,
 			      "linux_banner at image offset +0x%zx does not start "
 			      "with \"Linux version \"",
 			      off);
-	while (p + n < len && n < HVI_RELEASE_MAX - 1 && release_char((char)img[p + n]))
+	while (p + n < have && n < HVI_RELEASE_MAX - 1 && release_char(win[p + n]))
 		n++;
-	if (n == 0 || p + n >= len || img[p + n] != ' ')
+	if (n == 0 || p + n >= have || win[p + n] != ' ')
 		return hv_err(HV_E_FORMAT,
-			      "the kernel banner at image offset +0x%zx has no "
-			      "plausible release string",
-			      off);
-	memcpy(release, img + p, n);
+			      "the kernel banner at image offset +0x%zx has no plausible release "
+			      "string (1 to %d of the characters a-z A-Z 0-9 . - _ + ~, then a "
+			      "space)",
+			      off, HVI_RELEASE_MAX - 1);
+	memcpy(release, win + p, n);
 	release[n] = 0;
 	return 0;
 }

@@ -4,6 +4,7 @@
  * and every pointer checked before it is followed.
  */
 #include "hvi_tasks.h"
+#include "hvi_text.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -113,7 +114,6 @@ static int read_task(struct vcache *c, const struct hvi_task_layout *lay, uint64
 		     struct hvi_task *t)
 {
 	char comm[HVI_TASK_COMM_LEN];
-	size_t i;
 	int r;
 
 	memset(t, 0, sizeof(*t));
@@ -129,9 +129,7 @@ static int read_task(struct vcache *c, const struct hvi_task_layout *lay, uint64
 		r = cread(c, gva + lay->on_cpu, &t->on_cpu, sizeof(t->on_cpu));
 	if (r < 0)
 		return hv_err_prefix("reading the task at 0x%" PRIx64, gva);
-	for (i = 0; i < sizeof(comm) && comm[i]; i++)
-		t->comm[i] = comm[i] >= 0x20 && comm[i] < 0x7f ? comm[i] : '?';
-	t->comm[i] = '\0';
+	hvi_text_copy(t->comm, sizeof(t->comm), (const uint8_t *)comm, sizeof(comm));
 	return 0;
 }
 

@@ -48,7 +48,8 @@ struct hvi_task_layout {
 struct hvi_task {
 	uint64_t gva; /* the task_struct */
 	int32_t pid;
-	char comm[HVI_TASK_COMM_LEN + 1]; /* NUL-terminated, control characters as '?' */
+	char comm[HVI_TASK_COMM_LEN + 1]; /* NUL-terminated; hvi_text_copy(): bytes
+					   * outside printable ASCII as '?' */
 	uint64_t stack;			  /* base of its kernel stack */
 	uint64_t sp;			  /* saved stack pointer */
 	int32_t on_cpu;

@@ -6,7 +6,8 @@ introspection_libhvi_a_SOURCES = \
 	introspection/hvi_mem.c introspection/hvi_mem.h \
 	introspection/hvi_paging.c introspection/hvi_paging.h \
 	introspection/hvi_kallsyms.c introspection/hvi_kallsyms.h \
-	introspection/hvi_kernel.c introspection/hvi_kernel.h
+	introspection/hvi_kernel.c introspection/hvi_kernel.h \
+	introspection/hvi_text.c introspection/hvi_text.h
 # Every task and a conservative scan of its kernel stack.
 introspection_libhvi_a_SOURCES += introspection/hvi_tasks.c introspection/hvi_tasks.h
 # The kernel's own BTF (struct layouts), read from its image and parsed by libbpf.

@@ -58,3 +58,11 @@ tests_unit_test_hvi_ftrace_SOURCES = tests/unit/test_hvi_ftrace.c $(HVI_TEST_HEL
 tests_unit_test_hvi_ftrace_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBBPF_CFLAGS)
 tests_unit_test_hvi_ftrace_LDADD = $(HV_CHECK_LIBS)
 TESTS += tests/unit/test_hvi_ftrace
+
+# Forged kallsyms that would exhaust host memory, version banners with
+# control bytes or rewritten while read (a second thread plays the guest).
+check_PROGRAMS += tests/unit/test_hvi_bounds
+tests_unit_test_hvi_bounds_SOURCES = tests/unit/test_hvi_bounds.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_bounds_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_hvi_bounds_LDADD = $(HV_CHECK_LIBS) -lpthread
+TESTS += tests/unit/test_hvi_bounds

@@ -361,7 +361,7 @@ START_TEST(test_description_out_of_bounds)
 	ck_assert_int_eq(hvi_ksyms_decode(img, IMG_LEN, &t, TEXT, &st), HV_E_FORMAT);
 	ck_assert_int_eq(hvi_ksyms_find(img, IMG_LEN, &t), 0);
 	t.num_syms = HVI_KSYMS_MAX + 1;
-	ck_assert_int_eq(hvi_ksyms_decode(img, IMG_LEN, &t, TEXT, &st), HV_E_FORMAT);
+	ck_assert_int_eq(hvi_ksyms_decode(img, IMG_LEN, &t, TEXT, &st), HV_E_RANGE);
 	ck_assert_int_eq(hvi_ksyms_find(img, IMG_LEN, &t), 0);
 	t.token_table_off = IMG_LEN - 3;
 	ck_assert_int_eq(hvi_ksyms_decode(img, IMG_LEN, &t, TEXT, &st), HV_E_FORMAT);
