@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "guest/guest.h"
 #include "hvi_btf.h"
+#include "hvi_text.h"
 
 struct iopts {
 	struct hvg_opts g;
@@ -108,14 +109,44 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 	return i;
 }
 
-static void print_json(json_t *j)
+/*
+ * Print @j on stdout.  Returns 0, or HV_E_NOMEM / HV_E_IO with the reason
+ * recorded: the caller then fails, so --json never exits 0 with nothing
+ * printed.
+ */
+static int print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	int r = 0;
 
-	if (s)
-		puts(s);
+	if (!s) {
+		r = hv_err(HV_E_NOMEM, "the JSON result could not be built (out of memory); "
+				       "nothing was printed");
+		goto out;
+	}
+	if (puts(s) == EOF || fflush(stdout) == EOF) {
+		r = hv_err(HV_E_IO, "the JSON result could not be written to standard output");
+		goto out;
+	}
+out:
 	free(s);
+	return r;
 }
+
+/*
+ * A string that came from the guest (its release, symbol names), as text
+ * safe to print or to put in JSON: libhvi hands out printable ASCII only,
+ * and every printing path still goes through hvi_text_copy(), so a byte
+ * that slipped through would show as '?' instead of reaching the terminal.
+ */
+static const char *guest_text(const char *s, char *buf, size_t size)
+{
+	hvi_text_copy(buf, size, (const uint8_t *)s, s ? strlen(s) : 0);
+	return buf;
+}
+
+/* Room for any guest string inspect prints (a symbol name, the release). */
+#define GUEST_TEXT_MAX (HVI_KSYM_NAME_MAX + 1)
 
 static json_t *hexnum(uint64_t v)
 {
@@ -155,6 +186,7 @@ int cmd_inspect(int argc, char **argv)
 	struct iopts o;
 	struct hvg *g = NULL;
 	json_t *j = NULL;
+	char rel[GUEST_TEXT_MAX];
 	int rc = HV_EXIT_FAIL, i;
 
 	i = parse("inspect", argc, argv, inspect_help, &o, &rc);
@@ -169,12 +201,13 @@ int cmd_inspect(int argc, char **argv)
 	{
 		const struct hvi_kernel *k = g->k;
 
+		guest_text(k->release, rel, sizeof(rel));
 		if (o.json) {
 			j = json_object();
 			json_object_set_new(j, "domain", json_string(g->info.name));
 			json_object_set_new(j, "uuid", json_string(g->info.uuid));
 			json_object_set_new(j, "accel", json_string(hva_accel_name(g->info.accel)));
-			json_object_set_new(j, "release", json_string(k->release));
+			json_object_set_new(j, "release", json_string(rel));
 			json_object_set_new(j, "build_id", json_string(k->build_id_hex));
 			json_object_set_new(j, "paging", json_string(hvi_paging_mode_name(&k->pg)));
 			json_object_set_new(j, "paging_levels", json_integer(k->pg.levels));
@@ -207,10 +240,13 @@ int cmd_inspect(int argc, char **argv)
 			json_object_set_new(j, "pause_us", json_integer((json_int_t)g->pause_us));
 			json_object_set_new(j, "index_us", json_integer((json_int_t)g->index_us));
 			json_object_set_new(j, "total_us", json_integer((json_int_t)g->total_us));
-			print_json(j);
+			if (print_json(j) < 0) {
+				rc = cli_fail("inspect");
+				goto out;
+			}
 		} else {
 			printf("domain        %s (%s)\n", g->info.name, g->info.uuid);
-			printf("release       %s\n", k->release);
+			printf("release       %s\n", rel);
 			printf("build-id      %s\n", k->build_id_hex);
 			printf("accelerator   %s\n", hva_accel_name(g->info.accel));
 			printf("paging        %s (vCPU %u, CPL %u, CR3 0x%" PRIx64 "%s)\n",
@@ -281,26 +317,21 @@ int cmd_sym(int argc, char **argv)
 	}
 	for (a = i + 1; a < argc; a++) {
 		const char *q = argv[a];
-		struct hvi_sym one, *all = NULL;
+		char nth[HVI_KSYM_NAME_MAX + 24];
 		int n, k;
 
-		if (strchr(q, '@')) {
-			n = hvi_sym_lookup(g->k->syms, q, &one) == 0 ? 1 : 0;
-			all = &one;
-		} else {
+		/*
+		 * The duplicates are fetched one by one as "name@k": a guest
+		 * whose tables give one name to millions of symbols makes the
+		 * output long, never a host allocation that large.
+		 */
+		if (strchr(q, '@'))
+			n = hvi_sym_lookup(g->k->syms, q, &(struct hvi_sym){ 0 }) == 0 ? 1 : 0;
+		else
 			n = hvi_sym_lookup_all(g->k->syms, q, NULL, 0);
-			all = n > 0 ? calloc((size_t)n, sizeof(*all)) : NULL;
-			if (n > 0 && !all) {
-				hv_err(HV_E_NOMEM, "out of memory");
-				rc = cli_fail("sym");
-				goto out;
-			}
-			if (n > 0)
-				n = hvi_sym_lookup_all(g->k->syms, q, all, (size_t)n);
-			if (n == 0)
-				hv_err(HV_E_NOTFOUND, "the kernel of %s has no symbol named '%s'",
-				       g->info.name, q);
-		}
+		if (n == 0 && !strchr(q, '@'))
+			hv_err(HV_E_NOTFOUND, "the kernel of %s has no symbol named '%s'",
+			       g->info.name, q);
 		if (n == 0) {
 			missing++;
 			if (!o.json)
@@ -314,33 +345,41 @@ int cmd_sym(int argc, char **argv)
 			}
 		}
 		for (k = 0; k < n; k++) {
-			const struct hvi_sym *s = &all[k];
+			struct hvi_sym s;
+			char name[GUEST_TEXT_MAX], t[2];
 
+			if (!strchr(q, '@'))
+				snprintf(nth, sizeof(nth), "%s@%d", q, k);
+			if (hvi_sym_lookup(g->k->syms, strchr(q, '@') ? q : nth, &s) < 0) {
+				rc = cli_fail("sym");
+				goto out;
+			}
+			guest_text(s.name, name, sizeof(name));
+			guest_text((char[2]){ s.type, 0 }, t, sizeof(t));
 			if (o.json) {
 				json_t *e = json_object();
-				char t[2] = { s->type, 0 };
 
 				json_object_set_new(e, "query", json_string(q));
-				json_object_set_new(e, "name", json_string(s->name));
-				json_object_set_new(e, "index", json_integer(s->dup_index));
-				json_object_set_new(e, "count", json_integer(s->dup_count));
-				json_object_set_new(e, "addr", hexnum(s->addr));
+				json_object_set_new(e, "name", json_string(name));
+				json_object_set_new(e, "index", json_integer(s.dup_index));
+				json_object_set_new(e, "count", json_integer(s.dup_count));
+				json_object_set_new(e, "addr", hexnum(s.addr));
 				json_object_set_new(e, "type", json_string(t));
-				json_object_set_new(e, "absolute", json_boolean(s->absolute));
+				json_object_set_new(e, "absolute", json_boolean(s.absolute));
 				json_array_append_new(arr, e);
-			} else if (s->dup_count > 1) {
-				printf("%016" PRIx64 " %c %s@%u\n", s->addr, s->type, s->name,
-				       s->dup_index);
+			} else if (s.dup_count > 1) {
+				printf("%016" PRIx64 " %s %s@%u\n", s.addr, t, name, s.dup_index);
 			} else {
-				printf("%016" PRIx64 " %c %s\n", s->addr, s->type, s->name);
+				printf("%016" PRIx64 " %s %s\n", s.addr, t, name);
 			}
 		}
-		if (all != &one)
-			free(all);
 	}
 	if (o.json) {
 		json_object_set_new(j, "missing", json_integer(missing));
-		print_json(j);
+		if (print_json(j) < 0) {
+			rc = cli_fail("sym");
+			goto out;
+		}
 	}
 	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
 out:
@@ -396,13 +435,17 @@ int cmd_addr(int argc, char **argv)
 		struct hvi_sym s;
 		struct hvi_walk w;
 		int have_sym, have_map;
-		char perms[5];
+		char perms[5], name[GUEST_TEXT_MAX], t[2];
 
 		if (cli_parse_u64(argv[a], "ADDRESS", &v) < 0)
 			continue; /* checked above */
 		have_sym = hvi_sym_by_addr(g->k->syms, v, 0, &s, &off) == 0;
 		if (!have_sym)
 			missing++;
+		else {
+			guest_text(s.name, name, sizeof(name));
+			guest_text((char[2]){ s.type, 0 }, t, sizeof(t));
+		}
 		have_map = hvi_walk(&g->k->pg, v, &w) == 0;
 		snprintf(perms, sizeof(perms), "r%c%c%c", (w.perms & HVI_PERM_W) ? 'w' : '-',
 			 (w.perms & HVI_PERM_NX) ? '-' : 'x', (w.perms & HVI_PERM_U) ? 'u' : '-');
@@ -411,9 +454,7 @@ int cmd_addr(int argc, char **argv)
 
 			json_object_set_new(e, "addr", hexnum(v));
 			if (have_sym) {
-				char t[2] = { s.type, 0 };
-
-				json_object_set_new(e, "symbol", json_string(s.name));
+				json_object_set_new(e, "symbol", json_string(name));
 				json_object_set_new(e, "index", json_integer(s.dup_index));
 				json_object_set_new(e, "count", json_integer(s.dup_count));
 				json_object_set_new(e, "offset", hexnum(off));
@@ -431,9 +472,9 @@ int cmd_addr(int argc, char **argv)
 		}
 		printf("0x%016" PRIx64 " ", v);
 		if (have_sym && s.dup_count > 1)
-			printf("%s@%u+0x%" PRIx64, s.name, s.dup_index, off);
+			printf("%s@%u+0x%" PRIx64, name, s.dup_index, off);
 		else if (have_sym)
-			printf("%s+0x%" PRIx64, s.name, off);
+			printf("%s+0x%" PRIx64, name, off);
 		else
 			printf("?");
 		if (have_map)
@@ -447,7 +488,10 @@ int cmd_addr(int argc, char **argv)
 	}
 	if (o.json) {
 		json_object_set_new(j, "unresolved", json_integer(missing));
-		print_json(j);
+		if (print_json(j) < 0) {
+			rc = cli_fail("addr");
+			goto out;
+		}
 	}
 	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
 	fflush(stdout); /* results first, then the error */
@@ -552,6 +596,7 @@ int cmd_btf(int argc, char **argv)
 	struct hvg *g = NULL;
 	struct hvi_btf *b = NULL;
 	json_t *j = NULL, *arr = NULL;
+	char rel[GUEST_TEXT_MAX];
 	int rc = HV_EXIT_FAIL, i, a, missing = 0;
 
 	i = parse("btf", argc, argv, btf_help, &o, &rc);
@@ -566,7 +611,8 @@ int cmd_btf(int argc, char **argv)
 	if (o.json) {
 		j = json_object();
 		json_object_set_new(j, "domain", json_string(g->info.name));
-		json_object_set_new(j, "release", json_string(g->k->release));
+		json_object_set_new(j, "release",
+				    json_string(guest_text(g->k->release, rel, sizeof(rel))));
 		json_object_set_new(j, "build_id", json_string(g->k->build_id_hex));
 		json_object_set_new(j, "btf_gva", hexnum(b->start_gva));
 		json_object_set_new(j, "btf_bytes", json_integer(b->size_bytes));
@@ -585,7 +631,10 @@ int cmd_btf(int argc, char **argv)
 	}
 	if (o.json) {
 		json_object_set_new(j, "failed", json_integer(missing));
-		print_json(j);
+		if (print_json(j) < 0) {
+			rc = cli_fail("btf");
+			goto out;
+		}
 	}
 	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
 out:
