@@ -472,12 +472,15 @@ int cmd_describe(int argc, char **argv)
 					       (json_int_t)info.regions[k].gpa, "size",
 					       (json_int_t)info.regions[k].size));
 		if (info.has_area)
-			json_object_set_new(
-				j, "patch_area",
-				json_pack("{s:I,s:I,s:s}", "gpa", (json_int_t)info.area_gpa, "size",
-					  (json_int_t)info.area_size, "shm", info.area_shm));
+			json_object_set_new(j, "patch_area",
+					    json_pack("{s:I,s:I,s:s,s:b}", "gpa",
+						      (json_int_t)info.area_gpa, "size",
+						      (json_int_t)info.area_size, "file",
+						      info.area_shm, "guest_readonly", 1));
 		else
 			json_object_set_new(j, "patch_area", json_null());
+		if (!info.has_area && info.area_shm[0])
+			json_object_set_new(j, "patch_area_note", json_string(info.area_shm));
 		json_object_set_new(j, "agent_socket",
 				    info.agent_socket[0] ? json_string(info.agent_socket)
 							 : json_null());
@@ -492,10 +495,13 @@ int cmd_describe(int argc, char **argv)
 			printf("  %-12s gpa 0x%" PRIx64 " size 0x%" PRIx64 "\n",
 			       info.regions[k].name, info.regions[k].gpa, info.regions[k].size);
 		if (info.has_area)
-			printf("patch area:   gpa 0x%" PRIx64 ", %" PRIu64 " KiB, /dev/shm/%s\n",
+			printf("patch area:   gpa 0x%" PRIx64 ", %" PRIu64
+			       " KiB, %s (read-only to the "
+			       "guest)\n",
 			       info.area_gpa, info.area_size >> 10, info.area_shm);
 		else
-			printf("patch area:   none (run 'hvpatch enroll')\n");
+			printf("patch area:   none (%s)\n",
+			       info.area_shm[0] ? info.area_shm : "run 'hvpatch enroll'");
 		printf("agent socket: %s\n", info.agent_socket[0] ? info.agent_socket : "none");
 	}
 	rc = HV_EXIT_OK;

@@ -34,11 +34,16 @@ struct hva {
 	char gdb_path[320];
 	bool gdb_started;
 
-	/* Guest RAM (memfd) and patch area (shm file) mapped into hvpatch. */
+	/* Guest RAM (memfd) and patch area (the domain's area file, read-only
+	 * to the guest) mapped into hvpatch. */
 	uint8_t *ram;
 	size_t ram_bytes;
 	uint8_t *area;
 	size_t area_bytes;
+	/* What QEMU itself says of the area's backend (hva_qemu_probe()). */
+	bool area_readonly;
+	char area_backend[128]; /* QOM path of the memory backend */
+	char area_legacy[128];	/* an old <shmem name='hvpatch-*'>, never used */
 
 	/* Pause state, shared with the deadline watchdog thread. */
 	pthread_mutex_t lock;
@@ -87,17 +92,34 @@ int hva_qemu_exec(struct hva *h, const char *execute, json_t *args, json_t **ret
 int hva_qemu_hmp(struct hva *h, const char *cmd, int cpu_index, char **text) HV_WUR;
 
 /*
- * Fill accel, mem_bytes, nvcpus, regions and (with @shm_alias, or the only
- * ivshmem device) area_gpa/area_size from QEMU.
+ * Fill accel, mem_bytes, nvcpus and regions from QEMU, and the patch area
+ * from QEMU too (never from guest memory): the device with id
+ * HVE_AREA_DEV_ID, its backend's mem-path (into area_shm) and readonly flag
+ * (QOM), and where the guest put its BAR2 (query-pci) into area_gpa and
+ * area_size.  No such device: has_area stays false.
  */
-int hva_qemu_probe(struct hva *h, struct hva_info *info, const char *shm_alias) HV_WUR;
+int hva_qemu_probe(struct hva *h, struct hva_info *info) HV_WUR;
 
 /*
  * Map guest RAM from the QEMU process's memfd (needs root and memfd
- * backing) and the patch area from /dev/shm/<info->area_shm>.  A missing
- * memfd is not an error: h->ram stays NULL and reads use the gdbstub.
+ * backing), and check and map the patch area: its backend must be
+ * read-only and name this domain's own area file (HVE_AREA_DIR/<UUID>),
+ * which hve_area_open() accepts, which this domain's QEMU maps and no other
+ * QEMU does; its guest-physical address must pass hve_area_check_gpa().
+ * A missing memfd is not an error: h->ram stays NULL and reads use the
+ * gdbstub.  Errors name the file, the domains and what to do.
  */
 int hva_qemu_map_memory(struct hva *h) HV_WUR;
+
+/*
+ * Where the guest put the patch area's BAR2 now (query-pci).  Errors:
+ * HV_E_NOTFOUND (no area device), HV_E_STATE (BAR not assigned).
+ */
+int hva_qemu_area_bar(struct hva *h, uint64_t *gpa, uint64_t *size) HV_WUR;
+
+/* Drop every TCG translation (a gdbstub breakpoint set and removed: QEMU
+ * flushes its translation cache for both).  Needs the VM stopped. */
+int hva_gdb_flush_translations(struct hva_gdb *g) HV_WUR;
 
 /* Start the gdbstub server on a root-only socket (once; the guest runs on). */
 int hva_qemu_gdb_server(struct hva *h) HV_WUR;

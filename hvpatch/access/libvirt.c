@@ -26,14 +26,14 @@
 #include "hv_wire.h"
 #include "hva_impl.h"
 
-#define HVA_SHM_PREFIX "hvpatch-"
+/* Old enrolments: a <shmem> of this name prefix, shared through /dev/shm. */
+#define HVA_LEGACY_SHM_PREFIX "hvpatch-"
 
 struct lv_guard;
 
 struct lv {
 	virConnectPtr conn;
 	virDomainPtr dom;
-	char shm_alias[64];
 	bool memfd_shared;
 	struct lv_guard *guard_arg; /* the guard process's copy is its own */
 };
@@ -110,7 +110,7 @@ static int lv_parse_xml(struct hva *h, struct hva_info *info)
 	xmlDocPtr doc = NULL;
 	xmlXPathContextPtr ctx = NULL;
 	xmlXPathObjectPtr shm = NULL;
-	int r = 0, i, n, nplain = 0;
+	int r = 0, i, n;
 
 	xml = virDomainGetXMLDesc(lv->dom, 0);
 	if (!xml) {
@@ -138,56 +138,19 @@ static int lv_parse_xml(struct hva *h, struct hva_info *info)
 	free(s);
 	s = NULL;
 
-	/* The patch area: the shmem named hvpatch-*, else the only ivshmem-plain. */
-	shm = xmlXPathEvalExpression(
-		(const xmlChar *)"/domain/devices/shmem[model/@type='ivshmem-plain']", ctx);
+	/* An old-style patch area (<shmem name='hvpatch-*'>, a /dev/shm file
+	 * the guest can write and any domain of that name shares) is never
+	 * used: the area is the read-only device QEMU reports (qemu.c). */
+	shm = xmlXPathEvalExpression((const xmlChar *)"/domain/devices/shmem", ctx);
 	n = shm && shm->nodesetval ? shm->nodesetval->nodeNr : 0;
 	for (i = 0; i < n; i++) {
-		xmlNodePtr node = shm->nodesetval->nodeTab[i];
-		xmlChar *name = xmlGetProp(node, (const xmlChar *)"name");
-		bool ours = name &&
-			    !strncmp((const char *)name, HVA_SHM_PREFIX, strlen(HVA_SHM_PREFIX));
+		xmlChar *name = xmlGetProp(shm->nodesetval->nodeTab[i], (const xmlChar *)"name");
 
-		nplain++;
-		if (ours || n == 1) {
-			xmlXPathContextPtr c2 = xmlXPathNewContext(doc);
-			char *alias, *size, *unit;
-
-			if (!c2) {
-				xmlFree(name);
-				r = hv_err(HV_E_NOMEM, "out of memory reading domain XML");
-				goto out;
-			}
-			c2->node = node;
-			alias = xpath_str(c2, "string(alias/@name)");
-			size = xpath_str(c2, "string(size)");
-			unit = xpath_str(c2, "string(size/@unit)");
-			snprintf(info->area_shm, sizeof(info->area_shm), "%s",
-				 name ? (const char *)name : "");
-			snprintf(lv->shm_alias, sizeof(lv->shm_alias), "%s", alias ? alias : "");
-			if (size) {
-				uint64_t v = strtoull(size, NULL, 10);
-				uint64_t mul = 1;
-
-				if (!unit || !strcmp(unit, "M") || !strcmp(unit, "MiB"))
-					mul = 1ull << 20;
-				else if (!strcmp(unit, "G") || !strcmp(unit, "GiB"))
-					mul = 1ull << 30;
-				else if (!strcmp(unit, "K") || !strcmp(unit, "KiB"))
-					mul = 1ull << 10;
-				info->area_size = v * mul;
-			}
-			info->has_area = true;
-			free(alias);
-			free(size);
-			free(unit);
-			xmlXPathFreeContext(c2);
-		}
+		if (name && !strncmp((const char *)name, HVA_LEGACY_SHM_PREFIX,
+				     strlen(HVA_LEGACY_SHM_PREFIX)))
+			snprintf(h->area_legacy, sizeof(h->area_legacy), "%s", (const char *)name);
 		xmlFree(name);
-		if (ours)
-			break;
 	}
-	(void)nplain;
 out:
 	xmlXPathFreeObject(shm);
 	xmlXPathFreeContext(ctx);
@@ -330,9 +293,15 @@ static int lv_describe(struct hva *h, struct hva_info *info)
 	r = lv_parse_xml(h, info);
 	if (r < 0)
 		return r;
-	r = hva_qemu_probe(h, info, lv->shm_alias[0] ? lv->shm_alias : NULL);
+	r = hva_qemu_probe(h, info);
 	if (r < 0)
 		return r;
+	if (!info->has_area && h->area_legacy[0])
+		/* Say why there is none: describe prints it, apply/status refuse. */
+		snprintf(info->area_shm, sizeof(info->area_shm),
+			 "old-style <shmem name='%.60s'>, not used: run 'hvpatch enroll %.60s' and "
+			 "restart the domain",
+			 h->area_legacy, info->name);
 	if (read_pid(info->name, &h->qemu_pid) < 0) {
 		if (lv->memfd_shared)
 			return hv_err_prefix("mapping guest RAM");

@@ -16,10 +16,12 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "enroll/area.h"
 #include "hva_impl.h"
 
 #define HVA_GDB_DIR_DEFAULT "/run/hvpatch/gdb"
@@ -148,6 +150,22 @@ int hva_qemu_hmp_op(struct hva *h, const char *cmd, char **reply)
 
 int hva_qemu_prepare_pause(struct hva *h)
 {
+	uint64_t gpa = 0, size = 0;
+	int r;
+
+	/* The guest can move its BAR at any time: what the session checked at
+	 * open must still hold for the writes of this pause. */
+	if (h->info.has_area) {
+		r = hva_qemu_area_bar(h, &gpa, &size);
+		if (r < 0)
+			return hv_err_prefix("checking the patch area of %s again", h->label);
+		if (gpa != h->info.area_gpa || size != h->info.area_size)
+			return hv_err(HV_E_STATE,
+				      "the guest moved the patch area of %s from guest-physical "
+				      "0x%" PRIx64 " to 0x%" PRIx64 " since hvpatch opened it; "
+				      "hvpatch refuses to write it (run the command again)",
+				      h->label, h->info.area_gpa, gpa);
+	}
 	/* Under TCG every write needs the gdbstub: start its server now, while
 	 * the guest runs, so the pause pays only for the connection. */
 	if (h->info.accel != HVA_ACCEL_TCG)
@@ -175,52 +193,151 @@ static int qom_u64(struct hva *h, const char *path, const char *prop, uint64_t *
 	return 0;
 }
 
-/* Find "BAR2: ... memory at 0xADDR [0xEND]." of the device with id @alias
- * (or the first 1af4:1110 device) in HMP "info pci" text. */
-static int parse_pci_bar2(const char *text, const char *alias, uint64_t *gpa, uint64_t *size)
+static int qom_str(struct hva *h, const char *path, const char *prop, char *out, size_t n)
 {
-	const char *dev = text, *next, *bar;
-	char want[160];
+	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop), *ret = NULL;
+	int r;
 
-	snprintf(want, sizeof(want), "id \"%s\"", alias ? alias : "");
-	while ((dev = strstr(dev, "  Bus ")) != NULL) {
-		unsigned long long a, e;
-		size_t n;
-
-		next = strstr(dev + 1, "  Bus ");
-		n = next ? (size_t)(next - dev) : strlen(dev);
-		if ((alias && memmem(dev, n, want, strlen(want))) ||
-		    (!alias && memmem(dev, n, "1af4:1110", 9))) {
-			bar = memmem(dev, n, "BAR2:", 5);
-			if (!bar)
-				return hv_err(HV_E_STATE,
-					      "the patch-area device has no BAR2 yet (the guest "
-					      "firmware has not assigned it)");
-			bar = strstr(bar, " at 0x");
-			if (!bar || sscanf(bar, " at 0x%llx [0x%llx]", &a, &e) != 2 || e < a)
-				return hv_err(HV_E_PROTO, "cannot read BAR2 in QEMU's 'info pci'");
-			if (a == 0xffffffffffffffffULL || a == 0)
-				return hv_err(
-					HV_E_STATE,
-					"the patch-area BAR2 is not mapped by the guest (address "
-					"0x%llx)",
-					a);
-			*gpa = a;
-			*size = e - a + 1;
-			return 0;
-		}
-		dev = next;
-		if (!dev)
-			break;
+	if (!args)
+		return hv_err(HV_E_NOMEM, "out of memory for a QMP command");
+	r = hva_qemu_exec(h, "qom-get", args, &ret);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	if (!json_is_string(ret) || json_string_length(ret) >= n) {
+		json_decref(ret);
+		return hv_err(HV_E_PROTO, "QOM property %s of %s is not a string of a sane length",
+			      prop, path);
 	}
-	return hv_err(HV_E_NOTFOUND, "QEMU lists no patch-area device%s%s",
-		      alias ? " with id " : "", alias ? alias : "");
+	snprintf(out, n, "%s", json_string_value(ret));
+	json_decref(ret);
+	return 0;
 }
 
-int hva_qemu_probe(struct hva *h, struct hva_info *info, const char *shm_alias)
+static int qom_bool(struct hva *h, const char *path, const char *prop, bool *v)
+{
+	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop), *ret = NULL;
+	int r;
+
+	if (!args)
+		return hv_err(HV_E_NOMEM, "out of memory for a QMP command");
+	r = hva_qemu_exec(h, "qom-get", args, &ret);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	if (!json_is_boolean(ret)) {
+		json_decref(ret);
+		return hv_err(HV_E_PROTO, "QOM property %s of %s is not a boolean", prop, path);
+	}
+	*v = json_is_true(ret);
+	json_decref(ret);
+	return 0;
+}
+
+/* Find the device with qdev id @id in a query-pci bus list (bridges
+ * included, at most 8 deep) and its BAR @bar. */
+static int pci_find_bar(json_t *devices, const char *id, int bar, int depth, uint64_t *gpa,
+			uint64_t *size)
+{
+	size_t i, k;
+	json_t *d, *rg;
+
+	if (!json_is_array(devices) || depth > 8)
+		return 0;
+	json_array_foreach(devices, i, d)
+	{
+		const char *qid = json_string_value(json_object_get(d, "qdev_id"));
+		json_t *br = json_object_get(json_object_get(d, "pci_bridge"), "devices");
+
+		if (qid && !strcmp(qid, id)) {
+			json_array_foreach(json_object_get(d, "regions"), k, rg)
+			{
+				json_t *a = json_object_get(rg, "address");
+				json_t *s = json_object_get(rg, "size");
+
+				if (json_integer_value(json_object_get(rg, "bar")) != bar ||
+				    !json_is_integer(a) || !json_is_integer(s))
+					continue;
+				*gpa = (uint64_t)json_integer_value(a);
+				*size = (uint64_t)json_integer_value(s);
+				return 1;
+			}
+			*gpa = 0;
+			*size = 0;
+			return 1;
+		}
+		if (pci_find_bar(br, id, bar, depth + 1, gpa, size))
+			return 1;
+	}
+	return 0;
+}
+
+int hva_qemu_area_bar(struct hva *h, uint64_t *gpa, uint64_t *size)
+{
+	json_t *ret = NULL, *bus;
+	size_t i;
+	int r, found = 0;
+
+	*gpa = 0;
+	*size = 0;
+	r = hva_qemu_exec(h, "query-pci", NULL, &ret);
+	if (r < 0)
+		return r;
+	json_array_foreach(ret, i, bus)
+	{
+		found = pci_find_bar(json_object_get(bus, "devices"), HVE_AREA_DEV_ID, 2, 0, gpa,
+				     size);
+		if (found)
+			break;
+	}
+	json_decref(ret);
+	if (!found)
+		return hv_err(HV_E_NOTFOUND, "QEMU lists no PCI device %s for the patch area of %s",
+			      HVE_AREA_DEV_ID, h->label);
+	/* Unassigned BARs read as all ones or zero. */
+	if (*size == 0 || *gpa == 0 || *gpa == UINT64_MAX || (*gpa & 0xfff) == 0xfff)
+		return hv_err(HV_E_STATE,
+			      "the patch area of %s has no BAR2 address (0x%" PRIx64 "): the guest "
+			      "has not enabled it; hvpatch cannot use it",
+			      h->label, *gpa);
+	return 0;
+}
+
+/* The patch area as QEMU has it: device HVE_AREA_DEV_ID, its backend. */
+static int probe_area(struct hva *h, struct hva_info *info)
+{
+	char type[64];
+	int r;
+
+	info->has_area = false;
+	info->area_shm[0] = '\0';
+	h->area_readonly = false;
+	if (qom_str(h, "/machine/peripheral/" HVE_AREA_DEV_ID, "memdev", h->area_backend,
+		    sizeof(h->area_backend)) < 0) {
+		hv_err_clear(); /* no patch area: not enrolled, or enrolled the old way */
+		return 0;
+	}
+	r = qom_str(h, h->area_backend, "type", type, sizeof(type));
+	if (r == 0 && strcmp(type, "memory-backend-file") != 0)
+		r = hv_err(HV_E_STATE,
+			   "the patch area of %s is backed by a %s, not by a read-only "
+			   "memory-backend-file; run 'hvpatch enroll %s' and restart the domain",
+			   h->label, type, h->label);
+	if (r == 0)
+		r = qom_str(h, h->area_backend, "mem-path", info->area_shm, sizeof(info->area_shm));
+	if (r == 0)
+		r = qom_bool(h, h->area_backend, "readonly", &h->area_readonly);
+	if (r == 0)
+		r = hva_qemu_area_bar(h, &info->area_gpa, &info->area_size);
+	if (r < 0)
+		return hv_err_prefix("patch area of %s", h->label);
+	info->has_area = true;
+	return 0;
+}
+
+int hva_qemu_probe(struct hva *h, struct hva_info *info)
 {
 	json_t *ret = NULL, *v;
-	char *text = NULL;
 	uint64_t below = 0, above = 0;
 	int r;
 
@@ -284,21 +401,9 @@ int hva_qemu_probe(struct hva *h, struct hva_info *info, const char *shm_alias)
 		snprintf(info->regions[1].name, sizeof(info->regions[1].name), "ram-above-4g");
 	}
 
-	if (info->has_area || shm_alias) {
-		r = hva_qemu_hmp(h, "info pci", -1, &text);
-		if (r < 0)
-			goto out;
-		r = parse_pci_bar2(text, shm_alias, &info->area_gpa, &info->area_size);
-		if (r < 0) {
-			r = hv_err_prefix("patch area of %s", h->label);
-			goto out;
-		}
-		info->has_area = true;
-	}
-	r = 0;
+	r = probe_area(h, info);
 out:
 	json_decref(ret);
-	free(text);
 	return r;
 }
 
@@ -307,6 +412,110 @@ static void *map_fd(int fd, size_t len)
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Name the other QEMUs that map @dev/@ino, for a message: "" when none. */
+static int other_mappers(struct hva *h, dev_t dev, uint64_t ino, char *out, size_t n)
+{
+	struct hve_mapper m[4];
+	int k, i;
+	size_t len = 0;
+
+	out[0] = '\0';
+	k = hve_area_find_mappers("/proc", dev, ino, h->qemu_pid, m, 4);
+	if (k < 0)
+		return k;
+	for (i = 0; i < k && i < 4 && len < n; i++)
+		len += (size_t)snprintf(out + len, n - len, "%sQEMU pid %d of domain '%s'%s%s%s",
+					i ? ", " : "", m[i].pid, m[i].name[0] ? m[i].name : "?",
+					m[i].uuid[0] ? " (UUID " : "", m[i].uuid,
+					m[i].uuid[0] ? ")" : "");
+	if (k > 4 && len < n)
+		snprintf(out + len, n - len, " and %d more", k - 4);
+	return k;
+}
+
+/* Check the patch area QEMU has (probe_area()) and map its file. */
+static int map_area(struct hva *h)
+{
+	struct hva_info *in = &h->info;
+	struct hve_ram_range ram[HVA_MAX_REGIONS];
+	char want[256], others[1024];
+	struct stat st;
+	unsigned i;
+	int fd = -1, r, k;
+
+	if (!h->area_readonly) {
+		r = hv_err(HV_E_STATE,
+			   "the patch area of %s (%s) is writable by the guest: its memory backend "
+			   "is not read-only; run 'hvpatch enroll %s' and restart the domain",
+			   h->label, in->area_shm, h->label);
+		goto out;
+	}
+	r = hve_area_path(in->uuid, want, sizeof(want));
+	if (r < 0) {
+		r = hv_err_prefix("patch area of %s", h->label);
+		goto out;
+	}
+	if (strcmp(in->area_shm, want) != 0) {
+		/* Whose is it?  Name the other domain when its QEMU maps it. */
+		others[0] = '\0';
+		if (lstat(in->area_shm, &st) == 0 && S_ISREG(st.st_mode) &&
+		    other_mappers(h, st.st_dev, (uint64_t)st.st_ino, others, sizeof(others)) < 0)
+			hv_err_clear();
+		r = hv_err(HV_E_STATE,
+			   "the patch area of domain '%s' (UUID %s) is the file %s, not its own "
+			   "%s%s%s; "
+			   "an area belongs to one domain: run 'hvpatch enroll %s' and restart it",
+			   h->label, in->uuid, in->area_shm, want,
+			   others[0] ? "; that file is also mapped by " : "", others, h->label);
+		goto out;
+	}
+	for (i = 0; i < in->nregions && i < HVA_MAX_REGIONS; i++) {
+		ram[i].gpa = in->regions[i].gpa;
+		ram[i].size = in->regions[i].size;
+	}
+	r = hve_area_check_gpa(in->area_gpa, in->area_size, ram, i, h->label);
+	if (r < 0)
+		goto out;
+	r = hve_area_open(want, in->area_size, &fd, &st);
+	if (r < 0) {
+		r = hv_err_prefix("patch area of %s", h->label);
+		goto out;
+	}
+	if (h->qemu_pid > 0) {
+		r = hve_area_pid_maps("/proc", h->qemu_pid, st.st_dev, (uint64_t)st.st_ino);
+		if (r == 0)
+			r = hv_err(
+				HV_E_STATE,
+				"the QEMU process (pid %d) of %s does not map the patch-area file "
+				"%s (the file was replaced after the domain started?); restart "
+				"the domain",
+				(int)h->qemu_pid, h->label, want);
+		if (r < 0)
+			goto out;
+	}
+	k = other_mappers(h, st.st_dev, (uint64_t)st.st_ino, others, sizeof(others));
+	if (k != 0) {
+		r = k < 0 ? k
+			  : hv_err(HV_E_STATE,
+				   "the patch-area file %s of domain '%s' (UUID %s) is also mapped "
+				   "by %s; an area belongs to one domain: run 'hvpatch enroll' for "
+				   "the other domain and restart it",
+				   want, h->label, in->uuid, others);
+		goto out;
+	}
+	h->area = map_fd(fd, (size_t)in->area_size);
+	if (!h->area) {
+		r = hv_err(HV_E_IO, "cannot map the patch-area file %s: %s", want, strerror(errno));
+		goto out;
+	}
+	h->area_bytes = (size_t)in->area_size;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 int hva_qemu_map_memory(struct hva *h)
@@ -353,30 +562,10 @@ int hva_qemu_map_memory(struct hva *h)
 				break;
 		}
 	}
-	if (h->info.has_area && h->info.area_shm[0] && !h->area) {
-		snprintf(path, sizeof(path), "/dev/shm/%s", h->info.area_shm);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			r = hv_err(errno == EACCES ? HV_E_PERM : HV_E_IO,
-				   "cannot open the patch-area file %s of %s: %s", path, h->label,
-				   strerror(errno));
+	if (h->info.has_area && !h->area) {
+		r = map_area(h);
+		if (r < 0)
 			goto out;
-		}
-		if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < h->info.area_size) {
-			r = hv_err(
-				HV_E_STATE,
-				"the patch-area file %s is smaller than the device's BAR (%" PRIu64
-				" bytes)",
-				path, h->info.area_size);
-			goto out;
-		}
-		h->area = map_fd(fd, (size_t)h->info.area_size);
-		if (!h->area) {
-			r = hv_err(HV_E_IO, "cannot map the patch-area file %s: %s", path,
-				   strerror(errno));
-			goto out;
-		}
-		h->area_bytes = (size_t)h->info.area_size;
 	}
 out:
 	if (d)
@@ -530,7 +719,19 @@ void hva_qemu_gdb_stop(struct hva *h)
 	}
 }
 
-/* Where [gpa, gpa+len) lies in mapped memory, or NULL. */
+/* Whether [gpa, gpa+len) touches the patch area at all. */
+static bool touches_area(const struct hva *h, uint64_t gpa, size_t len)
+{
+	return h->info.has_area && gpa < h->info.area_gpa + h->info.area_size &&
+	       gpa + len > h->info.area_gpa;
+}
+
+/*
+ * Where [gpa, gpa+len) lies in mapped memory, or NULL.  The patch area
+ * comes first and only from its own mapping: an area range never falls
+ * through to RAM (the area never overlaps RAM, see map_area(), but the
+ * guest may move it).
+ */
 static uint8_t *mapped(struct hva *h, uint64_t gpa, size_t len, bool *is_area)
 {
 	unsigned i;
@@ -538,6 +739,13 @@ static uint8_t *mapped(struct hva *h, uint64_t gpa, size_t len, bool *is_area)
 	*is_area = false;
 	if (len == 0 || gpa + len < gpa)
 		return NULL;
+	if (touches_area(h, gpa, len)) {
+		*is_area = true;
+		if (h->area && gpa >= h->info.area_gpa &&
+		    gpa + len <= h->info.area_gpa + h->area_bytes)
+			return h->area + (gpa - h->info.area_gpa);
+		return NULL;
+	}
 	if (h->ram) {
 		for (i = 0; i < h->info.nregions; i++) {
 			const struct hva_region *rg = &h->info.regions[i];
@@ -546,10 +754,6 @@ static uint8_t *mapped(struct hva *h, uint64_t gpa, size_t len, bool *is_area)
 			    rg->offset + (gpa - rg->gpa) + len <= h->ram_bytes)
 				return h->ram + rg->offset + (gpa - rg->gpa);
 		}
-	}
-	if (h->area && gpa >= h->info.area_gpa && gpa + len <= h->info.area_gpa + h->area_bytes) {
-		*is_area = true;
-		return h->area + (gpa - h->info.area_gpa);
 	}
 	return NULL;
 }
@@ -560,15 +764,22 @@ static int check_range(struct hva *h, uint64_t gpa, size_t len)
 {
 	unsigned i;
 
+	if (touches_area(h, gpa, len)) {
+		if (len <= h->info.area_size && gpa >= h->info.area_gpa &&
+		    gpa - h->info.area_gpa <= h->info.area_size - len && h->area)
+			return 0;
+		return hv_err(HV_E_RANGE,
+			      "guest-physical 0x%" PRIx64 "+%zu runs over the edge of %s's patch "
+			      "area (0x%" PRIx64 "+0x%" PRIx64 "%s)",
+			      gpa, len, h->label, h->info.area_gpa, h->info.area_size,
+			      h->area ? "" : ", not mapped by hvpatch");
+	}
 	for (i = 0; i < h->info.nregions; i++) {
 		const struct hva_region *rg = &h->info.regions[i];
 
 		if (gpa >= rg->gpa && len <= rg->size && gpa - rg->gpa <= rg->size - len)
 			return 0;
 	}
-	if (h->info.has_area && gpa >= h->info.area_gpa && len <= h->info.area_size &&
-	    gpa - h->info.area_gpa <= h->info.area_size - len)
-		return 0;
 	return hv_err(HV_E_RANGE,
 		      "guest-physical 0x%" PRIx64 "+%zu is outside %s's RAM (%" PRIu64
 		      " MiB) and its patch area",
@@ -589,6 +800,11 @@ int hva_qemu_read_phys(struct hva *h, uint64_t gpa, void *buf, size_t len)
 		memcpy(buf, p, len);
 		return 0;
 	}
+	if (is_area)
+		return hv_err(HV_E_RANGE,
+			      "guest-physical 0x%" PRIx64 "+%zu is in %s's patch area, which "
+			      "hvpatch has not mapped",
+			      gpa, len, h->label);
 	if (!h->paused)
 		return hv_err(HV_E_UNSUPPORTED,
 			      "guest-physical 0x%" PRIx64 "+%zu of %s is not in shared RAM%s, and "
@@ -614,6 +830,30 @@ int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len
 	r = check_range(h, gpa, len);
 	if (r < 0)
 		return r;
+	p = mapped(h, gpa, len, &is_area);
+	if (is_area) {
+		/* The area is read-only to the guest: only hvpatch's own mapping
+		 * writes it.  Never the gdbstub, whose write path memcpy()s into
+		 * QEMU's read-only mapping of it. */
+		if (!p)
+			return hv_err(HV_E_RANGE,
+				      "guest-physical 0x%" PRIx64 "+%zu is in %s's patch area, "
+				      "which hvpatch has not mapped",
+				      gpa, len, h->label);
+		memcpy(p, buf, len);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		*used = HVA_WRITE_AREA;
+		/* TCG may hold translations of the code just rewritten. */
+		if (h->info.accel != HVA_ACCEL_KVM && !(flags & HVA_WF_DATA)) {
+			r = hva_qemu_gdb_ensure(h);
+			if (r == 0)
+				r = hva_gdb_flush_translations(h->gdb);
+			if (r < 0)
+				return hv_err_prefix("after rewriting patch-area code of %s",
+						     h->label);
+		}
+		return 0;
+	}
 	if (h->info.accel == HVA_ACCEL_KVM || (flags & HVA_WF_DATA)) {
 		/* KVM runs guest code from RAM itself: no translation cache; and
 		 * data is never translated. */

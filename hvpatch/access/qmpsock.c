@@ -113,14 +113,9 @@ static int qs_describe(struct hva *h, struct hva_info *info)
 	}
 	json_decref(ret);
 	hv_err_clear();
-	/* A bare QEMU has no definition to name its patch area: use the only
-	 * ivshmem device if there is one. */
-	info->has_area = true;
-	r = hva_qemu_probe(h, info, NULL);
-	if (r == HV_E_NOTFOUND) {
-		info->has_area = false;
-		r = hva_qemu_probe(h, info, NULL);
-	}
+	/* The patch area is the device with hvpatch's id, as with libvirt
+	 * (hvpatch enroll --qemu-args prints its arguments). */
+	r = hva_qemu_probe(h, info);
 	if (r < 0)
 		return r;
 	h->qemu_pid = hva_qmp_peer_pid(qs->qmp);
