@@ -1,12 +1,17 @@
 #include "hv_clock.h"
 #include "hvl.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct hvl_ledger {
 	sqlite3 *db;
@@ -151,18 +156,119 @@ const char *hvl_state_name(enum hvl_state s)
 	return "unknown";
 }
 
+/*
+ * The directory holding the ledger: anyone who can write it can replace
+ * the ledger or plant its -wal file, so it must belong to root or to us
+ * and be writable by nobody else.
+ */
+static int check_dir(const char *path)
+{
+	char dir[512], *slash;
+	struct stat st;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return hv_err(HV_E_INVAL, "the ledger path %.80s... is too long", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st) < 0)
+		return hv_err(errno == EACCES ? HV_E_PERM : HV_E_IO,
+			      "cannot open the ledger %s: its directory %s: %s", path, dir,
+			      strerror(errno));
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return hv_err(HV_E_PERM,
+			      "refusing the ledger %s: its directory %s is writable by %s, who "
+			      "could replace the ledger that drives hvpatch's guest writes; keep "
+			      "the ledger in a directory only root writes (chmod go-w %s)",
+			      path, dir, st.st_mode & S_IWOTH ? "everyone" : "its group", dir);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return hv_err(HV_E_PERM,
+			      "refusing the ledger %s: its directory %s belongs to user %u, who "
+			      "could replace the ledger; keep it in a directory owned by root",
+			      path, dir, (unsigned)st.st_uid);
+	return 0;
+}
+
+/*
+ * One of the ledger's files (@path, or its -wal/-shm when @create is
+ * false and it exists): a regular file of ours, one link, not a symlink,
+ * writable by nobody else.  Read bits for group and others are taken
+ * away (0600); write bits are refused, since someone else may have
+ * changed what drives hvpatch's writes.
+ */
+static int check_file(const char *path, const char *ledger, bool create)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0 && !create && errno == ENOENT)
+		return 0;
+	if (fd < 0)
+		return hv_err(errno == EACCES ? HV_E_PERM : HV_E_IO,
+			      "cannot open the ledger file %s: %s%s", path, strerror(errno),
+			      errno == ELOOP ? " (a symbolic link: hvpatch follows none there)"
+					     : "");
+	if (fstat(fd, &st) < 0) {
+		r = hv_err(HV_E_IO, "cannot stat the ledger file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
+		r = hv_err(HV_E_PERM,
+			   "refusing the ledger file %s: it is %s; the ledger %s must be a "
+			   "regular file of user %u with one link",
+			   path,
+			   !S_ISREG(st.st_mode) ? "not a regular file"
+			   : st.st_nlink != 1	? "hard-linked elsewhere"
+						: "owned by another user",
+			   ledger, (unsigned)geteuid());
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		r = hv_err(HV_E_PERM,
+			   "refusing the ledger file %s: mode %03o lets %s write it, and its "
+			   "contents drive hvpatch's guest writes; check that nobody changed it, "
+			   "then chmod 600 %s",
+			   path, (unsigned)(st.st_mode & 0777),
+			   st.st_mode & S_IWOTH ? "everyone" : "its group", path);
+		goto out;
+	}
+	if ((st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700) < 0)
+		r = hv_err(HV_E_IO, "cannot make the ledger file %s private (chmod 600): %s", path,
+			   strerror(errno));
+out:
+	close(fd);
+	return r;
+}
+
 int hvl_open(const char *path, struct hvl_ledger **out)
 {
 	struct hvl_ledger *l = NULL;
-	char *msg = NULL;
+	char *msg = NULL, side[600];
 	int r = 0;
 
 	*out = NULL;
+	r = check_dir(path);
+	if (r == 0)
+		r = check_file(path, path, true);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	if (r == 0)
+		r = check_file(side, path, false);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	if (r == 0)
+		r = check_file(side, path, false);
+	if (r < 0)
+		return r;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return hv_err(HV_E_NOMEM, "cannot allocate the ledger handle for %s", path);
 	snprintf(l->path, sizeof(l->path), "%s", path);
-	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	/* SQLite gives the -wal and -shm files the database file's mode (0600). */
+	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		r = hv_err(HV_E_IO, "cannot open the ledger %s: %s", path,
 			   l->db ? sqlite3_errmsg(l->db) : "out of memory");
@@ -606,6 +712,51 @@ int hvl_level_history(struct hvl_ledger *l, const char *uuid, const char *boot_k
 		n++;
 	}
 	r = s == SQLITE_DONE ? n : db_err(l, "reading the level history");
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int hvl_last_write(struct hvl_ledger *l, const char *uuid, const char *what, struct hvl_op *op,
+		   uint64_t *gpa, uint8_t **data, size_t *len)
+{
+	sqlite3_stmt *st = NULL;
+	int r, s, n;
+
+	*data = NULL;
+	*len = 0;
+	r = prepare(l,
+		    "SELECT " OP_COLUMNS ", w.gpa, w.new FROM ops JOIN op_writes w ON"
+		    " w.op_id = ops.id WHERE ops.uuid = :uuid AND ops.state = :done AND"
+		    " w.what = :what ORDER BY ops.id DESC, w.seq DESC LIMIT 1",
+		    &st);
+	if (r < 0 || (r = bind_text(l, st, ":uuid", uuid)) < 0 ||
+	    (r = bind_state(l, st, ":done", HVL_DONE)) < 0 ||
+	    (r = bind_text(l, st, ":what", what)) < 0)
+		goto out;
+	s = sqlite3_step(st);
+	if (s == SQLITE_DONE) {
+		r = 0;
+		goto out;
+	}
+	if (s != SQLITE_ROW) {
+		r = db_err(l, "reading the last recorded write");
+		goto out;
+	}
+	r = fill_op(l, st, op);
+	if (r < 0)
+		goto out;
+	*gpa = (uint64_t)sqlite3_column_int64(st, 14);
+	n = sqlite3_column_bytes(st, 15);
+	*data = malloc(n > 0 ? (size_t)n : 1);
+	if (!*data) {
+		r = hv_err(HV_E_NOMEM, "cannot allocate %d bytes for a recorded write", n);
+		goto out;
+	}
+	if (n > 0)
+		memcpy(*data, sqlite3_column_blob(st, 15), (size_t)n);
+	*len = (size_t)n;
+	r = 1;
 out:
 	sqlite3_finalize(st);
 	return r;

@@ -68,7 +68,17 @@ struct hvl_write {
 	const char *what;	  /* e.g. "site cmdline_proc_show" */
 };
 
-/* Open (creating if needed) the ledger at @path; *@out is freed with hvl_close(). */
+/*
+ * Open (creating if needed) the ledger at @path; *@out is freed with
+ * hvl_close().  Its contents drive guest writes, so the files are kept
+ * private: a new ledger is created 0600; an existing one (and its -wal and
+ * -shm files) must be a regular file of the calling user with one link,
+ * not a symbolic link, and not writable by group or others (HV_E_PERM:
+ * someone else may have changed it; the message says what to check and
+ * "chmod 600"); read bits for group and others are removed.  The directory
+ * must belong to root or the caller and be writable by nobody else
+ * (HV_E_PERM).  HV_E_IO when a file cannot be opened or set up.
+ */
 int hvl_open(const char *path, struct hvl_ledger **out) HV_WUR;
 void hvl_close(struct hvl_ledger *l);
 
@@ -121,6 +131,17 @@ int hvl_level_get(struct hvl_ledger *l, const char *uuid, const char *boot_key, 
 int hvl_level_history(struct hvl_ledger *l, const char *uuid, const char *boot_key,
 		      int (*cb)(void *opaque, const char *level, const char *bundle_sha256),
 		      void *opaque) HV_WUR;
+
+/*
+ * The newest write described as @what (e.g. "patch-area record") of an
+ * operation of @uuid closed as done, in any boot: 1 with *@op (that
+ * operation), *@gpa and its new bytes in *@data (malloc'd, freed by the
+ * caller, *@len bytes); 0 when there is none (*@data NULL).  This is what
+ * hvpatch itself last wrote there, so a caller can compare the guest with
+ * it instead of believing the guest.
+ */
+int hvl_last_write(struct hvl_ledger *l, const char *uuid, const char *what, struct hvl_op *op,
+		   uint64_t *gpa, uint8_t **data, size_t *len) HV_WUR;
 
 /* Keep a copy of a bundle by its SHA-256 so a revert can re-apply an older level. */
 int hvl_bundle_put(struct hvl_ledger *l, const char *sha256, const uint8_t *data,

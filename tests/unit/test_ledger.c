@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hvl.h"
@@ -11,31 +13,35 @@
 #define UUID1 "0b6c2d7e-5a41-4c1e-9d0a-1f6e2a3b4c5d"
 #define UUID2 "7f0e9c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b"
 
-static char dbpath[] = "/tmp/hvl-test-XXXXXX";
+/* The ledger lives in a private directory: hvl_open() refuses one that
+ * others may write, such as /tmp itself. */
+static char dirpath[] = "/tmp/hvl-test-XXXXXX";
+static char dbpath[64];
+
+static void unlink_all(void)
+{
+	char p[80];
+
+	unlink(dbpath);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	unlink(p);
+}
 
 static struct hvl_ledger *fresh(void)
 {
 	struct hvl_ledger *l = NULL;
-	int fd = mkstemp(dbpath);
 
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	unlink(dbpath);
+	unlink_all();
 	ck_assert_int_eq(hvl_open(dbpath, &l), 0);
 	return l;
 }
 
 static void drop(struct hvl_ledger *l)
 {
-	char p[64];
-
 	hvl_close(l);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
-	strcpy(dbpath, "/tmp/hvl-test-XXXXXX");
+	unlink_all();
 }
 
 static struct hvl_op make_op(const char *kind, const char *from, const char *to)
@@ -458,6 +464,135 @@ START_TEST(test_null_text_is_empty)
 }
 END_TEST
 
+static unsigned mode_of(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	return (unsigned)(st.st_mode & 0777);
+}
+
+/* A new ledger and its -wal file are 0600 whatever the umask. */
+START_TEST(test_created_private)
+{
+	struct hvl_ledger *l;
+	struct hvl_op op = make_op("apply", "", "L1");
+	char wal[80];
+	mode_t old = umask(0);
+	int64_t id;
+
+	l = fresh();
+	umask(old);
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id), 0);
+	ck_assert_uint_eq(mode_of(dbpath), 0600);
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	ck_assert_uint_eq(mode_of(wal), 0600);
+	drop(l);
+}
+END_TEST
+
+/* Group/world write bits, a symlink, another's directory: refused; read
+ * bits are taken away. */
+START_TEST(test_loose_files_refused)
+{
+	struct hvl_ledger *l = fresh();
+	char sub[96], inner[128], link[96], wal[160];
+
+	hvl_close(l);
+	l = NULL;
+	ck_assert_int_eq(chmod(dbpath, 0666), 0);
+	ck_assert_int_eq(hvl_open(dbpath, &l), HV_E_PERM);
+	ck_assert_ptr_null(l);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "chmod 600"));
+	ck_assert_int_eq(chmod(dbpath, 0620), 0);
+	ck_assert_int_eq(hvl_open(dbpath, &l), HV_E_PERM);
+	ck_assert_int_eq(chmod(dbpath, 0644), 0);
+	ck_assert_int_eq(hvl_open(dbpath, &l), 0);
+	ck_assert_uint_eq(mode_of(dbpath), 0600);
+	hvl_close(l);
+	l = NULL;
+	/* A -wal file others may write is refused as well. */
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	ck_assert_int_eq(close(open(wal, O_CREAT | O_WRONLY, 0600)), 0);
+	ck_assert_int_eq(chmod(wal, 0646), 0);
+	ck_assert_int_eq(hvl_open(dbpath, &l), HV_E_PERM);
+	unlink(wal);
+	/* A symbolic link is never followed. */
+	snprintf(link, sizeof(link), "%s/link.db", dirpath);
+	ck_assert_int_eq(symlink(dbpath, link), 0);
+	ck_assert_int_lt(hvl_open(link, &l), 0);
+	ck_assert_ptr_null(l);
+	unlink(link);
+	/* A directory others may write. */
+	snprintf(sub, sizeof(sub), "%s/open", dirpath);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(chmod(sub, 01777), 0);
+	snprintf(inner, sizeof(inner), "%s/ledger.db", sub);
+	ck_assert_int_eq(hvl_open(inner, &l), HV_E_PERM);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "writable by everyone"));
+	ck_assert_int_eq(chmod(sub, 0770), 0);
+	ck_assert_int_eq(hvl_open(inner, &l), HV_E_PERM);
+	ck_assert_int_eq(access(inner, F_OK), -1); /* nothing was created */
+	ck_assert_int_eq(chmod(sub, 0700), 0);
+	ck_assert_int_eq(hvl_open(inner, &l), 0);
+	hvl_close(l);
+	snprintf(wal, sizeof(wal), "%s-wal", inner);
+	unlink(wal);
+	snprintf(wal, sizeof(wal), "%s-shm", inner);
+	unlink(wal);
+	unlink(inner);
+	rmdir(sub);
+	drop(NULL);
+}
+END_TEST
+
+/* The newest write of a given description among operations closed as
+ * done: what the engine trusts instead of the guest's record. */
+START_TEST(test_last_write)
+{
+	struct hvl_ledger *l = fresh();
+	struct hvl_op op = make_op("apply", "", "L1"), got;
+	static const uint8_t z[3] = { 0, 0, 0 }, r1[3] = { 1, 1, 1 }, r2[3] = { 2, 2, 2 },
+			     r3[3] = { 3, 3, 3 };
+	struct hvl_write w1 = { 0x5000, 3, z, r1, "patch-area record" };
+	struct hvl_write w2 = { 0x5000, 3, r1, r2, "patch-area record" };
+	struct hvl_write w3 = { 0x5000, 3, r2, r3, "patch-area record" };
+	struct hvl_write site = { 0x9000, 3, z, r3, "site f" };
+	uint8_t *data = NULL;
+	uint64_t gpa = 0;
+	size_t len = 0;
+	int64_t id1, id2, id3;
+
+	ck_assert_int_eq(hvl_last_write(l, UUID1, "patch-area record", &got, &gpa, &data, &len), 0);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id1), 0);
+	ck_assert_int_eq(hvl_op_add_write(l, id1, &w1), 0);
+	ck_assert_int_eq(hvl_op_add_write(l, id1, &site), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id1, HVL_DONE, 1, 6, 1, "d"), 0);
+	op = make_op("apply", "L1", "L2");
+	strcpy(op.boot_key, "boot-B");
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id2), 0);
+	ck_assert_int_eq(hvl_op_add_write(l, id2, &w2), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id2, HVL_DONE, 1, 3, 0, "d"), 0);
+	/* Rolled back and still open operations do not count. */
+	op = make_op("apply", "L2", "L3");
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id3), 0);
+	ck_assert_int_eq(hvl_op_add_write(l, id3, &w3), 0);
+	ck_assert_int_eq(hvl_op_finish(l, id3, HVL_ROLLED_BACK, 1, 0, 0, "r"), 0);
+	ck_assert_int_eq(hvl_op_begin(l, &op, &id3), 0);
+	ck_assert_int_eq(hvl_op_add_write(l, id3, &w3), 0);
+	ck_assert_int_eq(hvl_last_write(l, UUID1, "patch-area record", &got, &gpa, &data, &len), 1);
+	ck_assert_int_eq(got.id, id2);
+	ck_assert_str_eq(got.boot_key, "boot-B");
+	ck_assert_uint_eq(gpa, 0x5000);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_mem_eq(data, r2, 3);
+	free(data);
+	ck_assert_int_eq(hvl_last_write(l, UUID2, "patch-area record", &got, &gpa, &data, &len), 0);
+	drop(l);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ledger");
@@ -465,6 +600,12 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
+	if (!mkdtemp(dirpath))
+		return 99;
+	snprintf(dbpath, sizeof(dbpath), "%s/ledger.db", dirpath);
+	tcase_add_test(tc, test_created_private);
+	tcase_add_test(tc, test_loose_files_refused);
+	tcase_add_test(tc, test_last_write);
 	tcase_add_test(tc, test_apply_done_sets_level);
 	tcase_add_test(tc, test_open_op_survives_crash_and_blocks);
 	tcase_add_test(tc, test_levels_stack_and_revert);
@@ -478,5 +619,7 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	unlink_all();
+	rmdir(dirpath);
 	return failed ? 1 : 0;
 }
