@@ -614,15 +614,52 @@ static bool stale_own_gdbstub(const struct hva *h, const char *line)
 	return true;
 }
 
-int hva_qemu_gdb_server(struct hva *h)
+/* The real uid and gid of process @pid, from /proc/PID/status. */
+static int proc_ids(int pid, uid_t *uid, gid_t *gid)
 {
-	char cmd[400], *text = NULL, *reply = NULL;
+	char path[64], line[256];
+	unsigned long u = 0, g = 0;
+	int have = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return hv_err(HV_E_IO, "cannot read %s to learn which user QEMU runs as: %s", path,
+			      strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Uid: %lu", &u) == 1)
+			have |= 1;
+		else if (sscanf(line, "Gid: %lu", &g) == 1)
+			have |= 2;
+	}
+	fclose(f);
+	if (have != 3)
+		return hv_err(HV_E_PROTO, "%s names no Uid and Gid", path);
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return 0;
+}
+
+/*
+ * The directory QEMU creates the gdbstub socket in: <gdb_dir>/<uuid>, owned
+ * by the user QEMU runs as (it must create the socket there) with mode 0700,
+ * so only QEMU and root reach the monitor-equivalent socket; <gdb_dir> is
+ * root's, searchable but not listable or writable by others.
+ */
+static int gdb_socket_dir(struct hva *h, char *dir, size_t n)
+{
+	uid_t uid = 0;
+	gid_t gid = 0;
 	struct stat st;
 	int r;
 
-	if (h->gdb_started)
-		return 0;
-	if (mkdir(h->gdb_dir, 0700) < 0 && errno != EEXIST) {
+	if (h->qemu_pid > 0) {
+		r = proc_ids(h->qemu_pid, &uid, &gid);
+		if (r < 0)
+			return r;
+	}
+	if (mkdir(h->gdb_dir, 0711) < 0 && errno != EEXIST) {
 		/* The parent may be missing too. */
 		char parent[128];
 		char *slash;
@@ -633,18 +670,52 @@ int hva_qemu_gdb_server(struct hva *h)
 			*slash = '\0';
 			(void)mkdir(parent, 0755);
 		}
-		if (mkdir(h->gdb_dir, 0700) < 0 && errno != EEXIST)
+		if (mkdir(h->gdb_dir, 0711) < 0 && errno != EEXIST)
 			return hv_err(HV_E_IO, "cannot create the gdbstub directory %s: %s",
 				      h->gdb_dir, strerror(errno));
 	}
 	if (lstat(h->gdb_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077))
+	    (st.st_mode & 022))
 		return hv_err(HV_E_PERM,
 			      "the gdbstub directory %s must be a directory owned by this user "
-			      "with mode 0700, so no one else can reach the guest through it",
+			      "that nobody else can write, so no one else can reach the guest "
+			      "through it",
 			      h->gdb_dir);
-	snprintf(h->gdb_path, sizeof(h->gdb_path), "%s/%s.%d.sock", h->gdb_dir,
-		 h->info.uuid[0] ? h->info.uuid : "guest", (int)getpid());
+	/* QEMU must be able to reach its own directory below it. */
+	if ((st.st_mode & 0011) != 0011 && chmod(h->gdb_dir, (st.st_mode & 07777) | 0011) < 0)
+		return hv_err(HV_E_IO, "cannot let QEMU reach %s: %s", h->gdb_dir, strerror(errno));
+	if ((size_t)snprintf(dir, n, "%s/%s", h->gdb_dir,
+			     h->info.uuid[0] ? h->info.uuid : "guest") >= n)
+		return hv_err(HV_E_RANGE, "the gdbstub directory %s is too long", h->gdb_dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return hv_err(HV_E_IO, "cannot create the gdbstub directory %s: %s", dir,
+			      strerror(errno));
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return hv_err(HV_E_PERM, "the gdbstub directory %s is not a directory (a symlink?)",
+			      dir);
+	if ((st.st_uid != uid || st.st_gid != gid) && lchown(dir, uid, gid) < 0)
+		return hv_err(HV_E_IO, "cannot give the gdbstub directory %s to QEMU's user %u: %s",
+			      dir, (unsigned)uid, strerror(errno));
+	if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0)
+		return hv_err(HV_E_IO, "cannot make the gdbstub directory %s private: %s", dir,
+			      strerror(errno));
+	return 0;
+}
+
+int hva_qemu_gdb_server(struct hva *h)
+{
+	char cmd[400], *text = NULL, *reply = NULL, sockdir[256];
+	int r;
+
+	if (h->gdb_started)
+		return 0;
+	r = gdb_socket_dir(h, sockdir, sizeof(sockdir));
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(h->gdb_path, sizeof(h->gdb_path), "%s/%s.%d.sock", sockdir,
+			     h->info.uuid[0] ? h->info.uuid : "guest",
+			     (int)getpid()) >= sizeof(h->gdb_path))
+		return hv_err(HV_E_RANGE, "the gdbstub socket path in %s is too long", sockdir);
 
 	/* Someone else's gdbstub would be replaced by ours: refuse instead. */
 	r = hva_qemu_hmp(h, "info chardev", -1, &text);

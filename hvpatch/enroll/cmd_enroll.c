@@ -371,7 +371,7 @@ static int enroll_qemu_args(const struct eopts *e, int json)
 	r = hve_area_path(e->qemu_args, path, sizeof(path));
 	if (r < 0)
 		return r;
-	r = hve_area_args(path, mib, obj, sizeof(obj), dev, sizeof(dev));
+	r = hve_area_args(path, mib, NULL, obj, sizeof(obj), dev, sizeof(dev));
 	if (r < 0)
 		return r;
 	if (!e->dry) {

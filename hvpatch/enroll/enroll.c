@@ -132,12 +132,20 @@ static void keyval(const char *s, const char *key, char *out, size_t n)
 	}
 }
 
-int hve_area_args(const char *path, uint32_t area_mib, char *obj, size_t obj_n, char *dev,
-		  size_t dev_n)
+int hve_area_args(const char *path, uint32_t area_mib, const char *machine, char *obj, size_t obj_n,
+		  char *dev, size_t dev_n)
 {
+	/* A fixed slot, because libvirt places its own devices before QEMU
+	 * reads the custom arguments and does not know about this one: the last
+	 * slot of i440fx's bus (ICH9 holds it on q35, so 0x1b there: its HD
+	 * audio slot, which libvirt never picks by itself). */
+	const char *addr = !machine		    ? ""
+			   : strstr(machine, "q35") ? ",bus=pcie.0,addr=0x1b"
+						    : ",bus=pci.0,addr=0x1f";
+
 	if ((size_t)snprintf(obj, obj_n, OBJ_PREFIX "mem-path=%s,size=%uM,share=on,readonly=on",
 			     path, area_mib) >= obj_n ||
-	    (size_t)snprintf(dev, dev_n, DEV_PREFIX "memdev=" HVE_AREA_MEM_ID) >= dev_n)
+	    (size_t)snprintf(dev, dev_n, DEV_PREFIX "memdev=" HVE_AREA_MEM_ID "%s", addr) >= dev_n)
 		return hv_err(HV_E_RANGE, "the patch-area path %s is too long", path);
 	return 0;
 }
@@ -147,7 +155,8 @@ int hve_area_args(const char *path, uint32_t area_mib, char *obj, size_t obj_n, 
  * hvpatch's ids.  With @drop, unlink them all.  Returns whether both were
  * there, and the backend's value in @obj.
  */
-static int find_area_args(xmlNodePtr cl, int drop, char *obj, size_t obj_n, int *have_dev)
+static int find_area_args(xmlNodePtr cl, int drop, char *obj, size_t obj_n, char *devv,
+			  size_t dev_n, int *have_dev)
 {
 	xmlNodePtr c, next, opt;
 	int have_obj = 0;
@@ -155,6 +164,8 @@ static int find_area_args(xmlNodePtr cl, int drop, char *obj, size_t obj_n, int 
 	*have_dev = 0;
 	if (obj_n)
 		obj[0] = '\0';
+	if (dev_n)
+		devv[0] = '\0';
 	for (c = cl ? cl->children : NULL; c; c = next) {
 		xmlChar *v = arg_value(c), *w;
 		int ours = 0;
@@ -173,6 +184,7 @@ static int find_area_args(xmlNodePtr cl, int drop, char *obj, size_t obj_n, int 
 		} else if (starts(w, DEV_PREFIX)) {
 			ours = 1;
 			*have_dev = 1;
+			snprintf(devv, dev_n, "%s", (const char *)w);
 		}
 		xmlFree(v);
 		xmlFree(w);
@@ -191,13 +203,18 @@ static int find_area_args(xmlNodePtr cl, int drop, char *obj, size_t obj_n, int 
 
 static int ensure_area(xmlNodePtr dom, uint32_t mib, struct hve_changes *ch)
 {
-	char obj[512], dev[256], cur[512], val[64];
+	char obj[512], dev[256], cur[512], curdev[256], val[64], *machine = NULL;
 	xmlNsPtr ns;
-	xmlNodePtr cl;
+	xmlNodePtr cl, os = child(dom, "os");
+	xmlChar *m = xmlGetProp(child(os, "type"), BAD_CAST "machine");
 	int have_dev, r;
 
+	machine = strdup(m ? (const char *)m : "pc");
+	xmlFree(m);
+	if (!machine)
+		return hv_err(HV_E_NOMEM, "out of memory");
 	cl = qemu_commandline(dom);
-	if (find_area_args(cl, 0, cur, sizeof(cur), &have_dev)) {
+	if (find_area_args(cl, 0, cur, sizeof(cur), curdev, sizeof(curdev), &have_dev)) {
 		char path[256], ro[16];
 
 		keyval(cur, "mem-path", path, sizeof(path));
@@ -208,8 +225,12 @@ static int ensure_area(xmlNodePtr dom, uint32_t mib, struct hve_changes *ch)
 			unsigned long v = strtoul(val, &e, 10);
 
 			/* Enrolled already: keep its size. */
-			if (!strcmp(e, "M") && v >= 4 && v <= 1024) {
+			if (!strcmp(e, "M") && v >= 4 && v <= 1024 && (v & (v - 1)) == 0 &&
+			    hve_area_args(path, (uint32_t)v, machine, obj, sizeof(obj), dev,
+					  sizeof(dev)) == 0 &&
+			    !strcmp(dev, curdev)) {
 				ch->area_mib = (uint32_t)v;
+				free(machine);
 				return 0;
 			}
 		}
@@ -219,7 +240,11 @@ static int ensure_area(xmlNodePtr dom, uint32_t mib, struct hve_changes *ch)
 		}
 	}
 	if (cl)
-		find_area_args(cl, 1, cur, sizeof(cur), &have_dev);
+		find_area_args(cl, 1, cur, sizeof(cur), curdev, sizeof(curdev), &have_dev);
+	r = hve_area_args(ch->area_path, mib, machine, obj, sizeof(obj), dev, sizeof(dev));
+	free(machine);
+	if (r < 0)
+		return r;
 	ns = xmlSearchNsByHref(dom->doc, dom, BAD_CAST HVE_QEMU_NS);
 	if (!ns)
 		ns = xmlNewNs(dom, BAD_CAST HVE_QEMU_NS, BAD_CAST "qemu");
@@ -227,9 +252,6 @@ static int ensure_area(xmlNodePtr dom, uint32_t mib, struct hve_changes *ch)
 		return hv_err(HV_E_NOMEM, "cannot extend the domain XML: out of memory");
 	if (!cl)
 		cl = xmlNewChild(dom, ns, BAD_CAST "commandline", NULL);
-	r = hve_area_args(ch->area_path, mib, obj, sizeof(obj), dev, sizeof(dev));
-	if (r < 0)
-		return r;
 	{
 		const char *vals[4] = { "-object", obj, "-device", dev };
 		int i;
@@ -251,7 +273,7 @@ int hve_xml_area_path(const char *xml, char *path, size_t n)
 {
 	xmlDocPtr doc;
 	xmlNodePtr dom;
-	char cur[512];
+	char cur[512], curdev[256];
 	int have_dev, r = 0;
 
 	path[0] = '\0';
@@ -263,7 +285,8 @@ int hve_xml_area_path(const char *xml, char *path, size_t n)
 			   "the domain definition is not a libvirt <domain> XML document");
 		goto out;
 	}
-	find_area_args(qemu_commandline(dom), 0, cur, sizeof(cur), &have_dev);
+	find_area_args(qemu_commandline(dom), 0, cur, sizeof(cur), curdev, sizeof(curdev),
+		       &have_dev);
 	if (cur[0]) {
 		keyval(cur, "mem-path", path, n);
 		r = path[0] ? 1 : 0;

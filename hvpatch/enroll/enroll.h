@@ -70,9 +70,12 @@ char *hve_channel_xml(void);
 
 /*
  * The two QEMU option values (after -object and -device) of the patch area
- * for @path and @area_mib, into @obj and @dev.  Returns 0 or HV_E_RANGE.
+ * for @path and @area_mib, into @obj and @dev.  @machine (libvirt's machine
+ * type, e.g. "pc-i440fx-7.2" or "pc-q35-7.2"; NULL: let QEMU choose) picks a
+ * fixed PCI slot libvirt does not assign by itself (0x1f on i440fx, 0x1b on
+ * q35).  Returns 0 or HV_E_RANGE.
  */
-int hve_area_args(const char *path, uint32_t area_mib, char *obj, size_t obj_n, char *dev,
-		  size_t dev_n) HV_WUR;
+int hve_area_args(const char *path, uint32_t area_mib, const char *machine, char *obj, size_t obj_n,
+		  char *dev, size_t dev_n) HV_WUR;
 
 #endif

@@ -3,9 +3,10 @@
 #   hv_guest_start 6.1.0-56
 #   hv_wait_console '^HVP-READY' 120 || hv_fail "guest did not boot"
 #
-# Every guest is a transient libvirt domain of type 'qemu' (TCG) with memfd
-# shared RAM, a serial console written to a file, the hvpatch agent channel
-# and an ivshmem patch area.  An EXIT/INT/TERM trap destroys every domain the
+# Every guest is a transient libvirt domain of type 'qemu' (TCG) with its own
+# full UUID, a serial console written to a file and the hvpatch agent channel,
+# enrolled with exactly what 'hvpatch enroll' writes (memfd shared RAM and a
+# patch area read-only to the guest, backed by HVE_AREA_DIR/<UUID>).  An EXIT/INT/TERM trap destroys every domain the
 # test started, also when the test fails or is interrupted.
 # Test exit codes: 0 pass, 1 fail, 77 skip.
 
@@ -20,6 +21,9 @@ HV_TEST=${HV_TEST:-$(basename "$0" .sh)}
 HV_RUN_ID=${HV_RUN_ID:-$$}
 HV_DOMS=""
 HV_FILES=""
+HV_AREA_FILES=""
+# Where 'hvpatch enroll' puts area files (HVE_AREA_DIR in hvpatch/enroll/area.h).
+HV_AREA_DIR=/var/lib/hvpatch/area
 HV_CONSOLES=""
 
 hv_log() { echo "[$HV_TEST] $*" >&2; }
@@ -48,6 +52,10 @@ hv_cleanup() {
 	for f in $HV_FILES; do
 		rm -rf "$f"
 	done
+	# Area files only after their domains are gone (QEMU maps them).
+	for f in $HV_AREA_FILES; do
+		case "$f" in "$HV_AREA_DIR"/*) rm -f "$f" ;; esac
+	done
 	# Console logs stay for a failed test (to read what the guest printed).
 	for c in $HV_CONSOLES; do
 		if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then
@@ -62,12 +70,19 @@ trap hv_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# hv_uuid: a new random UUID.
+hv_uuid() {
+	cat /proc/sys/kernel/random/uuid
+}
+
 # hv_guest_xml ABI [--vcpus N] [--cpu qemu64|maximum] [--mem MIB] [--name NAME]
 #              [--cmdline 'hvp_spin=1 hvp_stress=1 ...'] [--plain]
 # Write the domain XML of a test guest to "$HV_XML" and set HV_DOM,
-# HV_CONSOLE, HV_AGENT_SOCK, HV_SHM_NAME, HV_KDIR, HV_GDIR, HV_RELEASE,
-# HV_BUILD_ID.  --plain leaves out what enrollment adds (memfd RAM, patch
-# area, agent channel).
+# HV_UUID, HV_CONSOLE, HV_AGENT_SOCK, HV_AREA_FILE, HV_KDIR, HV_GDIR,
+# HV_RELEASE, HV_BUILD_ID.  The XML is enrolled by 'hvpatch enroll
+# --xml-file', which also creates the area file; --plain leaves out what
+# enrollment adds (memfd RAM, patch area, agent channel).  HV_SHM_NAME is
+# kept for old scripts: "/dev/shm/$HV_SHM_NAME" is the area file.
 hv_guest_xml() {
 	abi=$1
 	shift
@@ -90,9 +105,11 @@ hv_guest_xml() {
 	[ -n "$name" ] || name="hvt-$HV_RUN_ID-$HV_TEST-$abi-$$"
 	mkdir -p "$HV_RUNDIR"
 	HV_DOM=$name
+	HV_UUID=$(hv_uuid)
 	HV_CONSOLE="$HV_RUNDIR/$name.console"
 	HV_AGENT_SOCK="$HV_RUNDIR/$name.agent"
-	HV_SHM_NAME="$name"
+	HV_AREA_FILE="$HV_AREA_DIR/$HV_UUID"
+	HV_SHM_NAME="../..$HV_AREA_FILE"
 	HV_KDIR="$HV_CACHE/kernels/$abi"
 	HV_GDIR=$gdir
 	HV_RELEASE=$(cat "$gdir/release")
@@ -105,21 +122,18 @@ hv_guest_xml() {
 	*) cpuxml="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$cpu</model></cpu>" ;;
 	esac
 	if [ $plain = 1 ]; then
-		membacking="" enrolled=""
+		enrolled=""
 	else
-		membacking="<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
+		# The channel with a socket path the tests know; enroll keeps it.
 		enrolled="<channel type='unix'>
       <source mode='bind' path='$HV_AGENT_SOCK'/>
       <target type='virtio' name='org.hvpatch.agent.0'/>
-    </channel>
-    <shmem name='$HV_SHM_NAME'>
-      <model type='ivshmem-plain'/>
-      <size unit='M'>4</size>
-    </shmem>"
+    </channel>"
 	fi
 	cat > "$HV_XML" <<XML
 <domain type='qemu'>
   <name>$name</name>
+  <uuid>$HV_UUID</uuid>
   <memory unit='MiB'>$mem</memory>
   <vcpu>$vcpus</vcpu>
   <os>
@@ -133,7 +147,6 @@ hv_guest_xml() {
     <acpi/>
     <apic/>
   </features>
-  $membacking
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
@@ -150,7 +163,13 @@ hv_guest_xml() {
 XML
 	HV_DOMS="$HV_DOMS $name"
 	HV_CONSOLES="$HV_CONSOLES $HV_CONSOLE"
-	HV_FILES="$HV_FILES $HV_XML $HV_AGENT_SOCK /dev/shm/$HV_SHM_NAME"
+	HV_FILES="$HV_FILES $HV_XML $HV_AGENT_SOCK"
+	# A plain domain gets its area file when a test enrolls it.
+	HV_AREA_FILES="$HV_AREA_FILES $HV_AREA_FILE"
+	if [ $plain = 0 ]; then
+		out=$("$top_builddir/hvpatch/hvpatch" enroll -c "$HV_URI" --xml-file "$HV_XML" 2>&1) ||
+			hv_fail "hvpatch enroll --xml-file $HV_XML failed: $out"
+	fi
 }
 
 # hv_guest_start ABI [hv_guest_xml options]: start a transient, enrolled

@@ -17,7 +17,7 @@ va=$(echo "$ksym" | awk '{ print $2 }')
 # 1. describe sees the enrolled pieces.
 d=$("$HVP" describe --json "$HV_DOM") || hv_fail "describe failed"
 echo "$d" | grep -q '"accel": "tcg"' || hv_fail "describe does not say tcg: $d"
-echo "$d" | grep -q "\"shm\": \"$HV_SHM_NAME\"" || hv_fail "describe misses the patch area: $d"
+echo "$d" | grep -q "\"file\": \"$HV_AREA_FILE\"" || hv_fail "describe misses the patch area: $d"
 echo "$d" | grep -q "\"agent_socket\": \"$HV_AGENT_SOCK\"" || hv_fail "describe misses the agent socket"
 
 # 2. Pause/resume round trip: the guest keeps printing afterwards.

@@ -37,7 +37,7 @@ START_TEST(test_enroll_adds_everything)
 				     ",mem-path=" AREA ",size=8M,share=on,readonly=on\"/>"));
 	ck_assert_ptr_nonnull(strstr(out, "<qemu:arg value=\"-device\"/>"));
 	ck_assert_ptr_nonnull(strstr(out, "<qemu:arg value=\"ivshmem-plain,id=" HVE_AREA_DEV_ID
-					  ",memdev=" HVE_AREA_MEM_ID "\"/>"));
+					  ",memdev=" HVE_AREA_MEM_ID ",bus=pci.0,addr=0x1f\"/>"));
 	/* No guest-writable shared memory any more. */
 	ck_assert_ptr_null(strstr(out, "<shmem"));
 	ck_assert_ptr_nonnull(strstr(out, "name=\"org.hvpatch.agent.0\""));
