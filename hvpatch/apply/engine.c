@@ -22,6 +22,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,7 @@ struct plan {
 	struct hvp_state from, to;
 	unsigned sites_changed;
 	bool check_gpa; /* also keep vCPUs out of every code write, by address */
+	bool keep_same; /* plan_add keeps a write whose bytes are there already */
 	struct ftrace_plan ft;
 };
 
@@ -173,7 +175,7 @@ static int plan_add(struct hvg *g, struct plan *p, uint64_t gpa, const uint8_t *
 		free(w->new_bytes);
 		return hv_err_prefix("reading %s", what);
 	}
-	if (memcmp(w->old, new_bytes, len) == 0) {
+	if (!p->keep_same && memcmp(w->old, new_bytes, len) == 0) {
 		/* Already there: nothing to write or undo. */
 		free(w->old);
 		free(w->new_bytes);
@@ -221,77 +223,415 @@ void hvp_boot_key(const struct hvg *g, char out[HVP_STATE_TEXT])
 		 g->k->loc.l2_gpa);
 }
 
+/* What the record write is called, in the ledger too. */
+#define RECORD_WHAT "patch-area record"
+
 /*
- * What is installed now: the record, believed only if it is from this boot
- * and its page-directory entry is really in the kernel's page directory.
- * *new_boot is set when a record exists but belongs to another boot.
+ * A site hvpatch may rewrite: inside the kernel's text (_stext.._etext),
+ * and at the guest-physical address the kernel image's physical layout
+ * gives it (its offset from _text added to _text's physical address).
+ * The guest's page tables could map a function's address anywhere; this
+ * keeps every write and every restore inside the kernel's own text.
+ * Returns 0 and *@gpa, or HV_E_RANGE / HV_E_UNSUPPORTED naming the site.
  */
-static int read_current(struct hvg *g, struct hvp_state *cur, bool *new_boot)
+static int site_check(struct hvg *g, const char *name, uint64_t gva, uint64_t *gpa)
 {
-	uint8_t page[HVP_STATE_BYTES];
-	char key[HVP_STATE_TEXT];
-	uint64_t pde = 0;
+	uint64_t etext = g->k->etext_gva;
+	struct hvi_sym s;
+
+	memset(&s, 0, sizeof(s));
+	if (hvi_sym_lookup(g->k->syms, "_stext", &s) < 0 || !etext || s.absolute) {
+		hv_err_clear();
+		return hv_err(
+			HV_E_UNSUPPORTED,
+			"the guest's kallsyms lack _stext or _etext, so hvpatch cannot check "
+			"that the site of %s lies in the kernel's text; refusing to write there",
+			name);
+	}
+	if (gva < s.addr || gva < g->k->loc.text_gva || gva >= etext || etext - gva < 5)
+		return hv_err(HV_E_RANGE,
+			      "the site of %s at 0x%" PRIx64 " lies outside the kernel's text "
+			      "(0x%" PRIx64 "..0x%" PRIx64 "); refusing to write there",
+			      name, gva, s.addr, etext);
+	*gpa = g->k->loc.text_gpa + (gva - g->k->loc.text_gva);
+	return 0;
+}
+
+/* Record one finding (the first HVP_MAX_FINDINGS; all are counted).  With
+ * @exp and @got (@len bytes each), expected/found show them whole when
+ * they are 16 bytes or fewer, else the 16 from the first difference, and
+ * @gpa/@gva move there. */
+static void __attribute__((format(printf, 9, 10)))
+finding(struct hvp_findings *f, bool blocking, const char *what, uint64_t gpa, uint64_t gva,
+	const uint8_t *exp, const uint8_t *got, size_t len, const char *fmt, ...)
+{
+	struct hvp_finding *x;
+	size_t k = 0, n;
+	va_list ap;
+
+	f->total++;
+	f->blocking = f->blocking || blocking;
+	if (f->n >= HVP_MAX_FINDINGS)
+		return;
+	x = &f->f[f->n++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->what, sizeof(x->what), "%s", what);
+	if (exp && got && len) {
+		while (len > 16 && k < len && exp[k] == got[k])
+			k++;
+		if (k == len)
+			k = 0;
+		n = len - k < 16 ? len - k : 16;
+		hv_hex_encode(x->expected, sizeof(x->expected), exp + k, n);
+		hv_hex_encode(x->found, sizeof(x->found), got + k, n);
+	}
+	x->gpa = gpa ? gpa + k : 0;
+	x->gva = gva ? gva + k : 0;
+	va_start(ap, fmt);
+	vsnprintf(x->detail, sizeof(x->detail), fmt, ap);
+	va_end(ap);
+}
+
+static void empty_state(struct hvp_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->active_slot = HVP_NO_SLOT;
+}
+
+/*
+ * What hvpatch last left in this guest, from the ledger alone (the guest's
+ * record is never believed): the record page of the newest operation
+ * closed as done, when it belongs to this boot: *@page, decoded into
+ * *@cur, *@have set.  Otherwise *@cur holds no level, and *@other_boot
+ * says hvpatch last patched another boot of this domain.  The boot key
+ * comes from the guest's page tables, so a guest could fake a new boot:
+ * a site of that last level still holding hvpatch's jump says it did not
+ * reboot (a blocking finding in @f).
+ */
+static int ledger_current(struct hvg *g, struct hvl_ledger *l, struct hvp_state *cur,
+			  uint8_t page[HVP_STATE_BYTES], bool *have, bool *other_boot,
+			  struct hvp_findings *f)
+{
+	char key[HVP_STATE_TEXT], hx[11];
+	struct hvl_op op;
+	uint8_t *data = NULL, now[5];
+	uint64_t gpa = 0;
+	size_t len = 0;
+	uint32_t i;
 	int r;
 
-	*new_boot = false;
-	if (!g->info.has_area || !g->info.area_gpa)
-		return hv_err(
-			HV_E_STATE,
-			"%s has no patch area: enroll it with 'hvpatch enroll %s' and restart it",
-			g->info.name, g->info.name);
-	r = hva_read_phys(g->h, g->info.area_gpa, page, sizeof(page));
-	if (r < 0)
-		return hv_err_prefix("reading the patch-area record");
-	r = hvp_state_decode(page, sizeof(page), cur);
-	if (r < 0)
-		return hv_err_prefix("patch area of %s", g->info.name);
-	if (r == 0)
-		return 0;
+	*have = false;
+	*other_boot = false;
+	empty_state(cur);
 	hvp_boot_key(g, key);
-	if (strcmp(key, cur->boot_key) != 0) {
-		*new_boot = true;
-		goto none;
+	r = hvl_last_write(l, g->info.uuid, RECORD_WHAT, &op, &gpa, &data, &len);
+	if (r <= 0)
+		goto out;
+	if (len != HVP_STATE_BYTES || hvp_state_decode(data, len, cur) != 1) {
+		hv_err_clear();
+		r = hv_err(HV_E_FORMAT,
+			   "the ledger's patch-area record of operation %lld for %s is not a valid "
+			   "record; the ledger is damaged (restore it from a backup)",
+			   (long long)op.id, g->info.name);
+		goto out;
 	}
-	r = hva_read_phys(g->h, g->k->loc.l2_gpa + 8ull * cur->pd_index, &pde, 8);
-	if (r < 0)
-		return r;
-	if (pde != cur->pde)
-		goto none;
-	/* The record sits where the guest could write it: believe a site only
-	 * if it is a function entry of this kernel at that physical address
-	 * and its jump lands in the patch-area window. */
-	for (uint32_t i = 0; i < cur->nsites; i++) {
+	r = 0;
+	if (!strcmp(op.boot_key, key) && !strcmp(cur->boot_key, key)) {
+		memcpy(page, data, HVP_STATE_BYTES);
+		*have = true;
+		goto out;
+	}
+	*other_boot = true;
+	for (i = 0; cur->active_slot != HVP_NO_SLOT && i < cur->nsites; i++) {
 		const struct hvp_site *s = &cur->sites[i];
-		struct hvi_sym sym;
-		uint64_t gpa, off, to;
-		unsigned perms;
 
-		if (hvi_sym_by_addr(g->k->syms, s->site_gva, 0, &sym, &off) < 0 || off != 0 ||
-		    (sym.type != 't' && sym.type != 'T') ||
-		    hvi_translate(&g->k->pg, s->site_gva, &gpa, &perms) < 0 || gpa != s->site_gpa ||
-		    !hvp_decode_jmp(s->site_gva, s->jmp, &to) || to != s->target_gva ||
-		    to < cur->window_gva || to >= cur->window_gva + HVP_AREA_WINDOW)
-			return hv_err(
-				HV_E_VERIFY,
-				"the patch-area record of %s lists a site at 0x%" PRIx64
-				" that is not a function entry patched by hvpatch; the record "
-				"was altered",
-				g->info.name, s->site_gva);
+		if (hva_read_phys(g->h, s->site_gpa, now, 5) < 0) {
+			hv_err_clear(); /* not guest RAM any more: a different machine */
+			continue;
+		}
+		if (memcmp(now, s->jmp, 5) != 0)
+			continue;
+		hv_hex_encode(hx, sizeof(hx), now, 5);
+		finding(f, true, "boot", s->site_gpa, s->site_gva, NULL, NULL, 0,
+			"the guest did not reboot, yet its page tables give a new boot key "
+			"(%.40s): the site of %.63s still holds the jump (%s) that level %.63s "
+			"wrote in boot %.40s, so the guest hides its patch level",
+			key, s->name, hx, cur->level, op.boot_key);
 	}
-	return 0;
-none : {
-	struct hvp_state empty;
-
-	memset(&empty, 0, sizeof(empty));
-	empty.active_slot = HVP_NO_SLOT;
-	*cur = empty;
+	empty_state(cur);
+out:
+	free(data);
+	return r;
 }
-	return 0;
+
+/* Name the first field of the record @now that differs from the ledger's @want. */
+static void record_finding(uint64_t gpa, const uint8_t *want_page, const uint8_t *now,
+			   struct hvp_findings *f)
+{
+	struct hvp_state want, gs;
+	char d[200], a[11], b[11];
+	uint32_t i;
+	int r;
+
+	d[0] = '\0';
+	if (hvp_state_decode(want_page, HVP_STATE_BYTES, &want) != 1)
+		hv_err_clear();
+	r = hvp_state_decode(now, HVP_STATE_BYTES, &gs);
+	if (r < 0) {
+		hv_err_clear();
+		snprintf(d, sizeof(d), "it is no longer a valid record");
+	} else if (r == 0) {
+		snprintf(d, sizeof(d), "it no longer holds a record (no magic)");
+	} else if (strcmp(want.level, gs.level)) {
+		snprintf(d, sizeof(d), "level: the ledger says '%.63s', the record says '%.63s'",
+			 want.level, gs.level);
+	} else if (strcmp(want.patch_id, gs.patch_id)) {
+		snprintf(d, sizeof(d), "patch id: the ledger says '%.63s', the record says '%.63s'",
+			 want.patch_id, gs.patch_id);
+	} else if (want.nsites != gs.nsites) {
+		snprintf(d, sizeof(d), "site count: the ledger says %u, the record says %u",
+			 want.nsites, gs.nsites);
+	} else if (want.active_slot != gs.active_slot) {
+		snprintf(d, sizeof(d),
+			 "slot in use: the ledger says 0x%x, the record says 0x%x (0xffffffff: "
+			 "none)",
+			 want.active_slot, gs.active_slot);
+	} else if (want.pd_index != gs.pd_index || want.pde != gs.pde) {
+		snprintf(d, sizeof(d),
+			 "page-directory entry: the ledger says %u (0x%" PRIx64 "), the record "
+			 "says %u (0x%" PRIx64 ")",
+			 want.pd_index, want.pde, gs.pd_index, gs.pde);
+	} else {
+		for (i = 0; i < gs.nsites && !d[0]; i++) {
+			const struct hvp_site *w = &want.sites[i], *x = &gs.sites[i];
+
+			if (w->site_gva != x->site_gva || w->site_gpa != x->site_gpa)
+				snprintf(d, sizeof(d), "the address of site %.63s", w->name);
+			else if (memcmp(w->orig, x->orig, 5)) {
+				hv_hex_encode(a, sizeof(a), w->orig, 5);
+				hv_hex_encode(b, sizeof(b), x->orig, 5);
+				snprintf(d, sizeof(d),
+					 "the saved original bytes of site %.63s: the ledger says "
+					 "%s, "
+					 "the record says %s",
+					 w->name, a, b);
+			} else if (memcmp(w->jmp, x->jmp, 5) || w->target_gva != x->target_gva)
+				snprintf(d, sizeof(d), "the jump of site %.63s", w->name);
+		}
+		if (!d[0])
+			snprintf(d, sizeof(d), "its bytes (boot key, time, flags or padding)");
+	}
+	finding(f, false, RECORD_WHAT, gpa, 0, want_page, now, HVP_STATE_BYTES,
+		"the record differs from the one hvpatch wrote: %s", d);
 }
 
 struct resolve_ctx {
 	struct hvg *g;
 };
+
+static int resolve_ksym(void *ctx, const char *name, uint64_t *addr);
+static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *lay, uint32_t slot,
+			 uint64_t *sec_addr);
+static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *target_addr);
+
+/*
+ * The code of the level's slot, recomputed from the ledger's copy of its
+ * bundle (placed and relocated as apply did), against the guest's bytes;
+ * and the sites the bundle gives against the ledger's record.  Data
+ * sections are not compared: the patch's own code writes them.
+ */
+static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_state *cur,
+		       const struct hvp_layout *lay, struct hvp_findings *f)
+{
+	uint64_t sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES];
+	struct hvb_patched patched = { 0, NULL };
+	struct hvb_placement pl = { sec_addr, target_addr };
+	struct resolve_ctx rc = { g };
+	struct hvb_bundle *b = NULL;
+	uint8_t *bytes = NULL, *now = NULL, sha[32], jmp[5];
+	uint32_t i, slot = cur->active_slot;
+	char shahex[65], what[96];
+	size_t len = 0;
+	int r;
+
+	hv_hex_encode(shahex, sizeof(shahex), cur->bundle_sha256, 32);
+	r = hvl_bundle_get(l, shahex, &bytes, &len);
+	if (r == 0)
+		r = hvb_sha256(bytes, len, sha);
+	if (r == 0 && memcmp(sha, cur->bundle_sha256, 32) != 0)
+		r = hv_err(HV_E_VERIFY, "the ledger's copy of bundle %s does not hash to its name",
+			   shahex);
+	if (r == 0)
+		r = hvb_parse(bytes, len, &b);
+	if (r == 0 && (b->nreplacements != cur->nsites || slot >= HVP_SLOTS))
+		r = hv_err(HV_E_FORMAT,
+			   "the ledger's record of level %s does not match its bundle (%zu "
+			   "functions, %u sites)",
+			   cur->level, b->nreplacements, cur->nsites);
+	if (r == 0)
+		r = plan_sections(b, lay, slot, sec_addr);
+	if (r == 0)
+		r = resolve_targets(g, b, target_addr);
+	if (r == 0)
+		r = hvb_apply_relocs(b, &pl, resolve_ksym, &rc, &patched);
+	if (r < 0) {
+		r = hv_err_prefix("recomputing level %s from the ledger's bundle", cur->level);
+		goto out;
+	}
+	for (i = 0; i < b->nsections; i++) {
+		const struct hvb_section *s = &b->sections[i];
+		uint64_t gpa = lay->slot[slot].code_gpa + (sec_addr[i] - lay->slot[slot].code_gva);
+
+		if (!s->exec || !s->size_bytes)
+			continue;
+		free(now);
+		now = malloc(s->size_bytes);
+		if (!now) {
+			r = hv_err(HV_E_NOMEM, "out of memory comparing the patch-area slot");
+			goto out;
+		}
+		r = hva_read_phys(g->h, gpa, now, s->size_bytes);
+		if (r < 0)
+			goto out;
+		if (memcmp(now, patched.bytes[i], s->size_bytes) != 0) {
+			snprintf(what, sizeof(what), "slot %u section %.40s", slot, s->name);
+			finding(f, false, what, gpa, sec_addr[i], patched.bytes[i], now,
+				s->size_bytes,
+				"the code level %.63s runs differs from its bundle (recomputed "
+				"from the ledger's copy)",
+				cur->level);
+		}
+	}
+	for (i = 0; i < b->nreplacements; i++) {
+		const struct hvb_replacement *rp = &b->replacements[i];
+		const struct hvp_site *s = &cur->sites[i];
+
+		if (hvp_encode_jmp(target_addr[i], sec_addr[rp->section] + rp->offset, jmp) < 0 ||
+		    target_addr[i] != s->site_gva || memcmp(jmp, s->jmp, 5) != 0) {
+			hv_err_clear();
+			snprintf(what, sizeof(what), "site %.63s", s->name);
+			finding(f, true, what, s->site_gpa, s->site_gva, s->jmp, jmp, 5,
+				"the guest's symbols no longer give the site and jump the ledger "
+				"recorded for level %.63s (its kallsyms changed)",
+				cur->level);
+		}
+	}
+	r = 0;
+out:
+	free(now);
+	free(bytes);
+	hvb_patched_free(&patched);
+	hvb_free(b);
+	return r;
+}
+
+/*
+ * Compare the guest with what the ledger says hvpatch left there (@cur,
+ * decoded from the record page @page): the record, where the patch area
+ * is, the page-directory entry mapping it, its page table, the code of the
+ * level's slot and every site's jump.  Each difference is a finding in
+ * @f; the return value is 0 or an error reading the guest or the ledger.
+ */
+static int verify_guest(struct hvg *g, struct hvl_ledger *l, const struct hvp_state *cur,
+			const uint8_t page[HVP_STATE_BYTES], struct hvp_findings *f)
+{
+	uint8_t now[HVP_STATE_BYTES], jmp_now[5];
+	uint64_t ptes[512], gpt[512], pde = 0, want_gpa = 0;
+	struct hvp_layout lay;
+	char what[96];
+	uint32_t i;
+	int r;
+
+	r = hva_read_phys(g->h, g->info.area_gpa, now, sizeof(now));
+	if (r < 0)
+		return hv_err_prefix("reading the patch-area record");
+	if (memcmp(now, page, sizeof(now)) != 0)
+		record_finding(g->info.area_gpa, page, now, f);
+	r = hvp_layout_plan(g->info.area_gpa, g->info.area_size, cur->pd_index, &lay);
+	if (r < 0)
+		return r;
+	if (hvp_layout_pde(&lay) != cur->pde)
+		finding(f, true, "patch area", g->info.area_gpa, 0, NULL, NULL, 0,
+			"the patch area is now at guest-physical 0x%" PRIx64
+			", not where the ledger's level mapped it (page-directory entry 0x%" PRIx64
+			")",
+			g->info.area_gpa, cur->pde);
+	r = hva_read_phys(g->h, g->k->loc.l2_gpa + 8ull * cur->pd_index, &pde, 8);
+	if (r < 0)
+		return r;
+	if (pde != cur->pde) {
+		snprintf(what, sizeof(what), "page-directory entry %u", cur->pd_index);
+		finding(f, true, what, g->k->loc.l2_gpa + 8ull * cur->pd_index,
+			hvi_l2_entry_gva(cur->pd_index), (const uint8_t *)&cur->pde,
+			(const uint8_t *)&pde, 8,
+			"the entry that maps the patch area at 0x%" PRIx64 " holds 0x%" PRIx64
+			", not 0x%" PRIx64,
+			hvi_l2_entry_gva(cur->pd_index), pde, cur->pde);
+	}
+	hvp_layout_ptes(&lay, ptes);
+	r = hva_read_phys(g->h, lay.pt_gpa, gpt, sizeof(gpt));
+	if (r < 0)
+		return r;
+	for (i = 0; i < 512; i++)
+		if (gpt[i] != ptes[i]) {
+			finding(f, false, "patch-area page table", lay.pt_gpa + 8ull * i,
+				lay.window_gva + (uint64_t)i * HVP_PAGE, (const uint8_t *)&ptes[i],
+				(const uint8_t *)&gpt[i], 8,
+				"entry %u (mapping 0x%" PRIx64 ") holds 0x%" PRIx64
+				", not 0x%" PRIx64,
+				i, lay.window_gva + (uint64_t)i * HVP_PAGE, gpt[i], ptes[i]);
+			break;
+		}
+	if (cur->active_slot != HVP_NO_SLOT) {
+		r = verify_slot(g, l, cur, &lay, f);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < cur->nsites; i++) {
+		const struct hvp_site *s = &cur->sites[i];
+
+		snprintf(what, sizeof(what), "site %.63s", s->name);
+		if (site_check(g, s->name, s->site_gva, &want_gpa) < 0 || want_gpa != s->site_gpa) {
+			finding(f, true, what, s->site_gpa, s->site_gva, NULL, NULL, 0,
+				"the kernel image no longer lies where level %.63s patched it: "
+				"%.150s",
+				cur->level,
+				hv_err_last()->code ? hv_err_last()->msg : "the site moved");
+			hv_err_clear();
+			continue;
+		}
+		r = hva_read_phys(g->h, s->site_gpa, jmp_now, 5);
+		if (r < 0)
+			return r;
+		if (memcmp(jmp_now, s->jmp, 5) != 0)
+			finding(f, true, what, s->site_gpa, s->site_gva, s->jmp, jmp_now, 5,
+				"drift or tampering: the site no longer holds hvpatch's jump (%s)",
+				!memcmp(jmp_now, s->orig, 5) ? "it holds its original bytes again"
+							     : "it holds other bytes");
+	}
+	return 0;
+}
+
+/* The error refusing an operation on a guest with blocking findings. */
+static int refuse_findings(const struct hvg *g, const char *kind, const struct hvp_findings *f)
+{
+	const struct hvp_finding *x = &f->f[0];
+	unsigned i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->f[i].what, RECORD_WHAT) &&
+		    strcmp(f->f[i].what, "patch-area page table") &&
+		    strncmp(f->f[i].what, "slot ", 5)) {
+			x = &f->f[i];
+			break;
+		}
+	return hv_err(HV_E_VERIFY,
+		      "%s refused: %s does not hold what the ledger says hvpatch left there "
+		      "(%u difference%s; %s at 0x%" PRIx64 "%s%s%s%s: %s); see 'hvpatch status %s'",
+		      kind, g->info.name, f->total, f->total == 1 ? "" : "s", x->what, x->gpa,
+		      x->expected[0] ? ": expected " : "", x->expected,
+		      x->found[0] ? ", found " : "", x->found, x->detail, g->info.name);
+}
 
 static int resolve_ksym(void *ctx, const char *name, uint64_t *addr)
 {
@@ -458,7 +798,7 @@ static int plan_sites(struct hvg *g, const struct hvb_bundle *b, const struct hv
 		struct hvp_site *site = &to->sites[to->nsites];
 		const struct hvp_site *old = find_site(cur, target_addr[i]);
 		const uint8_t *want = old ? old->jmp : hvp_ftrace_nop;
-		uint64_t gpa4;
+		uint64_t gpa4, want_gpa = 0;
 		unsigned perms;
 		uint8_t now[5];
 		char hx[11];
@@ -473,6 +813,15 @@ static int plan_sites(struct hvg *g, const struct hvb_bundle *b, const struct hv
 		if (r == 0 && gpa4 != site->site_gpa + 4)
 			r = hv_err(HV_E_UNSUPPORTED, "the entry of %s straddles two physical pages",
 				   rp->target);
+		if (r == 0)
+			r = site_check(g, rp->target, site->site_gva, &want_gpa);
+		if (r == 0 && want_gpa != site->site_gpa)
+			r = hv_err(HV_E_VERIFY,
+				   "the guest's page tables map the entry of %s (0x%" PRIx64
+				   ") at guest-physical 0x%" PRIx64 ", not at 0x%" PRIx64
+				   " where the kernel image lies; hvpatch writes only into the "
+				   "kernel's own text",
+				   rp->target, site->site_gva, site->site_gpa, want_gpa);
 		if (r < 0)
 			return hv_err_prefix("site of %s", rp->target);
 		r = hvp_encode_jmp(site->site_gva, site->target_gva, site->jmp);
@@ -792,8 +1141,12 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
 	r = hvp_state_encode(to, page);
 	if (r < 0)
 		return r;
-	r = plan_add(g, p, g->info.area_gpa, page, sizeof(page), 0, HVA_WF_DATA,
-		     "patch-area record");
+	/* Always logged, even when the guest holds it already: the ledger's
+	 * copy of the newest record is what status and the next operation
+	 * trust, never the area's. */
+	p->keep_same = true;
+	r = plan_add(g, p, g->info.area_gpa, page, sizeof(page), 0, HVA_WF_DATA, RECORD_WHAT);
+	p->keep_same = false;
 	if (r < 0)
 		return r;
 	/* The guest's ftrace lets go of a function before its jump goes in. */
@@ -1385,7 +1738,8 @@ static int execute(struct hvg *g, struct hvl_ledger *l, const char *kind, const 
 	return saved.code ? saved.code : HV_E_INTERNAL;
 }
 
-static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len);
+static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len,
+		     bool *tampered);
 
 static void fill_report(struct hvg *g, struct hvp_report *rep, const char *kind)
 {
@@ -1457,23 +1811,46 @@ static void tell_agent(struct hvg *g, struct hvl_ledger *l, const struct plan *p
 	hv_err_clear();
 }
 
+/*
+ * The guest's current level from the ledger, checked against the guest.
+ * Differences hvpatch repairs by rewriting them from the ledger (the
+ * record, the page table, the code of the slot being left) do not stop an
+ * operation; a site, the page-directory entry or a faked boot do.
+ */
+static int current_checked(struct hvg *g, struct hvl_ledger *l, const char *kind,
+			   struct hvp_state *cur, bool *other_boot)
+{
+	uint8_t page[HVP_STATE_BYTES];
+	struct hvp_findings f;
+	bool have = false;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	if (!g->info.has_area || !g->info.area_gpa)
+		return hv_err(
+			HV_E_STATE,
+			"%s has no patch area: enroll it with 'hvpatch enroll %s' and restart it",
+			g->info.name, g->info.name);
+	r = ledger_current(g, l, cur, page, &have, other_boot, &f);
+	if (r == 0 && have)
+		r = verify_guest(g, l, cur, page, &f);
+	if (r == 0 && f.blocking)
+		r = refuse_findings(g, kind, &f);
+	return r;
+}
+
 static int install(struct hvg *g, struct hvl_ledger *l, const struct hvb_bundle *b,
 		   const uint8_t *sha, const char *kind, const struct hvp_opts *opts,
-		   struct hvp_report *rep)
+		   struct hvp_report *rep, const struct hvp_state *cur)
 {
-	struct hvp_state cur;
 	struct plan p;
-	bool new_boot;
 	int r;
 
 	memset(&p, 0, sizeof(p));
-	r = read_current(g, &cur, &new_boot);
+	r = plan_level(g, b, sha, cur, opts, &p);
 	if (r < 0)
 		goto out;
-	r = plan_level(g, b, sha, &cur, opts, &p);
-	if (r < 0)
-		goto out;
-	snprintf(rep->from_level, sizeof(rep->from_level), "%s", cur.level);
+	snprintf(rep->from_level, sizeof(rep->from_level), "%s", cur->level);
 	snprintf(rep->to_level, sizeof(rep->to_level), "%s", p.to.level);
 	rep->slot = p.to.active_slot;
 	rep->ftrace_marked = p.ft.nset;
@@ -1554,17 +1931,29 @@ int hvp_apply(struct hvp_session *sess, const char *bundle_path, const struct hv
 	struct hvg *g = sess->g;
 	struct hvl_ledger *l = sess->l;
 	struct hvb_bundle *b = NULL;
+	struct hvp_state cur;
+	bool other_boot = false;
 	uint8_t sha[32];
 	int r;
 
 	fill_report(g, rep, "apply");
 	use_kernel_pgd(g);
-	r = reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
+	r = reconcile(g, l, rep->reconciled, sizeof(rep->reconciled), NULL);
 	if (r < 0)
 		return r;
-	r = load_bundle(g, l, bundle_path, opts, &b, sha);
+	r = current_checked(g, l, "apply", &cur, &other_boot);
 	if (r == 0)
-		r = install(g, l, b, sha, "apply", opts, rep);
+		r = load_bundle(g, l, bundle_path, opts, &b, sha);
+	/* Older: the bundle's level string compared as a version (strverscmp)
+	 * with the level the ledger says this boot is at. */
+	if (r == 0 && cur.level[0] && strverscmp(b->level, cur.level) < 0 && !opts->allow_downgrade)
+		r = hv_err(HV_E_STATE,
+			   "bundle %s is level %s, older than level %s that %s is at (the ledger "
+			   "says so); applying it would bring back what %s fixed: use 'hvpatch "
+			   "revert', or --allow-downgrade if that is what you want",
+			   bundle_path, b->level, cur.level, g->info.name, cur.level);
+	if (r == 0)
+		r = install(g, l, b, sha, "apply", opts, rep, &cur);
 	hvb_free(b);
 	return r;
 }
@@ -1602,10 +1991,10 @@ int hvp_revert(struct hvp_session *sess, const struct hvp_opts *opts, struct hvp
 
 	fill_report(g, rep, "revert");
 	use_kernel_pgd(g);
-	r = reconcile(g, l, rep->reconciled, sizeof(rep->reconciled));
+	r = reconcile(g, l, rep->reconciled, sizeof(rep->reconciled), NULL);
 	if (r < 0)
 		return r;
-	r = read_current(g, &cur, &new_boot);
+	r = current_checked(g, l, "revert", &cur, &new_boot);
 	if (r < 0)
 		return r;
 	if (cur.active_slot == HVP_NO_SLOT)
@@ -1635,10 +2024,10 @@ int hvp_revert(struct hvp_session *sess, const struct hvp_opts *opts, struct hvp
 			r = hv_err_prefix("the stored bundle of level %s", h.level[(n - 2) % 8]);
 			goto out;
 		}
-		r = install(g, l, b, sha, "revert", opts, rep);
+		r = install(g, l, b, sha, "revert", opts, rep, &cur);
 	} else {
 		r = install(g, l, NULL, NULL, opts->to_none && n >= 2 ? "reset" : "revert", opts,
-			    rep);
+			    rep, &cur);
 	}
 out:
 	hvb_free(b);
@@ -1650,14 +2039,27 @@ struct rec_ctx {
 	struct hvg *g;
 	struct plan *undo; /* writes whose new bytes are in the guest, to restore */
 	unsigned nnew, nold, nother, n;
+	unsigned ram_new; /* of nnew, writes to kernel memory (not the patch area) */
+	char first_other[320];
 };
+
+/* Whether a logged write went to the patch area (host bookkeeping and
+ * code nothing reaches without a page-directory entry and a jump), not
+ * to the guest kernel's own memory.  Decided from the ledger's own
+ * description of the write, never from the guest. */
+static bool area_write(const char *what)
+{
+	return what && (!strncmp(what, "slot ", 5) || !strncmp(what, "patch-area ", 11));
+}
 
 /* Classify one logged write by what the guest holds now; plan to restore
  * the old bytes where the new ones landed. */
 static int rec_cb(void *opaque, const struct hvl_write *w)
 {
 	struct rec_ctx *c = opaque;
-	uint8_t *now = malloc(w->len);
+	uint8_t *now = malloc(w->len ? w->len : 1);
+	char a[17], b[17], x[17];
+	size_t k = 0, n;
 	int r;
 
 	if (!now)
@@ -1668,13 +2070,30 @@ static int rec_cb(void *opaque, const struct hvl_write *w)
 	c->n++;
 	if (!memcmp(now, w->new_bytes, w->len)) {
 		c->nnew++;
+		if (!area_write(w->what))
+			c->ram_new++;
 		/* Not known to be data: written as code, and kept clear of vCPUs. */
 		r = plan_add(c->g, c->undo, w->gpa, w->old_bytes, w->len, 0, 0,
 			     w->what ? w->what : "a logged write");
 	} else if (!memcmp(now, w->old_bytes, w->len)) {
 		c->nold++;
 	} else {
-		c->nother++;
+		if (!c->nother++) {
+			while (k < w->len &&
+			       (now[k] == w->new_bytes[k] || now[k] == w->old_bytes[k]))
+				k++;
+			if (k == w->len)
+				k = 0;
+			n = w->len - k < 8 ? w->len - k : 8;
+			hv_hex_encode(x, sizeof(x), now + k, n);
+			hv_hex_encode(a, sizeof(a), w->old_bytes + k, n);
+			hv_hex_encode(b, sizeof(b), w->new_bytes + k, n);
+			snprintf(c->first_other, sizeof(c->first_other),
+				 "%.96s at 0x%" PRIx64
+				 " holds %s, neither its old bytes %s nor its "
+				 "new bytes %s",
+				 w->what ? w->what : "a write", w->gpa + k, x, a, b);
+		}
 	}
 out:
 	free(now);
@@ -1738,33 +2157,62 @@ static int reconcile_ftrace(struct hvg *g, struct plan *u)
 	return 0;
 }
 
-static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len)
+/*
+ * The decision rests on the bytes only (see hvp_reconcile() in engine.h):
+ * the boot key and the record come from the guest, which could fake a
+ * reboot or a record to have an operation closed while its jumps stay.
+ * *@tampered (when given) is set when the guest holds neither the old nor
+ * the new bytes of a write: HV_E_VERIFY, and the operation stays open.
+ */
+static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t what_len,
+		     bool *tampered)
 {
 	struct plan undo_plan;
-	struct rec_ctx c = { g, &undo_plan, 0, 0, 0, 0 };
+	struct rec_ctx c;
 	struct switch_result res;
 	const struct hvp_opts undo_opts = { 0 };
 	char key[HVP_STATE_TEXT];
 	struct hvl_op op;
+	bool same_boot;
 	int r;
 
 	what[0] = '\0';
+	if (tampered)
+		*tampered = false;
+	memset(&c, 0, sizeof(c));
 	memset(&undo_plan, 0, sizeof(undo_plan));
+	c.g = g;
+	c.undo = &undo_plan;
 	undo_plan.check_gpa = true;
 	r = hvl_op_open_for(l, g->info.uuid, &op);
 	if (r <= 0)
 		return r;
 	hvp_boot_key(g, key);
-	if (strcmp(key, op.boot_key) != 0) {
-		snprintf(what, what_len,
-			 "operation %lld (%s %s) was interrupted and the guest has rebooted since: "
-			 "closed as rolled back",
-			 (long long)op.id, op.kind, op.to_level);
-		return hvl_op_finish(l, op.id, HVL_ROLLED_BACK, 0, 0, 0, what);
-	}
+	same_boot = !strcmp(key, op.boot_key);
 	r = hvl_op_each_write(l, op.id, 1, rec_cb, &c);
 	if (r < 0) {
 		r = hv_err_prefix("reconciling operation %lld", (long long)op.id);
+		goto out;
+	}
+	if (!same_boot && c.ram_new == 0) {
+		snprintf(what, what_len,
+			 "operation %lld (%s %s) was interrupted and the guest has rebooted since "
+			 "(none of its writes to kernel memory remain): closed as rolled back",
+			 (long long)op.id, op.kind, op.to_level);
+		r = hvl_op_finish(l, op.id, HVL_ROLLED_BACK, 0, 0, 0, what);
+		goto out;
+	}
+	if (c.nother > 0) {
+		if (tampered)
+			*tampered = true;
+		r = hv_err(HV_E_VERIFY,
+			   "operation %lld (%s to %s) was interrupted and stays open: the guest "
+			   "holds neither the old nor the new bytes of %u of its %u writes, so it "
+			   "changed them (tampering; first: %s); nothing was changed: inspect %s, "
+			   "then restart it from the host (virsh destroy, then start) to close the "
+			   "operation",
+			   (long long)op.id, op.kind, op.to_level[0] ? op.to_level : "none",
+			   c.nother, c.n, c.first_other, g->info.name);
 		goto out;
 	}
 	if (c.n > 0 && c.nnew == c.n) {
@@ -1805,14 +2253,15 @@ out:
 
 int hvp_reconcile(struct hvp_session *sess, char *what, size_t what_len)
 {
-	return reconcile(sess->g, sess->l, what, what_len);
+	return reconcile(sess->g, sess->l, what, what_len, NULL);
 }
 
 int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 {
 	struct hvg *g = sess->g;
 	struct hvl_ledger *l = sess->l;
-	uint8_t page[HVP_STATE_BYTES];
+	uint8_t page[HVP_STATE_BYTES], now[HVP_STATE_BYTES];
+	bool have = false, tampered = false;
 	unsigned i;
 	int r;
 
@@ -1824,13 +2273,45 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 	hvp_boot_key(g, st->boot_key);
 	use_kernel_pgd(g);
 	st->pgd_gpa = g->k->pg.pgd_gpa;
-	r = reconcile(g, l, st->reconciled, sizeof(st->reconciled));
+	if (!g->info.has_area || !g->info.area_gpa)
+		return hv_err(
+			HV_E_STATE,
+			"%s has no patch area: enroll it with 'hvpatch enroll %s' and restart it",
+			g->info.name, g->info.name);
+	r = reconcile(g, l, st->reconciled, sizeof(st->reconciled), &tampered);
+	if (r < 0 && !tampered)
+		return r;
+	if (r < 0) {
+		finding(&st->tamper, true, "open operation", 0, 0, NULL, NULL, 0, "%.319s",
+			hv_err_last()->msg);
+		snprintf(st->reconciled, sizeof(st->reconciled), "%.255s", hv_err_last()->msg);
+		hv_err_clear();
+	}
+	r = ledger_current(g, l, &st->state, page, &have, &st->new_boot, &st->tamper);
+	if (r == 0 && have)
+		r = verify_guest(g, l, &st->state, page, &st->tamper);
 	if (r < 0)
 		return r;
-	r = read_current(g, &st->state, &st->new_boot);
+	if (st->tamper.blocking && st->new_boot)
+		st->new_boot = false; /* it claims a new boot, and it is lying */
+	/* Guest-reported: what the patch area's record says. */
+	r = hva_read_phys(g->h, g->info.area_gpa, now, sizeof(now));
 	if (r < 0)
-		return r;
-	(void)page;
+		return hv_err_prefix("reading the patch-area record");
+	r = hvp_state_decode(now, sizeof(now), &st->guest_record);
+	if (r < 0) {
+		hv_err_clear();
+		empty_state(&st->guest_record);
+		st->guest_record_known = -1;
+	} else {
+		st->guest_record_known = r;
+	}
+	if (!have && st->guest_record_known == 1 && st->guest_record.active_slot != HVP_NO_SLOT &&
+	    !strcmp(st->guest_record.boot_key, st->boot_key))
+		finding(&st->tamper, false, RECORD_WHAT, g->info.area_gpa, 0, NULL, NULL, 0,
+			"the record says level '%.63s' is installed in this boot, but the ledger "
+			"knows no level hvpatch installed in it",
+			st->guest_record.level);
 	st->patched = st->state.active_slot != HVP_NO_SLOT;
 	for (i = 0; i < st->state.nsites; i++) {
 		struct hvp_site_status *s = &st->sites[i];
@@ -1848,6 +2329,10 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 	if (r < 0)
 		return r;
 	st->ledger_known = r;
+	if (have && strcmp(st->ledger_level, st->state.level) != 0)
+		finding(&st->tamper, false, "ledger", 0, 0, NULL, NULL, 0,
+			"the ledger's level stack says '%.63s', its newest record says '%.63s'",
+			st->ledger_level, st->state.level);
 	r = hvl_agent_last(l, g->info.uuid, &st->agent);
 	if (r < 0)
 		return r;

@@ -49,6 +49,7 @@ struct hvp_opts {
 	unsigned stack_wait_ms;	   /* 0: 15000; how long a task in the way may take to leave */
 	bool no_stack_check;	   /* skip the tasks' stack check (a kernel without BTF) */
 	bool no_ftrace_guard;	   /* leave newly patched functions in the guest's ftrace */
+	bool allow_downgrade;	   /* apply a level older than the one installed */
 };
 
 /* What an apply or revert did (or would do, with dry_run). */
@@ -81,6 +82,28 @@ struct hvp_report {
 	unsigned ftrace_lock_waits; /* pauses that found the guest's ftrace_lock held */
 };
 
+/*
+ * One difference between what the ledger says hvpatch left in the guest
+ * and what the guest holds (tampering, or drift at a site).  Everything
+ * here is host-made text: guest bytes appear only as hex.
+ */
+#define HVP_MAX_FINDINGS 24
+struct hvp_finding {
+	char what[96];	   /* "site cmdline_proc_show", "patch-area record", ... */
+	uint64_t gpa;	   /* where it differs (0: not one address) */
+	uint64_t gva;	   /* the kernel address, when there is one (else 0) */
+	char expected[40]; /* hex of the first differing bytes (up to 16), or "" */
+	char found[40];
+	char detail[320]; /* one sentence: which field, or why it matters */
+};
+
+struct hvp_findings {
+	unsigned n;	/* findings recorded (at most HVP_MAX_FINDINGS) */
+	unsigned total; /* findings seen, also those not recorded */
+	bool blocking;	/* one of them refuses a revert (sites, page directory, boot) */
+	struct hvp_finding f[HVP_MAX_FINDINGS];
+};
+
 /* One patched function as status shows it. */
 struct hvp_site_status {
 	struct hvp_site site;
@@ -88,16 +111,24 @@ struct hvp_site_status {
 	bool intact;	/* now == site.jmp */
 };
 
+/*
+ * What status found.  state, sites, patched and ledger_level come from the
+ * ledger (what hvpatch itself wrote); guest_record is what the patch
+ * area's record says (guest-reported), agent what the guest agent said.
+ */
 struct hvp_status {
 	char domain[256];
 	char uuid[40];
 	char release[64];
 	char build_id[130];
 	char boot_key[HVP_STATE_TEXT];
-	uint64_t pgd_gpa; /* the top-level page table the walks used (init_top_pgt) */
-	bool patched;	  /* a level is installed in this boot */
-	bool new_boot;	  /* the record is from an earlier boot: the guest is unpatched */
-	struct hvp_state state;
+	uint64_t pgd_gpa;	/* the top-level page table the walks used (init_top_pgt) */
+	bool patched;		/* a level is installed in this boot */
+	bool new_boot;		/* hvpatch last patched an earlier boot: this one is unpatched */
+	struct hvp_state state; /* from the ledger: the record page hvpatch last wrote */
+	struct hvp_state guest_record; /* guest-reported: the record in the patch area now */
+	int guest_record_known;	       /* 1 decoded, 0 no record there, -1 not a valid record */
+	struct hvp_findings tamper;    /* every difference from the ledger (sites included) */
 	struct hvp_site_status sites[HVP_STATE_MAX_SITES];
 	unsigned drifted; /* sites that no longer hold hvpatch's jump */
 	char ledger_level[HVP_STATE_TEXT];
@@ -158,16 +189,28 @@ int hvp_apply(struct hvp_session *s, const char *bundle_path, const struct hvp_o
 int hvp_revert(struct hvp_session *s, const struct hvp_opts *opts, struct hvp_report *rep) HV_WUR;
 
 /*
- * Read what is installed and whether each site still holds hvpatch's jump
- * (drift).  Runs the reconcile first.  Does not pause the guest.
+ * What is installed, from the ledger, and everything in the guest that
+ * differs from it: the record, the patch area's page table, the
+ * page-directory entry that maps it, the code of the level's slot
+ * (recomputed from the ledger's copy of the bundle) and every site's jump
+ * (drift), in st->tamper.  Runs the reconcile first; a reconcile that
+ * finds the guest matching neither the old nor the new bytes of an open
+ * operation is a finding too (the operation stays open).  Does not pause
+ * the guest.  Returns 0 (findings are not errors) or an error reading the
+ * guest or the ledger.
  */
 int hvp_status(struct hvp_session *s, struct hvp_status *st) HV_WUR;
 
 /*
- * Finish an operation a crashed hvpatch left open for @g's domain: if the
- * guest holds every new byte it is done, otherwise every write is undone
- * (in one pause).  Writes a sentence of what it did into @what ("" when
- * nothing was open).
+ * Finish an operation a crashed hvpatch left open for @g's domain, deciding
+ * only from the bytes each of its logged writes finds in the guest: every
+ * new byte there: done; some new, the rest old: the new ones are undone
+ * in one pause (rolled back); every one old: rolled back.  A guest that
+ * says it rebooted (another boot key) is believed only when none of the
+ * operation's writes to kernel memory holds its new bytes.  A write that
+ * holds neither its old nor its new bytes is tampering: HV_E_VERIFY naming
+ * it, and the operation stays open.  Writes a sentence of what it did into
+ * @what ("" when nothing was open).
  */
 int hvp_reconcile(struct hvp_session *s, char *what, size_t what_len) HV_WUR;
 
