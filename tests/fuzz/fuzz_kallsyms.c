@@ -1,10 +1,12 @@
 /*
  * libhvi's kallsyms decoder and identity readers over hostile bytes: the
  * input is a kernel image (img[0] at _text).  Finding, decoding, lookups,
- * release and build-id must stay in bounds and agree with themselves.
+ * release and build-id must stay in bounds and agree with themselves, and
+ * every string they hand out (release, symbol names) must be printable
+ * ASCII (hvi_text.h).
  */
 /* clang-format off */
-/* fuzz-sources: introspection/hvi_kallsyms.c introspection/hvi_kernel.c introspection/hvi_paging.c introspection/hvi_mem.c hvpatch/common/hv_buf.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
+/* fuzz-sources: introspection/hvi_kallsyms.c introspection/hvi_kernel.c introspection/hvi_paging.c introspection/hvi_mem.c introspection/hvi_text.c hvpatch/common/hv_buf.c hvpatch/common/hv_hex.c hvpatch/common/hv_error.c */
 /* clang-format on */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 
 #include "hvi_kallsyms.h"
 #include "hvi_kernel.h"
+#include "hvi_text.h"
 
 #define TEXT 0xffffffffa1000000ull
 
@@ -26,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t id[HVI_BUILD_ID_MAX];
 	int r;
 
-	if (hvi_read_release(data, size, TEXT, NULL, rel) == 0 && strlen(rel) >= HVI_RELEASE_MAX)
+	if (hvi_read_release(data, size, TEXT, NULL, rel) == 0 &&
+	    (strlen(rel) >= HVI_RELEASE_MAX || !hvi_text_printable(rel, strlen(rel))))
 		abort();
 	r = hvi_read_build_id(data, size, TEXT, NULL, id);
 	if (r > HVI_BUILD_ID_MAX)
@@ -46,7 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (hvi_sym_lookup(st, "_text", &s) == 0 && s.addr == 0 && !s.absolute)
 			(void)s;
 		for (i = 0; i < n && i < 64; i++) {
-			if (hvi_symtab_get(st, i, &first) < 0)
+			if (hvi_symtab_get(st, i, &first) < 0 ||
+			    !hvi_text_printable(first.name, strlen(first.name)) ||
+			    !hvi_text_printable(&first.type, 1))
 				abort();
 			if (hvi_sym_lookup_all(st, first.name, NULL, 0) < 1)
 				abort();
@@ -54,7 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						s.addr != first.addr || off != 0))
 				abort();
 		}
-		(void)hvi_read_release(data, size, TEXT, st, rel);
+		if (hvi_read_release(data, size, TEXT, st, rel) == 0 &&
+		    !hvi_text_printable(rel, strlen(rel)))
+			abort();
 		(void)hvi_read_build_id(data, size, TEXT, st, id);
 	}
 	hvi_symtab_free(st);

@@ -3,7 +3,8 @@
  * 32-byte header (CR3, CR4 flag byte, init_task, nine 16-bit member
  * offsets) and then the RAM (guest-physical 0 onwards, which the header's
  * page tables map as they like).  Every walk must end, in bounded time, in
- * a count or an error; every hit must lie in the range it names.
+ * a count or an error; every hit must lie in the range it names; every
+ * task name must be printable ASCII.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include "hvi_mem.h"
 #include "hvi_paging.h"
 #include "hvi_tasks.h"
+#include "hvi_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,7 +34,8 @@ static int visit(void *opaque, const struct hvi_task *t)
 	struct hvi_stack_hit hit;
 	int r;
 
-	if (t->comm[HVI_TASK_COMM_LEN] != '\0' || strlen(t->comm) > HVI_TASK_COMM_LEN)
+	if (t->comm[HVI_TASK_COMM_LEN] != '\0' || strlen(t->comm) > HVI_TASK_COMM_LEN ||
+	    !hvi_text_printable(t->comm, strlen(t->comm)))
 		abort();
 	r = hvi_stack_scan(c->pg, t, 0, ranges, 2, &hit);
 	if (r == 1 && (hit.range > 1 || hit.value < ranges[hit.range].lo ||
