@@ -33,6 +33,11 @@ for abi in $abis; do
 	cp "$kdir"/modules/*.ko "$kdir/modules/order" "$stage/lib/modules/"
 	cp "$here/ksyms.list" "$stage/etc/hvp/ksyms.list"
 	cp "$here"/probes/*.sh "$stage/probes/" 2>/dev/null || true
+	# The tenant's mmap attack on the patch area (t-area.sh), static.
+	${CC:-gcc} -static -Os -o "$stage/sbin/hvp-area-write" "$here/hvp-area-write.c" || {
+		echo "build-guests.sh: cannot build hvp-area-write (a static C program)" >&2
+		exit 1
+	}
 	agent="$top_builddir/guest-agent/hvpatch-agent"
 	if [ -x "$agent" ]; then
 		# The guest has no libraries: a dynamic agent would not even start.
