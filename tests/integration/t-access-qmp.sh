@@ -1,8 +1,10 @@
 #!/bin/sh
 # The bare-QEMU backend: a test guest started by qemu-system-x86_64 itself
-# (no libvirt), reached through its QMP socket.  hvpatch describes it, reads
-# its registers in a pause and writes over a kernel function's entry so the
-# running guest's output changes, then restores it.
+# (no libvirt), reached through its QMP socket, with the patch area that
+# 'hvpatch enroll --qemu-args' prints (read-only backend on the UUID's own
+# file).  hvpatch describes it (area included), reads the area through its
+# own mapping, reads its registers in a pause and writes over a kernel
+# function's entry so the running guest's output changes, then restores it.
 . "$top_srcdir/tests/integration/lib.sh"
 HVP="$top_builddir/hvpatch/hvpatch"
 abi=$(hv_abis | head -n 1)
@@ -16,9 +18,16 @@ HV_CONSOLE="$HV_RUNDIR/$name.console"
 HV_CONSOLES="$HV_CONSOLES $HV_CONSOLE"
 pidf="$HV_RUNDIR/$name.pid"
 HV_FILES="$HV_FILES $qmp $pidf"
+uuid=$(hv_uuid)
+HV_AREA_FILES="$HV_AREA_FILES $HV_AREA_DIR/$uuid"
 : > "$HV_CONSOLE"
-qemu-system-x86_64 -name "$name" -machine pc,accel=tcg -cpu qemu64 -smp 2 -m 512 \
+args=$("$HVP" enroll --qemu-args "$uuid") || hv_fail "enroll --qemu-args failed: $args"
+obj=$(echo "$args" | sed -n 2p) dev=$(echo "$args" | sed -n 4p)
+echo "$obj" | grep -q "mem-path=$HV_AREA_DIR/$uuid,.*readonly=on" || hv_fail "enroll --qemu-args printed no read-only backend: $args"
+[ -f "$HV_AREA_DIR/$uuid" ] || hv_fail "enroll --qemu-args created no area file"
+qemu-system-x86_64 -name "$name" -uuid "$uuid" -machine pc,accel=tcg -cpu qemu64 -smp 2 -m 512 \
 	-object memory-backend-memfd,id=ram,size=512M,share=on -machine memory-backend=ram \
+	-object "$obj" -device "$dev" \
 	-kernel "$gdir/vmlinuz" -initrd "$gdir/initramfs.img" \
 	-append "console=ttyS0 hvp_guest=1 panic=-1" -display none -serial "file:$HV_CONSOLE" \
 	-monitor none -qmp "unix:$qmp,server=on,wait=off" -no-reboot -daemonize -pidfile "$pidf" ||
@@ -31,6 +40,12 @@ va=$(hv_wait_console '^HVP-KSYM [0-9a-f]{16} [tT] cmdline_proc_show$' 5 | awk '{
 d=$("$HVP" describe --qmp-socket "$qmp" --json "$name") || hv_fail "describe over QMP failed"
 echo "$d" | grep -q '"accel": "tcg"' || hv_fail "describe does not say tcg: $d"
 echo "$d" | grep -q "\"qemu_pid\": $qpid" || hv_fail "describe has the wrong QEMU pid: $d"
+echo "$d" | grep -q "\"file\": \"$HV_AREA_DIR/$uuid\"" || hv_fail "describe misses the patch area: $d"
+abar=$(echo "$d" | tr -d ' \n' | sed -n 's/.*"patch_area":{"gpa":\([0-9]*\).*/\1/p')
+[ -n "$abar" ] || hv_fail "describe gives no patch-area address: $d"
+printf 'HVPQ' | dd of="$HV_AREA_DIR/$uuid" bs=1 seek=64 conv=notrunc 2>/dev/null
+pk=$("$HVP" peek --json --qmp-socket "$qmp" --phys $((abar + 64)) "$name" 4 | sed -n 's/.*"hex": "\([0-9a-f]*\)".*/\1/p')
+[ "$pk" = 48565051 ] || hv_fail "peek of the bare QEMU's area reads '$pk', not the host's bytes"
 j=$("$HVP" vcpus --deadline-ms 2000 --qmp-socket "$qmp" --json "$name") || hv_fail "vcpus over QMP failed"
 [ "$(echo "$j" | grep -c '"rip"')" -eq 2 ] || hv_fail "vcpus over QMP did not list 2 vCPUs: $j"
 
