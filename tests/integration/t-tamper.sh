@@ -60,7 +60,8 @@ jget() { # top-level JSON string or number
 expect_clean() { # WHEN
 	status
 	[ "$RC" -eq 0 ] || hv_fail "$1: status exit $RC, expected 0: $ST"
-	echo "$ST" | grep -q '"tampered": 0' || hv_fail "$1: status reports tampering: $ST"
+	echo "$ST" | grep -q '"tampered": [1-9]' && hv_fail "$1: status reports tampering: $ST"
+	return 0
 }
 expect_tamper() { # WHEN REGEX...
 	when=$1
