@@ -107,13 +107,17 @@ for abi in $abis; do
 	# into cmdline_proc_show's NOP by a debugger), refuses.
 	virsh -c "$HV_URI" suspend "$HV_DOM" >/dev/null || hv_fail "suspend failed"
 	setrip() { # VALUE|"" -> prints the old RIP
-		sock="$HV_RUNDIR/$HV_DOM.dbg"
+		# QEMU creates the socket: a directory of the user it runs as
+		# (libvirt-qemu on a real host), that nobody else can enter.
+		sockdir=$(mktemp -d /tmp/hvt-gdb.XXXXXX)
+		chown "$(stat -c %U "/proc/$(cat "/run/libvirt/qemu/$HV_DOM.pid")")" "$sockdir"
+		sock="$sockdir/dbg"
 		hv_hmp "gdbserver unix:$sock,server=on,wait=off" >/dev/null
 		gdb -nx -batch -ex "target remote $sock" -ex 'thread 1' -ex 'p/x $rip' \
 			${1:+-ex "set \$rip = $1"} -ex disconnect 2>/dev/null |
 			sed -n 's/^\$1 = \(0x[0-9a-f]*\)$/\1/p'
 		hv_hmp "gdbserver none" >/dev/null
-		rm -f "$sock"
+		rm -rf "$sockdir"
 	}
 	oldrip=$(setrip "0x$site_va + 2")
 	[ -n "$oldrip" ] || hv_fail "$abi: could not move vCPU 0's RIP with gdb"

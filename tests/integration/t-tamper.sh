@@ -35,7 +35,7 @@ HVP="$top_builddir/hvpatch/hvpatch"
 abi=$(hv_abis | tail -n 1)
 hv_bundles "$abi"
 A="--ledger $HV_LEDGER --trusted $HV_TRUSTED --deadline-ms 2000"
-OTHER_LEDGER="$HV_RUNDIR/$HV_TEST-$$-other.db"
+OTHER_LEDGER="${HV_LEDGER%/*}/$HV_TEST-$$-other.db"
 HV_FILES="$HV_FILES $OTHER_LEDGER $OTHER_LEDGER-wal $OTHER_LEDGER-shm"
 hv_guest_start "$abi"
 hv_wait_console '^HVP-READY' 120 >/dev/null || hv_fail "guest did not boot"
