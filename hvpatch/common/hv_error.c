@@ -1,6 +1,7 @@
 #include "hv_error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,24 +10,63 @@
 static __thread struct hv_error last_error;
 
 /*
+ * Length of the well-formed UTF-8 sequence at @s (2 to 4 bytes) that is not
+ * a C1 control (U+0080..U+009F, which a terminal obeys like ESC), or 0.
+ */
+static size_t utf8_printable_len(const unsigned char *s)
+{
+	size_t n, k;
+	uint32_t cp;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1fu;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0fu;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	for (k = 1; k < n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3fu);
+	}
+	return cp >= 0x80 && cp <= 0x9f ? 0 : n;
+}
+
+/*
  * A message is one line of text for a person: a control character in it
  * (most often a carriage return pasted from a serial console into a name
  * on the command line, or a byte from a guest) would be invisible or move
- * the cursor.  Show each as \xNN, in place, dropping what no longer fits.
+ * the cursor, and so would a C1 control, raw (0x9b is CSI on an 8-bit
+ * terminal) or UTF-8 encoded.  Show each such byte as \xNN, in place,
+ * dropping what no longer fits; well-formed UTF-8 text stays as it is.
  */
 static void escape_controls(char *msg, size_t size)
 {
 	char tmp[sizeof(last_error.msg)];
-	size_t i, o = 0;
+	size_t i = 0, o = 0, n;
 
-	for (i = 0; msg[i] && o + 1 < sizeof(tmp); i++) {
+	while (msg[i] && o + 1 < sizeof(tmp)) {
 		unsigned char c = (unsigned char)msg[i];
 
-		if (c >= 0x20 && c != 0x7f) {
+		if (c >= 0x20 && c < 0x7f) {
 			tmp[o++] = (char)c;
+			i++;
+		} else if (c >= 0x80 && (n = utf8_printable_len((const unsigned char *)msg + i))) {
+			if (o + n + 1 > sizeof(tmp))
+				break;
+			memcpy(tmp + o, msg + i, n);
+			o += n;
+			i += n;
 		} else if (o + 5 < sizeof(tmp)) {
 			snprintf(tmp + o, sizeof(tmp) - o, "\\x%02x", c);
 			o += 4;
+			i++;
 		} else {
 			break;
 		}

@@ -43,6 +43,13 @@ START_TEST(test_err_shows_control_characters_escaped)
 	ck_assert_str_eq(hv_err_last()->msg, "no symbol named 'cmdline\\x0d'");
 	ck_assert_int_eq(hv_err_prefix("at \x1b[2J"), HV_E_NOTFOUND);
 	ck_assert_str_eq(hv_err_last()->msg, "at \\x1b[2J: no symbol named 'cmdline\\x0d'");
+	/* C1 controls, raw or UTF-8 encoded, and stray bytes are escaped;
+	 * well-formed text is kept. */
+	(void)hv_err(HV_E_FORMAT, "a\x9b"
+				  "2Jb \xc2\x9b"
+				  "2J caf\xc3\xa9 \xe2\x80\x94 \xff\xc3");
+	ck_assert_str_eq(hv_err_last()->msg,
+			 "a\\x9b2Jb \\xc2\\x9b2J caf\xc3\xa9 \xe2\x80\x94 \\xff\\xc3");
 	hv_err_clear();
 }
 END_TEST
