@@ -1,9 +1,10 @@
 /*
  * hvp_state: the record of what is installed in a guest, kept in the patch
- * area's first page (which is never mapped into the guest kernel).  The
- * guest could still reach the ivshmem BAR with a driver of its own, so the
- * record is parsed as untrusted bytes and every field is checked against
- * the guest's memory before it is believed.
+ * area's first page (which is never mapped into the guest kernel).  Each
+ * operation also logs the page it writes in the ledger, and only that copy
+ * is believed: the one in the area is guest-reported (a host-side writer
+ * or an older enrolment could change it), parsed as untrusted bytes and
+ * only compared with the ledger's (see hvp_status() in engine.h).
  *
  * Layout (little-endian), HVP_STATE_BYTES at most:
  *   "HVPAREA1" u32 version u32 nsites u32 pd_index u32 active_slot
