@@ -3,7 +3,6 @@
 #include "hv_clock.h"
 #include "hv_hex.h"
 #include "gdb.h"
-#include "hva_impl.h"
 #include "sock.h"
 
 #include <errno.h>
@@ -491,26 +490,4 @@ int hva_gdb_write_phys(struct hva_gdb *g, uint64_t gpa, const void *buf, size_t 
 out:
 	free(cmd);
 	return r;
-}
-
-int hva_gdb_flush_translations(struct hva_gdb *g)
-{
-	/* QEMU's TCG has no "flush" command, but inserting or removing a
-	 * breakpoint flushes the whole translation cache (the breakpoint's
-	 * address does not matter: it is gone again before any vCPU runs). */
-	static const char *const cmds[2] = { "Z0,0,1", "z0,0,1" };
-	int i, r;
-
-	for (i = 0; i < 2; i++) {
-		r = transact(g, cmds[i], 0);
-		if (r < 0)
-			return hv_err_prefix("dropping QEMU's translated code");
-		if (strcmp(g->pkt, "OK") != 0)
-			return hv_err(
-				HV_E_UNSUPPORTED,
-				"the gdbstub answered '%.40s' to '%s', so hvpatch cannot make "
-				"QEMU drop its translations of rewritten patch-area code",
-				g->pkt, cmds[i]);
-	}
-	return 0;
 }

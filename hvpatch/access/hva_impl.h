@@ -117,10 +117,6 @@ int hva_qemu_map_memory(struct hva *h) HV_WUR;
  */
 int hva_qemu_area_bar(struct hva *h, uint64_t *gpa, uint64_t *size) HV_WUR;
 
-/* Drop every TCG translation (a gdbstub breakpoint set and removed: QEMU
- * flushes its translation cache for both).  Needs the VM stopped. */
-int hva_gdb_flush_translations(struct hva_gdb *g) HV_WUR;
-
 /* Start the gdbstub server on a root-only socket (once; the guest runs on). */
 int hva_qemu_gdb_server(struct hva *h) HV_WUR;
 /* Start the gdbstub if needed and connect (stops the VM: pause first). */

@@ -786,6 +786,19 @@ void hva_qemu_gdb_stop(struct hva *h)
 			hv_err_clear();
 		free(reply);
 		unlink(h->gdb_path);
+		{
+			/* The per-domain directory goes too when no other session's
+			 * socket is in it (rmdir refuses then). */
+			char dir[sizeof(h->gdb_path)];
+			char *slash;
+
+			snprintf(dir, sizeof(dir), "%s", h->gdb_path);
+			slash = strrchr(dir, '/');
+			if (slash && slash != dir) {
+				*slash = '\0';
+				(void)rmdir(dir);
+			}
+		}
 		h->gdb_started = false;
 	}
 }
@@ -914,15 +927,10 @@ int hva_qemu_write_phys(struct hva *h, uint64_t gpa, const void *buf, size_t len
 		memcpy(p, buf, len);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		*used = HVA_WRITE_AREA;
-		/* TCG may hold translations of the code just rewritten. */
-		if (h->info.accel != HVA_ACCEL_KVM && !(flags & HVA_WF_DATA)) {
-			r = hva_qemu_gdb_ensure(h);
-			if (r == 0)
-				r = hva_gdb_flush_translations(h->gdb);
-			if (r < 0)
-				return hv_err_prefix("after rewriting patch-area code of %s",
-						     h->label);
-		}
+		/* Under TCG, QEMU keeps translations of area code that already
+		 * ran, and QEMU 7.2 offers no way to drop them for a read-only
+		 * region (a gdbstub write would crash QEMU; breakpoints do not
+		 * flush): code must go where no code ran (docs/ACCESS.md). */
 		return 0;
 	}
 	if (h->info.accel == HVA_ACCEL_KVM || (flags & HVA_WF_DATA)) {

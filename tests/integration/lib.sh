@@ -70,6 +70,17 @@ trap hv_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# hv_rundir: create HV_RUNDIR so that QEMU, which runs as libvirt's
+# unprivileged user (its DAC base label), can create the sockets tests ask it
+# for there (HMP gdbserver): group QEMU's, group-writable, sticky.
+hv_rundir() {
+	mkdir -p "$HV_RUNDIR"
+	qgid=$(virsh -c "$HV_URI" capabilities 2>/dev/null |
+		sed -n "s/.*<baselabel type='qemu'>+[0-9]*:+\([0-9]*\)<.*/\1/p" | head -n 1)
+	[ -z "$qgid" ] || chgrp "$qgid" "$HV_RUNDIR" || hv_fail "cannot give $HV_RUNDIR to QEMU's group $qgid"
+	chmod 1775 "$HV_RUNDIR"
+}
+
 # hv_uuid: a new random UUID.
 hv_uuid() {
 	cat /proc/sys/kernel/random/uuid
@@ -103,7 +114,7 @@ hv_guest_xml() {
 	[ -f "$gdir/initramfs.img" ] ||
 		hv_fail "no test guest for $abi in $gdir: run 'make test-guests' (tests/guest/build-guests.sh)"
 	[ -n "$name" ] || name="hvt-$HV_RUN_ID-$HV_TEST-$abi-$$"
-	mkdir -p "$HV_RUNDIR"
+	hv_rundir
 	HV_DOM=$name
 	HV_UUID=$(hv_uuid)
 	HV_CONSOLE="$HV_RUNDIR/$name.console"
@@ -241,7 +252,11 @@ hv_bundles() {
 	hvp="$top_builddir/hvpatch/hvpatch"
 	HV_BDIR="$HV_RUNDIR/$HV_TEST-$$-bundles-$abi"
 	HV_TRUSTED="$HV_RUNDIR/$HV_TEST-$$-trusted"
-	HV_LEDGER="$HV_RUNDIR/$HV_TEST-$$-ledger.db"
+	# Ledgers in a directory only root writes (hvpatch refuses others);
+	# HV_RUNDIR itself is QEMU's group's too (hv_rundir).
+	hv_rundir
+	mkdir -p -m 0700 "$HV_RUNDIR/ledgers"
+	HV_LEDGER="$HV_RUNDIR/ledgers/$HV_TEST-$$-ledger.db"
 	HV_KEY="$HV_RUNDIR/$HV_TEST-$$-key/test.key"
 	HV_FILES="$HV_FILES $HV_BDIR $HV_TRUSTED ${HV_KEY%/*} $HV_LEDGER $HV_LEDGER-wal $HV_LEDGER-shm"
 	mkdir -p "$HV_BDIR" "$HV_TRUSTED"

@@ -72,6 +72,7 @@ out=$("$HVP" apply $A "$dom_a" "$HV_BDIR/cmdline-level.hvb" 2>&1) || hv_fail "ap
 st=$("$HVP" status $A "$dom_a" 2>&1) || hv_fail "status after the attack failed: $st"
 hv_log "(a) guest-root writes to the area were dropped; apply and status work"
 
+
 # (b) A second domain whose definition points at the first one's area
 # file (enrolled, then its mem-path changed, as a clone keeps it).
 con_a=$HV_CONSOLE

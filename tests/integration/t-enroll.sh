@@ -66,10 +66,11 @@ hv_wait_console '^HVP-READY' 120 >/dev/null || hv_fail "old-style domain did not
 d=$("$hv" describe "$HV_DOM") || hv_fail "describe of an old-style domain failed: $d"
 echo "$d" | grep -q "patch area: *none (old-style <shmem name='$legacy'>, not used: run 'hvpatch enroll $HV_DOM' and restart" ||
 	hv_fail "describe does not explain the old-style area: $d"
-if out=$("$hv" status --ledger "$HV_RUNDIR/$HV_DOM.ledger" "$HV_DOM" 2>&1); then
+mkdir -p -m 0700 "$HV_RUNDIR/ledgers"
+if out=$("$hv" status --ledger "$HV_RUNDIR/ledgers/$HV_DOM.ledger" "$HV_DOM" 2>&1); then
 	hv_fail "status on an old-style domain succeeded: $out"
 fi
-HV_FILES="$HV_FILES $HV_RUNDIR/$HV_DOM.ledger"
+HV_FILES="$HV_FILES $HV_RUNDIR/ledgers/$HV_DOM.ledger"
 echo "$out" | grep -q "no patch area: enroll it with 'hvpatch enroll $HV_DOM' and restart it" ||
 	hv_fail "status does not tell to re-enroll an old-style domain: $out"
 out=$("$hv" enroll "$HV_DOM") || hv_fail "enroll of an old-style domain failed: $out"
