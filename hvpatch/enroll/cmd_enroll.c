@@ -534,6 +534,8 @@ int cmd_enroll(int argc, char **argv)
 		hv_err_prefix("enrolling domain '%s'", name);
 		goto out;
 	}
+	if (e.xml_file && ch.name[0])
+		name = ch.name;
 	if (check_area_unshared(conn, ch.uuid, name, ch.area_path) < 0)
 		goto out;
 	if (dry) {

@@ -373,6 +373,15 @@ int hve_xml_enroll(const char *xml_in, const struct hve_opts *opts, char **xml_o
 		snprintf(ch->uuid, sizeof(ch->uuid), "%s",
 			 ch->area_path + strlen(HVE_AREA_DIR) + 1);
 	}
+	{
+		xmlChar *t = xmlNodeGetContent(child(dom, "name"));
+		size_t i, k = 0;
+
+		for (i = 0; t && t[i] && k + 1 < sizeof(ch->name); i++)
+			ch->name[k++] = (t[i] >= 0x20 && t[i] < 0x7f) ? (char)t[i] : '?';
+		ch->name[k] = '\0';
+		xmlFree(t);
+	}
 	r = ensure_memfd(dom, ch);
 	if (r < 0)
 		goto out;

@@ -40,6 +40,7 @@ struct hve_changes {
 	char legacy_name[128];
 	char old_area_path[256]; /* what the area pointed at (area_moved) */
 	char uuid[37];		 /* the domain's UUID, lower case */
+	char name[128];		 /* the domain's <name>, printable ASCII */
 	char area_path[256];	 /* the domain's own area file */
 	uint32_t area_mib;	 /* size of the (existing or new) patch area */
 };

@@ -105,7 +105,8 @@ HV_FILES="$HV_FILES $xml_a.again"
 if out=$("$HVP" enroll --xml-file "$xml_a.again" 2>&1); then
 	hv_fail "enroll gave the first domain an area the second uses: $out"
 fi
-echo "$out" | grep -q "already used by domain '$dom_b'" || hv_fail "enroll does not name the domain using the area: $out"
+echo "$out" | grep -q "of domain '$dom_a' .* already used by domain '$dom_b'" ||
+	hv_fail "enroll does not name both domains: $out"
 virsh -c "$HV_URI" destroy "$dom_b" >/dev/null
 hv_log "(b) enroll: $(echo "$out" | tail -n 1 | cut -c1-300)"
 HV_DOM=$dom_a HV_CONSOLE=$con_a

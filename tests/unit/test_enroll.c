@@ -25,6 +25,7 @@ START_TEST(test_enroll_adds_everything)
 	ck_assert(!ch.legacy_removed && !ch.area_moved);
 	ck_assert_str_eq(ch.uuid, "0b6c2d7e-5a41-4c1e-9d0a-1f6e2a3b4c5d");
 	ck_assert_str_eq(ch.area_path, AREA);
+	ck_assert_str_eq(ch.name, "web-01");
 	ck_assert_uint_eq(ch.area_mib, 8);
 	ck_assert_ptr_nonnull(strstr(out, "<source type=\"memfd\"/>"));
 	ck_assert_ptr_nonnull(strstr(out, "<access mode=\"shared\"/>"));
