@@ -10,6 +10,8 @@
 #       already uses.
 #   (c) the guest moves BAR2 over its own RAM (config space): apply refuses,
 #       naming the overlap, and nothing of the area lands in RAM.
+#   (d) the area file with a second link, a symlink in its place, a foreign
+#       owner, or replaced after QEMU opened it: refused, naming the file.
 # Adversary: the tenant with root in the guest.
 . "$top_srcdir/tests/integration/lib.sh"
 HVP="$top_builddir/hvpatch/hvpatch"
@@ -71,6 +73,28 @@ out=$("$HVP" apply $A "$dom_a" "$HV_BDIR/cmdline-level.hvb" 2>&1) || hv_fail "ap
 [ "$(hv_obs cmdline)" = "$base hvpatch_level=2026.11-1" ] || hv_fail "the guest does not run the level"
 st=$("$HVP" status $A "$dom_a" 2>&1) || hv_fail "status after the attack failed: $st"
 hv_log "(a) guest-root writes to the area were dropped; apply and status work"
+
+# (d) The area file itself: a second name (hard link), a symlink in its
+# place, a foreign owner: every command refuses, naming the file.
+refuse_file() { # WHAT REGEX
+	if out=$("$HVP" status $A "$dom_a" 2>&1); then hv_fail "status accepted an area file with $1: $out"; fi
+	echo "$out" | grep -q "$2" || hv_fail "status on an area file with $1: unclear error: $out"
+	hv_log "(d) $1: $(echo "$out" | tail -n 1 | sed 's/.*(nothing was changed): //' | cut -c1-200)"
+}
+ln "$area_a" "$area_a.link"
+HV_FILES="$HV_FILES $area_a.link $area_a.real"
+refuse_file "two links" "patch-area file $area_a has 2 links"
+rm -f "$area_a.link"
+mv "$area_a" "$area_a.real" && ln -s "$area_a.real" "$area_a"
+refuse_file "a symlink in its place" "cannot open the patch-area file $area_a: .*symlink"
+rm -f "$area_a" && mv "$area_a.real" "$area_a"
+chown 1 "$area_a"
+refuse_file "a foreign owner" "patch-area file $area_a must be a regular file owned by root"
+chown 0 "$area_a"
+mv "$area_a" "$area_a.real" && cp -p "$area_a.real" "$area_a"
+refuse_file "a file replaced after QEMU opened it" "does not map the patch-area file $area_a"
+mv "$area_a.real" "$area_a"
+st=$("$HVP" status $A "$dom_a" 2>&1) || hv_fail "status on the restored area file failed: $st"
 
 
 # (b) A second domain whose definition points at the first one's area

@@ -16,6 +16,12 @@ virsh -c "$HV_URI" dumpxml --inactive "$HV_DOM" | grep -q -e '<shmem' -e 'qemu:c
 	hv_fail "plain domain already has a patch area"
 [ ! -e "$HV_AREA_FILE" ] || hv_fail "plain domain already has an area file"
 
+# --dry-run prints the new definition and changes nothing.
+out=$("$hv" enroll --dry-run "$HV_DOM") || hv_fail "enroll --dry-run failed: $out"
+echo "$out" | grep -q "mem-path=$HV_AREA_FILE,size=4M,share=on,readonly=on" || hv_fail "--dry-run does not show the area: $out"
+[ ! -e "$HV_AREA_FILE" ] || hv_fail "enroll --dry-run created the area file"
+virsh -c "$HV_URI" dumpxml --inactive "$HV_DOM" | grep -q 'qemu:commandline' && hv_fail "enroll --dry-run changed the definition"
+
 out=$("$hv" enroll --json "$HV_DOM") || hv_fail "enroll failed: $out"
 echo "$out" | grep -q '"memfd_added": *true' || hv_fail "memfd not reported added: $out"
 echo "$out" | grep -q '"patch_area_added": *true' || hv_fail "patch area not reported added: $out"

@@ -140,6 +140,34 @@ START_TEST(test_enroll_repoints_cloned_area)
 }
 END_TEST
 
+/* The device's PCI slot is one libvirt never assigns by itself. */
+START_TEST(test_enroll_pci_slot_by_machine)
+{
+	static const char q35[] = "<domain><name>q</name>"
+				  "<uuid>0b6c2d7e-5a41-4c1e-9d0a-1f6e2a3b4c5d</uuid>"
+				  "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>"
+				  "</domain>";
+	static const char pc[] = "<domain><name>p</name>"
+				 "<uuid>0b6c2d7e-5a41-4c1e-9d0a-1f6e2a3b4c5d</uuid>"
+				 "<os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>"
+				 "</domain>";
+	struct hve_changes ch;
+	char *out = NULL, obj[512], dev[256];
+
+	ck_assert_int_eq(hve_xml_enroll(q35, NULL, &out, &ch), 0);
+	ck_assert_ptr_nonnull(strstr(out, "memdev=" HVE_AREA_MEM_ID ",bus=pcie.0,addr=0x1b\""));
+	free(out);
+	ck_assert_int_eq(hve_xml_enroll(pc, NULL, &out, &ch), 0);
+	ck_assert_ptr_nonnull(strstr(out, "memdev=" HVE_AREA_MEM_ID ",bus=pci.0,addr=0x1f\""));
+	free(out);
+	/* Bare QEMU (--qemu-args): QEMU places it. */
+	ck_assert_int_eq(hve_area_args(AREA, 4, NULL, obj, sizeof(obj), dev, sizeof(dev)), 0);
+	ck_assert_str_eq(dev, "ivshmem-plain,id=" HVE_AREA_DEV_ID ",memdev=" HVE_AREA_MEM_ID);
+	ck_assert_str_eq(obj, "memory-backend-file,id=" HVE_AREA_MEM_ID ",mem-path=" AREA
+			      ",size=4M,share=on,readonly=on");
+}
+END_TEST
+
 START_TEST(test_enroll_refusals)
 {
 	struct hve_opts bad = { 6 };
@@ -170,6 +198,7 @@ int main(void)
 	tcase_add_test(tc, test_enroll_is_idempotent);
 	tcase_add_test(tc, test_enroll_replaces_legacy_shmem);
 	tcase_add_test(tc, test_enroll_repoints_cloned_area);
+	tcase_add_test(tc, test_enroll_pci_slot_by_machine);
 	tcase_add_test(tc, test_enroll_refusals);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
