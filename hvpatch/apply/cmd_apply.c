@@ -250,7 +250,7 @@ static int print_report(const struct hvp_report *r, int json)
 	       r->stack_check_us, r->stack_waited_ms ? "" : "\n");
 	if (r->stack_waited_ms)
 		printf(" (waited %" PRIu64 " ms for tasks to leave)\n", r->stack_waited_ms);
-	printf("  ledger operation %lld; guest agent (guest-reported): %s\n", (long long)r->op_id,
+	printf("  ledger operation %lld; guest agent: %s (guest-reported)\n", (long long)r->op_id,
 	       clean(r->agent, agent, sizeof(agent)));
 	return 0;
 }
