@@ -182,7 +182,7 @@ struct guard_child {
 	const char *uuid, *dir;
 	int init_r;
 	char init_msg[400];
-	bool armed, rescued;
+	bool armed, rescued, gdb_on;
 	uint64_t armed_ms, deadline_ms;
 };
 
@@ -245,6 +245,10 @@ static void child_request(struct guard_child *c, const struct guard_req *q)
 	case 'D':
 		child_disarm(c);
 		break;
+	case 'G':
+	case 'g':
+		c->gdb_on = q->op == 'G';
+		break;
 	default:
 		r = hv_err(HV_E_PROTO, "the pause guard got an unknown request %u", q->op);
 		break;
@@ -299,7 +303,12 @@ static void child_main(struct guard_child *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n != (ssize_t)sizeof(q) || q.op == 'Q') {
-			/* The session died (or ended): never leave the guest paused. */
+			/* The session died (or ended): never leave the guest paused,
+			 * nor its gdbstub listening.  The gdbstub goes first: a
+			 * client it still served could stop the guest again. */
+			if (c->gdb_on && c->init_r == 0 && c->be->gdbstub_off &&
+			    c->be->gdbstub_off(c->arg) < 0)
+				hv_err_clear();
 			if (c->armed) {
 				child_rescue(c);
 				child_disarm(c);
@@ -429,6 +438,13 @@ int hva_guard_resume(struct hva_guard *g)
 int hva_guard_disarm(struct hva_guard *g)
 {
 	return request(g, 'D', 0, NULL);
+}
+
+int hva_guard_note_gdbstub(struct hva_guard *g, bool on)
+{
+	if (!g)
+		return 0;
+	return request(g, on ? 'G' : 'g', 0, NULL);
 }
 
 bool hva_guard_owns_pause(const struct hva_guard *g)

@@ -59,6 +59,13 @@ struct hva_guard_backend {
 	 * rescue; NULL when the backend cannot tell (then one rescue only).
 	 */
 	int (*paused)(void *arg, bool *paused);
+	/*
+	 * Stop QEMU's gdbstub (HMP "gdbserver none"): called when the session
+	 * ends or dies while a gdbstub it started still listens, since that
+	 * socket gives whoever reaches it the guest's memory and vCPUs.  May
+	 * be NULL.
+	 */
+	int (*gdbstub_off)(void *arg);
 	void (*fini)(void *arg);
 };
 
@@ -97,6 +104,13 @@ int hva_guard_resume(struct hva_guard *g) HV_WUR;
 
 /* Disarm without resuming (the session resumed the guest itself). */
 int hva_guard_disarm(struct hva_guard *g) HV_WUR;
+
+/*
+ * Tell the guard that the session started (@on) or stopped QEMU's gdbstub,
+ * so that it stops one left listening when the session dies.
+ * Errors: HV_E_IO, HV_E_TIMEOUT (the guard is gone or hangs).
+ */
+int hva_guard_note_gdbstub(struct hva_guard *g, bool on) HV_WUR;
 
 /* Whether the backend's guard issues the pause itself. */
 bool hva_guard_owns_pause(const struct hva_guard *g);

@@ -77,7 +77,7 @@ struct hva_info {
 	bool has_area;
 	uint64_t area_gpa;  /* BAR2 guest-physical address (0 if not found) */
 	uint64_t area_size; /* bytes */
-	char area_shm[256]; /* shmem name: the host file is /dev/shm/<name> */
+	char area_shm[256]; /* the area file (HVE_AREA_DIR/<uuid>), or why there is none */
 	/* Agent channel socket on the host, if the domain has one. */
 	char agent_socket[256];
 	int qemu_pid; /* 0 if not known */

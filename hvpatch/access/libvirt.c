@@ -245,12 +245,27 @@ static void lvg_fini(void *arg)
 		virConnectClose(g->conn);
 }
 
+static int lvg_gdbstub_off(void *arg)
+{
+	struct lv_guard *g = arg;
+	char *reply = NULL;
+
+	if (virDomainQemuMonitorCommand(g->dom, "gdbserver none", &reply,
+					VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0)
+		return hv_err(HV_E_IO,
+			      "the pause guard could not stop the gdbstub of domain %s: %s",
+			      g->uuid, lv_errmsg());
+	free(reply);
+	return 0;
+}
+
 static const struct hva_guard_backend lv_guard_backend = {
 	.name = "libvirt",
 	.init = lvg_init,
 	.pause = lvg_pause,
 	.resume = lvg_resume,
 	.paused = lvg_paused,
+	.gdbstub_off = lvg_gdbstub_off,
 	.fini = lvg_fini,
 };
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "enroll/area.h"
+#include "guard.h"
 #include "hva_impl.h"
 
 #define HVA_GDB_DIR_DEFAULT "/run/hvpatch/gdb"
@@ -744,13 +745,19 @@ int hva_qemu_gdb_server(struct hva *h)
 		}
 	}
 	unlink(h->gdb_path);
-	snprintf(cmd, sizeof(cmd), "gdbserver unix:%s,server=on,wait=off", h->gdb_path);
-	r = hva_qemu_hmp(h, cmd, -1, &reply);
+	/* The guard hears of it first: should hvpatch die from here on, the
+	 * guard stops the gdbstub instead of leaving it listening. */
+	r = hva_guard_note_gdbstub(h->guard, true);
 	if (r < 0)
 		goto out;
-	if (!strstr(reply, "Waiting for gdb")) {
+	snprintf(cmd, sizeof(cmd), "gdbserver unix:%s,server=on,wait=off", h->gdb_path);
+	r = hva_qemu_hmp(h, cmd, -1, &reply);
+	if (r == 0 && !strstr(reply, "Waiting for gdb"))
 		r = hv_err(HV_E_IO, "QEMU could not start a gdbstub for %s: %.200s", h->label,
 			   reply);
+	if (r < 0) {
+		if (hva_guard_note_gdbstub(h->guard, false) < 0)
+			hv_err_clear(); /* a gone guard has nothing to stop */
 		goto out;
 	}
 	h->gdb_started = true;
@@ -783,6 +790,8 @@ void hva_qemu_gdb_stop(struct hva *h)
 	h->gdb = NULL;
 	if (h->gdb_started) {
 		if (hva_qemu_hmp(h, "gdbserver none", -1, &reply) < 0)
+			hv_err_clear(); /* the guard stops it when this session ends */
+		else if (hva_guard_note_gdbstub(h->guard, false) < 0)
 			hv_err_clear();
 		free(reply);
 		unlink(h->gdb_path);

@@ -84,9 +84,23 @@ static int qsg_resume(void *arg)
 	return 0;
 }
 
+static int qsg_gdbstub_off(void *arg)
+{
+	static const char off[] =
+		"{\"execute\":\"human-monitor-command\",\"arguments\":"
+		"{\"command-line\":\"gdbserver none\"},\"id\":\"" HVA_QMP_GUARD_ID "\"}\n";
+	int fd = *(int *)arg;
+
+	if (send(fd, off, sizeof(off) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(off) - 1))
+		return hv_err(HV_E_IO, "the pause guard cannot write to the QMP socket: %s",
+			      strerror(errno));
+	return 0;
+}
+
 static const struct hva_guard_backend qs_guard_backend = {
 	.name = "qmp",
 	.resume = qsg_resume,
+	.gdbstub_off = qsg_gdbstub_off,
 };
 
 static int qs_describe(struct hva *h, struct hva_info *info)

@@ -100,12 +100,21 @@ bp=$!
 n=0
 while [ "$(hv_domstate)" != paused ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 [ "$(hv_domstate)" = paused ] || hv_fail "bench-pause did not pause the guest"
+# Under TCG the pause opened QEMU's gdbstub; the guard stops it too.
+gdbstub_listens() {
+	virsh -c "$HV_URI" qemu-monitor-command --hmp "$HV_DOM" 'info chardev' | grep -q '^gdb: '
+}
+gdbstub_listens || hv_fail "no gdbstub listened during the pause (the check below would prove nothing)"
 kill -9 "$bp"
 wait "$bp" 2>/dev/null
 n=0
 while [ "$(hv_domstate)" != running ] && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
 [ "$(hv_domstate)" = running ] || hv_fail "guest stayed paused after hvpatch was killed"
 hv_log "guest resumed $((n * 100)) ms after hvpatch was killed in a pause"
+n=0
+while gdbstub_listens && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
+gdbstub_listens && hv_fail "QEMU's gdbstub still listens 3 s after hvpatch was killed"
+hv_log "the guard stopped the gdbstub the killed hvpatch left"
 
 # 9. hvpatch stopped (SIGSTOP) in a pause: its guard ends the pause at the
 #    deadline plus its grace period, although hvpatch itself cannot.

@@ -603,11 +603,18 @@ static int tg_paused(void *arg, bool *paused)
 	return 0;
 }
 
+static int tg_gdbstub_off(void *arg)
+{
+	(void)!write(*(int *)arg, "G", 1);
+	return 0;
+}
+
 /* The session pauses; the guard only ends a pause the session left. */
 static const struct hva_guard_backend tg_session_pauses = {
 	.name = "test",
 	.resume = tg_resume,
 	.paused = tg_paused,
+	.gdbstub_off = tg_gdbstub_off,
 };
 /* The guard pauses and resumes itself (as under libvirt). */
 static const struct hva_guard_backend tg_guard_pauses = {
@@ -772,6 +779,51 @@ static void die_while_paused(const struct hva_guard_backend *be, int fd, const c
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
+
+/*
+ * In a child process: start a guard, tell it a gdbstub was started (and,
+ * with @stopped, stopped again), and die with SIGKILL.
+ */
+static void die_with_gdbstub(int fd, bool stopped)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct hva_guard *g;
+		static int wfd;
+
+		wfd = fd;
+		if (hva_guard_start(&tg_session_pauses, &wfd, wfd, "", NULL, &g) < 0 ||
+		    hva_guard_note_gdbstub(g, true) < 0 ||
+		    (stopped && hva_guard_note_gdbstub(g, false) < 0))
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+/* A gdbstub left listening by a killed hvpatch is stopped by its guard. */
+START_TEST(guard_stops_the_gdbstub_of_a_killed_session)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	die_with_gdbstub(p[1], false);
+	close(p[1]);
+	ck_assert_int_eq(next_byte(p[0], 2000), 'G');
+	ck_assert_int_eq(next_byte(p[0], 500), 0); /* nothing was paused */
+	close(p[0]);
+	ck_assert_int_eq(pipe(p), 0);
+	die_with_gdbstub(p[1], true);
+	close(p[1]);
+	ck_assert_int_eq(next_byte(p[0], 1000), 0); /* already stopped */
+	close(p[0]);
+}
+END_TEST
 
 START_TEST(guard_resumes_when_the_session_is_killed)
 {
@@ -1137,6 +1189,7 @@ static Suite *suite(void)
 	tcase_add_test(w, hva_missing_operation_is_unsupported);
 	tcase_add_test(w, hva_cannot_pause_without_a_guard);
 	tcase_add_test(pg, guard_resumes_when_the_session_is_killed);
+	tcase_add_test(pg, guard_stops_the_gdbstub_of_a_killed_session);
 	tcase_add_test(pg, guard_that_paused_resumes_when_the_session_is_killed);
 	tcase_add_test(pg, guard_leaves_a_guest_it_found_paused);
 	tcase_add_test(pg, guard_ends_a_pause_past_its_deadline_and_again_if_paused_again);
