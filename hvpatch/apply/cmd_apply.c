@@ -41,7 +41,9 @@ enum {
 
 static const char own_help[] =
 	"Options:\n"
-	"      --ledger PATH        host ledger (default " HVP_DEFAULT_LEDGER ")\n"
+	"      --ledger PATH        host ledger (default " HVP_DEFAULT_LEDGER ");\n"
+	"                           created 0600; refused when group or others may\n"
+	"                           write it or its directory\n"
 	"      --trusted DIR        directory of trusted public keys (*.pub.pem)\n"
 	"                           (default " HVP_DEFAULT_TRUSTED ")\n"
 	"      --stack-wait-ms N    how long a guest task asleep in code this operation\n"
