@@ -15,3 +15,5 @@ introspection_libhvi_a_SOURCES += introspection/hvi_btf.c introspection/hvi_btf.
 introspection_libhvi_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBBPF_CFLAGS)
 # The kernel's ftrace records, ftrace_lock and ftrace users (layout from BTF).
 introspection_libhvi_a_SOURCES += introspection/hvi_ftrace.c introspection/hvi_ftrace.h
+# The guest's loaded modules and each module's own symbol table (layout from BTF).
+introspection_libhvi_a_SOURCES += introspection/hvi_modules.c introspection/hvi_modules.h

@@ -66,3 +66,10 @@ tests_unit_test_hvi_bounds_SOURCES = tests/unit/test_hvi_bounds.c $(HVI_TEST_HEL
 tests_unit_test_hvi_bounds_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_hvi_bounds_LDADD = $(HV_CHECK_LIBS) -lpthread
 TESTS += tests/unit/test_hvi_bounds
+
+# The module list and module symbol tables, normal and hostile.
+check_PROGRAMS += tests/unit/test_hvi_modules
+tests_unit_test_hvi_modules_SOURCES = tests/unit/test_hvi_modules.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_modules_CFLAGS = $(HV_CHECK_CFLAGS) $(LIBBPF_CFLAGS)
+tests_unit_test_hvi_modules_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_modules
