@@ -33,6 +33,7 @@
 #include "area.h"
 #include "stackcheck.h"
 #include "bundle/hvb.h"
+#include "bundle/hvb_reloc.h"
 #include "hvi_btf.h"
 #include "hvi_ftrace.h"
 #include "hvi_kallsyms.h"
@@ -429,7 +430,7 @@ struct resolve_ctx {
 	struct hvg *g;
 };
 
-static int resolve_ksym(void *ctx, const char *name, uint64_t *addr);
+static int resolve_ksym(void *ctx, const struct hvb_bundle *b, size_t i, uint64_t *value);
 static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *lay, uint32_t slot,
 			 uint64_t *sec_addr);
 static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *target_addr);
@@ -473,7 +474,7 @@ static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_sta
 	if (r == 0)
 		r = resolve_targets(g, b, target_addr);
 	if (r == 0)
-		r = hvb_apply_relocs(b, &pl, resolve_ksym, &rc, &patched);
+		r = hvb_apply_relocs_ksym(b, &pl, resolve_ksym, &rc, &patched);
 	if (r < 0) {
 		r = hv_err_prefix("recomputing level %s from the ledger's bundle", cur->level);
 		goto out;
@@ -633,40 +634,17 @@ static int refuse_findings(const struct hvg *g, const char *kind, const struct h
 		      x->found[0] ? ", found " : "", x->found, x->detail, g->info.name);
 }
 
-static int resolve_ksym(void *ctx, const char *name, uint64_t *addr)
+/*
+ * The value of a kernel-symbol relocation in this guest: the rule
+ * "hvpatch build --vmlinux" also applies (hvb_reloc.h), so build refuses
+ * first what apply would refuse, in the same words.  Per-cpu symbols give
+ * their per-cpu offset to absolute kinds; PC-relative kinds are refused.
+ */
+static int resolve_ksym(void *ctx, const struct hvb_bundle *b, size_t i, uint64_t *value)
 {
-	struct resolve_ctx *rc = ctx;
-	struct hvi_sym s, all[16];
-	int r = hvi_sym_lookup(rc->g->k->syms, name, &s);
+	const struct resolve_ctx *rc = ctx;
 
-	if (r == HV_E_INVAL && !strchr(name, '@')) {
-		/* Several symbols of that name: the linker would bind a reference
-		 * to the one global among them (the others are file-local). */
-		int n = hvi_sym_lookup_all(rc->g->k->syms, name, all, 16), i, globals = 0;
-
-		for (i = 0; i < n && i < 16; i++)
-			if (all[i].type >= 'A' && all[i].type <= 'Z') {
-				s = all[i];
-				globals++;
-			}
-		if (n > 16 || globals != 1)
-			return hv_err(
-				HV_E_INVAL,
-				"kernel symbol %s names %d symbols, %d of them global; name one "
-				"as %s@N in the manifest",
-				name, n, globals, name);
-		hv_err_clear();
-		r = 0;
-	}
-	if (r < 0)
-		return r;
-	if (s.absolute)
-		return hv_err(HV_E_FORMAT,
-			      "kernel symbol %s is a per-cpu offset, not an address; a patch "
-			      "must reach per-cpu data through the kernel's accessors",
-			      name);
-	*addr = s.addr;
-	return 0;
+	return hvb_reloc_ksym(rc->g->k->syms, b, i, value);
 }
 
 static const struct hvp_site *find_site(const struct hvp_state *st, uint64_t gva)
@@ -1233,7 +1211,7 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 		if (r == 0)
 			r = resolve_targets(g, b, target_addr);
 		if (r == 0) {
-			r = hvb_apply_relocs(b, &pl, resolve_ksym, &rc, &patched);
+			r = hvb_apply_relocs_ksym(b, &pl, resolve_ksym, &rc, &patched);
 			if (r < 0)
 				r = hv_err_prefix("relocating bundle %s", b->patch_id);
 		}

@@ -1104,8 +1104,10 @@ static void put_le(uint8_t *p, uint64_t v, unsigned n)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-int hvb_apply_relocs(const struct hvb_bundle *b, const struct hvb_placement *pl,
-		     hvb_resolve_fn resolve, void *ctx, struct hvb_patched *out)
+/* Either resolver: @by_name (prefixed with the relocation) or @by_reloc. */
+static int relocate(const struct hvb_bundle *b, const struct hvb_placement *pl,
+		    hvb_resolve_fn by_name, hvb_reloc_ksym_fn by_reloc, void *ctx,
+		    struct hvb_patched *out)
 {
 	struct hvb_patched p = { 0 };
 	size_t i;
@@ -1161,7 +1163,13 @@ int hvb_apply_relocs(const struct hvb_bundle *b, const struct hvb_placement *pl,
 		switch (x->kind) {
 		case HVB_TGT_KSYM:
 			snprintf(tname, sizeof(tname), "%s", x->symbol ? x->symbol : "?");
-			r = resolve ? resolve(ctx, x->symbol, &S)
+			if (by_reloc) {
+				r = by_reloc(ctx, b, i, &S);
+				if (r < 0)
+					goto out;
+				break;
+			}
+			r = by_name ? by_name(ctx, x->symbol, &S)
 				    : hv_err(HV_E_INVAL, "no resolver");
 			if (r < 0) {
 				r = hv_err_prefix("relocation %zu (%s at %s+0x%llx) to kernel "
@@ -1236,4 +1244,20 @@ int hvb_apply_relocs(const struct hvb_bundle *b, const struct hvb_placement *pl,
 out:
 	hvb_patched_free(&p);
 	return r;
+}
+
+int hvb_apply_relocs(const struct hvb_bundle *b, const struct hvb_placement *pl,
+		     hvb_resolve_fn resolve, void *ctx, struct hvb_patched *out)
+{
+	return relocate(b, pl, resolve, NULL, ctx, out);
+}
+
+int hvb_apply_relocs_ksym(const struct hvb_bundle *b, const struct hvb_placement *pl,
+			  hvb_reloc_ksym_fn resolve, void *ctx, struct hvb_patched *out)
+{
+	if (!resolve) {
+		memset(out, 0, sizeof(*out));
+		return hv_err(HV_E_INVAL, "hvb_apply_relocs_ksym needs a resolver");
+	}
+	return relocate(b, pl, NULL, resolve, ctx, out);
 }

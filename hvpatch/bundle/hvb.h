@@ -296,6 +296,24 @@ struct hvb_patched {
 int hvb_apply_relocs(const struct hvb_bundle *b, const struct hvb_placement *pl,
 		     hvb_resolve_fn resolve, void *ctx, struct hvb_patched *out) HV_WUR;
 
+/*
+ * Give the value S of kernel-symbol relocation @reloc_index of @b in
+ * *@value (the apply engine: hvb_reloc_ksym() against the guest's
+ * symbols).  Returns 0 or a negative HV_E_* with a sentence recorded that
+ * already names the relocation.
+ */
+typedef int (*hvb_reloc_ksym_fn)(void *ctx, const struct hvb_bundle *b, size_t reloc_index,
+				 uint64_t *value);
+
+/*
+ * hvb_apply_relocs() with a resolver that sees the whole relocation (its
+ * kind decides what a per-cpu symbol may resolve to); its errors are
+ * recorded as the resolver recorded them.  Same result and errors as
+ * hvb_apply_relocs().
+ */
+int hvb_apply_relocs_ksym(const struct hvb_bundle *b, const struct hvb_placement *pl,
+			  hvb_reloc_ksym_fn resolve, void *ctx, struct hvb_patched *out) HV_WUR;
+
 /* Free the copies in @p (not @p itself).  Accepts NULL. */
 void hvb_patched_free(struct hvb_patched *p);
 

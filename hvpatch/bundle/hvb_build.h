@@ -121,7 +121,7 @@ struct hvb_kernel_check {
 	bool checked;		  /* false: the vmlinux's kallsyms could not be read */
 	char note[256];		  /* why not, when !checked */
 	unsigned targets_checked; /* replacement targets found and traceable */
-	unsigned symbols_checked; /* kernel-symbol relocations found in kallsyms */
+	unsigned symbols_checked; /* kernel-symbol relocations that resolve */
 };
 
 /*
@@ -129,11 +129,15 @@ struct hvb_kernel_check {
  * it in messages), through the kernel's own kallsyms tables: every
  * replacement target exists (unique, or the N-th of its name for "name@N"),
  * is a function and starts with the ftrace call "call __fentry__" (so it has
- * a redirect site), and every kernel-symbol relocation names a symbol the
- * kernel has.  When the kallsyms tables cannot be found, returns 0 with
+ * a redirect site), and every kernel-symbol relocation passes
+ * hvb_reloc_ksym() (the apply engine's own rule: the symbol exists and is
+ * unambiguous, per-cpu data only through absolute kinds), so build refuses
+ * with the apply engine's sentence what apply would refuse.  When the kallsyms tables cannot be
+ * found, returns 0 with
  * @res->checked false and the reason in @res->note.
  * Errors: HV_E_NOTFOUND / HV_E_INVAL (unknown or ambiguous target, unknown
- * symbol), HV_E_UNSUPPORTED (target not traceable or not code),
+ * symbol), HV_E_UNSUPPORTED (target not traceable or not code; a refused
+ * relocation kind), HV_E_RANGE (a per-cpu offset that does not fit),
  * HV_E_FORMAT (not a kernel image), HV_E_NOMEM.
  */
 int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len, const char *what,

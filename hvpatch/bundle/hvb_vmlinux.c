@@ -12,6 +12,7 @@
 
 #include "hv_buf.h"
 #include "hvb_build.h"
+#include "hvb_reloc.h"
 #include "hvi_kallsyms.h"
 
 /*
@@ -177,25 +178,11 @@ int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len
 		}
 		res->targets_checked++;
 	}
-	for (i = 0; i < b->nrelocs; i++) {
-		struct hvi_sym s;
-
-		if (b->relocs[i].kind != HVB_TGT_KSYM)
-			continue;
-		if (strchr(b->relocs[i].symbol, '@')) {
-			if (hvi_sym_lookup(st, b->relocs[i].symbol, &s) < 0) {
-				r = hv_err_prefix("relocation %zu in %s", i, what);
-				goto out;
-			}
-		} else if (hvi_sym_lookup_all(st, b->relocs[i].symbol, &s, 1) < 1) {
-			r = hv_err(HV_E_NOTFOUND,
-				   "relocation %zu names the kernel symbol %s, which %s does not "
-				   "have; the apply engine could not resolve it",
-				   i, b->relocs[i].symbol, what);
-			goto out;
-		}
-		res->symbols_checked++;
-	}
+	/* The apply engine's own rule, so build refuses what apply would. */
+	r = hvb_reloc_check_all(st, b);
+	if (r < 0)
+		goto out;
+	res->symbols_checked = (unsigned)r;
 	r = 0;
 out:
 	hvi_symtab_free(st);

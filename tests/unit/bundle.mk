@@ -50,3 +50,12 @@ tests_unit_test_bundle_exec_SOURCES = tests/unit/test_bundle_exec.c
 tests_unit_test_bundle_exec_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
 tests_unit_test_bundle_exec_CFLAGS = $(AM_CFLAGS)
 tests_unit_test_bundle_exec_LDADD = $(HV_BUNDLE_TEST_LIBS)
+
+# Kernel-symbol relocations (per-cpu and ordinary symbols, each kind) and
+# the agreement of "hvpatch build --vmlinux" with the apply engine.
+check_PROGRAMS += tests/unit/test_bundle_reloc
+tests_unit_test_bundle_reloc_SOURCES = tests/unit/test_bundle_reloc.c $(HVI_TEST_HELPERS)
+tests_unit_test_bundle_reloc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle
+tests_unit_test_bundle_reloc_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_bundle_reloc_LDADD = $(HV_BUNDLE_TEST_LIBS)
+TESTS += tests/unit/test_bundle_reloc
