@@ -174,65 +174,58 @@ int hva_qemu_prepare_pause(struct hva *h)
 	return hva_qemu_gdb_server(h);
 }
 
-static int qom_u64(struct hva *h, const char *path, const char *prop, uint64_t *v)
+/* QOM property @prop of @path; *@ret (caller decrefs) is QEMU's value. */
+static int qom_get(struct hva *h, const char *path, const char *prop, json_t **ret)
 {
-	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop), *ret = NULL;
+	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop);
 	int r;
 
+	*ret = NULL;
 	if (!args)
 		return hv_err(HV_E_NOMEM, "out of memory for a QMP command");
-	r = hva_qemu_exec(h, "qom-get", args, &ret);
+	r = hva_qemu_exec(h, "qom-get", args, ret);
 	json_decref(args);
-	if (r < 0)
-		return r;
-	if (!json_is_integer(ret) || json_integer_value(ret) < 0) {
-		json_decref(ret);
-		return hv_err(HV_E_PROTO, "QOM property %s of %s is not a size", prop, path);
-	}
-	*v = (uint64_t)json_integer_value(ret);
+	return r;
+}
+
+static int qom_u64(struct hva *h, const char *path, const char *prop, uint64_t *v)
+{
+	json_t *ret = NULL;
+	int r = qom_get(h, path, prop, &ret);
+
+	if (r == 0 && (!json_is_integer(ret) || json_integer_value(ret) < 0))
+		r = hv_err(HV_E_PROTO, "QOM property %s of %s is not a size", prop, path);
+	if (r == 0)
+		*v = (uint64_t)json_integer_value(ret);
 	json_decref(ret);
-	return 0;
+	return r;
 }
 
 static int qom_str(struct hva *h, const char *path, const char *prop, char *out, size_t n)
 {
-	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop), *ret = NULL;
-	int r;
+	json_t *ret = NULL;
+	int r = qom_get(h, path, prop, &ret);
 
-	if (!args)
-		return hv_err(HV_E_NOMEM, "out of memory for a QMP command");
-	r = hva_qemu_exec(h, "qom-get", args, &ret);
-	json_decref(args);
-	if (r < 0)
-		return r;
-	if (!json_is_string(ret) || json_string_length(ret) >= n) {
-		json_decref(ret);
-		return hv_err(HV_E_PROTO, "QOM property %s of %s is not a string of a sane length",
-			      prop, path);
-	}
-	snprintf(out, n, "%s", json_string_value(ret));
+	if (r == 0 && (!json_is_string(ret) || json_string_length(ret) >= n))
+		r = hv_err(HV_E_PROTO, "QOM property %s of %s is not a string of a sane length",
+			   prop, path);
+	if (r == 0)
+		snprintf(out, n, "%s", json_string_value(ret));
 	json_decref(ret);
-	return 0;
+	return r;
 }
 
 static int qom_bool(struct hva *h, const char *path, const char *prop, bool *v)
 {
-	json_t *args = json_pack("{s:s,s:s}", "path", path, "property", prop), *ret = NULL;
-	int r;
+	json_t *ret = NULL;
+	int r = qom_get(h, path, prop, &ret);
 
-	if (!args)
-		return hv_err(HV_E_NOMEM, "out of memory for a QMP command");
-	r = hva_qemu_exec(h, "qom-get", args, &ret);
-	json_decref(args);
-	if (r < 0)
-		return r;
-	if (!json_is_boolean(ret)) {
-		json_decref(ret);
-		return hv_err(HV_E_PROTO, "QOM property %s of %s is not a boolean", prop, path);
-	}
-	*v = json_is_true(ret);
+	if (r == 0 && !json_is_boolean(ret))
+		r = hv_err(HV_E_PROTO, "QOM property %s of %s is not a boolean", prop, path);
+	if (r == 0)
+		*v = json_is_true(ret);
 	json_decref(ret);
-	return 0;
+	return r;
 }
 
 /* Find the device with qdev id @id in a query-pci bus list (bridges
