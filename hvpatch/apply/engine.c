@@ -738,23 +738,12 @@ static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *
 	int r;
 
 	for (i = 0; i < b->nreplacements; i++) {
-		const struct hvb_replacement *rp = &b->replacements[i];
-		char name[HVB_MAX_NAME + 16];
 		struct hvi_sym s;
 
-		if (rp->target_index == HVB_NO_INDEX)
-			snprintf(name, sizeof(name), "%s", rp->target);
-		else
-			snprintf(name, sizeof(name), "%s@%u", rp->target, rp->target_index);
-		r = hvi_sym_lookup(g->k->syms, name, &s);
+		/* The rule "hvpatch build --vmlinux" applies too (hvb_reloc.h). */
+		r = hvb_target_sym(g->k->syms, b, i, &s);
 		if (r < 0)
-			return hv_err_prefix("bundle %s replaces %s", b->patch_id, name);
-		if (s.type != 't' && s.type != 'T')
-			return hv_err(
-				HV_E_FORMAT,
-				"bundle %s replaces %s, which is not a function in the running "
-				"kernel (kallsyms type '%c')",
-				b->patch_id, name, s.type);
+			return r;
 		target_addr[i] = s.addr;
 	}
 	return 0;

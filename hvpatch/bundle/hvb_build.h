@@ -127,9 +127,10 @@ struct hvb_kernel_check {
 /*
  * Check bundle @b against its target vmlinux (@buf, @len bytes; @what names
  * it in messages), through the kernel's own kallsyms tables: every
- * replacement target exists (unique, or the N-th of its name for "name@N"),
- * is a function and starts with the ftrace call "call __fentry__" (so it has
- * a redirect site), and every kernel-symbol relocation passes
+ * replacement target passes hvb_target_sym() (the apply engine's rule: it
+ * exists, unique or the N-th of its name for "name@N", and is a function)
+ * and starts with the ftrace call "call __fentry__" (so it has a redirect
+ * site), and every kernel-symbol relocation passes
  * hvb_reloc_ksym() (the apply engine's own rule: the symbol exists and is
  * unambiguous, per-cpu data only through absolute kinds), so build refuses
  * with the apply engine's sentence what apply would refuse.  When the kallsyms tables cannot be

@@ -143,3 +143,38 @@ int hvb_reloc_check_all(const struct hvi_symtab *st, const struct hvb_bundle *b)
 out:
 	return r;
 }
+
+int hvb_target_sym(const struct hvi_symtab *st, const struct hvb_bundle *b, size_t i,
+		   struct hvi_sym *out)
+{
+	const struct hvb_replacement *rp;
+	char name[HVB_MAX_NAME + 16];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!st || !b || i >= b->nreplacements || !b->replacements[i].target) {
+		r = hv_err(HV_E_INVAL, "hvb_target_sym needs symbols and a replacement of a "
+				       "checked bundle");
+		goto out;
+	}
+	rp = &b->replacements[i];
+	if (rp->target_index == HVB_NO_INDEX)
+		snprintf(name, sizeof(name), "%s", rp->target);
+	else
+		snprintf(name, sizeof(name), "%s@%u", rp->target, rp->target_index);
+	r = hvi_sym_lookup(st, name, out);
+	if (r < 0) {
+		r = hv_err_prefix("bundle %s replaces %s", b->patch_id, name);
+		goto out;
+	}
+	if (out->absolute || (out->type != 't' && out->type != 'T')) {
+		r = hv_err(HV_E_UNSUPPORTED,
+			   "bundle %s replaces %s, which is not a function in the kernel "
+			   "(kallsyms type '%c'); name a function",
+			   b->patch_id, name, out->type);
+		goto out;
+	}
+	r = 0;
+out:
+	return r;
+}

@@ -39,6 +39,7 @@
 #include "hvb.h"
 
 struct hvi_symtab;
+struct hvi_sym;
 
 /*
  * Resolve relocation @i of @b (a HVB_TGT_KSYM relocation) against the
@@ -64,5 +65,18 @@ int hvb_reloc_ksym(const struct hvi_symtab *st, const struct hvb_bundle *b, size
  * one refused.  Nothing to free.
  */
 int hvb_reloc_check_all(const struct hvi_symtab *st, const struct hvb_bundle *b) HV_WUR;
+
+/*
+ * Resolve replacement @i of @b (its target, "name" or "name@N") against
+ * the kernel symbols @st into *@out: the symbol must exist (a plain name
+ * once) and be a function (kallsyms type 't' or 'T').  The build and the
+ * apply engine both call this, so they refuse a target with the same
+ * sentence, which starts "bundle ID replaces NAME".  Returns 0 or a
+ * negative HV_E_*: HV_E_NOTFOUND / HV_E_INVAL (unknown or ambiguous name),
+ * HV_E_UNSUPPORTED (not a function), HV_E_INVAL (@i out of range).
+ * Nothing to free (*@out's name points into @st).
+ */
+int hvb_target_sym(const struct hvi_symtab *st, const struct hvb_bundle *b, size_t i,
+		   struct hvi_sym *out) HV_WUR;
 
 #endif

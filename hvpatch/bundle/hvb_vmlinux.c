@@ -151,18 +151,16 @@ int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len
 			snprintf(spec, sizeof(spec), "%s", p->target);
 		else
 			snprintf(spec, sizeof(spec), "%s@%u", p->target, p->target_index);
-		r = hvi_sym_lookup(st, spec, &s);
-		if (r < 0) {
-			r = hv_err_prefix("replacement target %s in %s", spec, what);
+		/* The apply engine's own rule first, in its words. */
+		r = hvb_target_sym(st, b, i, &s);
+		if (r < 0)
 			goto out;
-		}
 		off = s.addr - text;
-		if (s.absolute || (s.type != 't' && s.type != 'T') || s.addr < text ||
-		    off > img_len - 5) {
-			r = hv_err(HV_E_UNSUPPORTED,
-				   "replacement target %s in %s is not a function (kallsyms type "
-				   "'%c'); name a function",
-				   spec, what, s.type);
+		if (s.addr < text || off > img_len - 5) {
+			r = hv_err(HV_E_FORMAT,
+				   "replacement target %s in %s lies outside the kernel image; the "
+				   "vmlinux's symbols do not match its image",
+				   spec, what);
 			goto out;
 		}
 		rel = (int32_t)((uint32_t)img[off + 1] | (uint32_t)img[off + 2] << 8 |

@@ -102,6 +102,25 @@ for abi in $(grep -v '^#' "$top_srcdir/tests/guest/kernels.list"); do
 				expect_in "$name/$abi /proc/version output" "version_proc_show ret=0 orig=1 out=[Linux version 6.1.0-test (original body)\\nhvpatch level $level (patched live from the host)\\n]" "$work/exec.txt"
 		fi
 	done
+	# percpu-current (not in the series, no in-process run: it reads %gs):
+	# builds, checked against the vmlinux, with the per-cpu relocations the
+	# kernel's accessors produce (t-percpu.sh applies it live).
+	b="$out/percpu-current-$abi.hvb"
+	# shellcheck disable=SC2086
+	if "$hv" build --json -m "$ex/percpu-current/manifest" --kbuild "$kdir" $target \
+		--key "$keys/key.key" -o "$b" "$ex/percpu-current/percpu_current.c" > "$work/build.json" 2> "$work/build.err"; then
+		built=$((built + 1))
+		"$hv" show "$b" > "$work/show.txt" || failed "show percpu-current/$abi"
+		for r in "R_X86_64_32S    current_task +0" "R_X86_64_PC32   cpu_number -4" \
+			"R_X86_64_PC32   this_cpu_off -4" "R_X86_64_32S    kstat +0" "R_X86_64_PC32   kstat +8"; do
+			expect_in "percpu-current/$abi per-cpu relocation" "$r" "$work/show.txt"
+		done
+		case $target in --vmlinux*)
+			expect_in "percpu-current/$abi checked against the vmlinux's kallsyms" '"checked": true' "$work/build.json" ;;
+		esac
+	else
+		failed "percpu-current for $abi does not build: $(cat "$work/build.err")"
+	fi
 done
 if [ "$built" -eq 0 ] && [ -n "$missing" ]; then
 	echo "SKIP: kernel headers are not installed (apt-get install$missing)"

@@ -6,7 +6,8 @@
  * "hvpatch build --vmlinux" (hvb_check_vmlinux over a synthetic vmlinux)
  * and the apply engine's relocation (hvb_apply_relocs_ksym with the
  * engine's resolver, hvb_reloc_ksym over the same kallsyms) refuse the same
- * bundles with the same sentence.
+ * bundles with the same sentence; and that both refuse the same
+ * replacement targets alike (hvb_target_sym).
  */
 #include "config.h"
 
@@ -69,7 +70,11 @@ static void setup(void)
 	ck_assert_ptr_nonnull(vmlinux);
 	img = vmlinux + ELF_HEAD;
 	ck_assert_int_eq(enc_kallsyms(syms, NSYMS, TEXT, img, IMG_LEN, TAB_OFF, 1, &lay), 0);
-	/* "call __fentry__" nowhere needed: the bundles replace nothing. */
+	/* seq_printf and the global one_global start with "call __fentry__" */
+	img[0x300] = 0xe8;
+	put_u32(img + 0x301, (uint32_t)(int32_t)(0x100 - 0x305));
+	img[0x600] = 0xe8;
+	put_u32(img + 0x601, (uint32_t)(int32_t)(0x100 - 0x605));
 	memcpy(vmlinux, "\177ELF\2\1\1", 7);
 	put_u16(vmlinux + 16, 2);  /* ET_EXEC */
 	put_u16(vmlinux + 18, 62); /* EM_X86_64 */
@@ -378,6 +383,58 @@ START_TEST(test_build_and_apply_agree)
 }
 END_TEST
 
+/* Replacement targets: build and apply refuse the same ones, alike. */
+START_TEST(test_targets_agree)
+{
+	static const struct {
+		const char *target;
+		uint32_t index;
+		int want;
+	} cases[] = {
+		{ "no_such_function", HVB_NO_INDEX, HV_E_NOTFOUND },
+		{ "dup_static", HVB_NO_INDEX, HV_E_INVAL },
+		{ "dup_static", 5, HV_E_NOTFOUND },
+		{ "saved_command_line", HVB_NO_INDEX, HV_E_UNSUPPORTED },
+		{ "current_task", HVB_NO_INDEX, HV_E_UNSUPPORTED },
+		{ "seq_printf", HVB_NO_INDEX, 0 },
+		{ "one_global", 1, 0 },
+	};
+	struct hvb_replacement rp;
+	struct hvb_kernel_check kc;
+	char build_msg[1024];
+	struct hvi_sym sym;
+	struct one o;
+	size_t k;
+	int rb, ra;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		one_init(&o, HVB_R_X86_64_PLT32, 0, 8, -4, "seq_printf");
+		memset(&rp, 0, sizeof(rp));
+		rp.target = (char *)cases[k].target;
+		rp.target_index = cases[k].index;
+		rp.name = "hvp_fn";
+		o.b.replacements = &rp;
+		o.b.nreplacements = 1;
+		hv_err_clear();
+		rb = hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", &kc);
+		snprintf(build_msg, sizeof(build_msg), "%s", rb < 0 ? hv_err_last()->msg : "");
+		hv_err_clear();
+		/* what the engine's resolve_targets() calls for each replacement */
+		ra = hvb_target_sym(st, &o.b, 0, &sym);
+		ck_assert_msg(rb == cases[k].want && ra == cases[k].want,
+			      "target case %zu (%s): build %d, apply %d, wanted %d: %s", k,
+			      cases[k].target, rb, ra, cases[k].want, build_msg);
+		if (rb == 0) {
+			ck_assert_uint_eq(kc.targets_checked, 1);
+			continue;
+		}
+		ck_assert_str_eq(build_msg, hv_err_last()->msg);
+		ck_assert_msg(!strncmp(build_msg, "bundle reloc-test replaces ", 27), "%s",
+			      build_msg);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("bundle_reloc");
@@ -389,6 +446,7 @@ int main(void)
 	tcase_add_test(tc, test_percpu_kinds_refused);
 	tcase_add_test(tc, test_ordinary_symbols);
 	tcase_add_test(tc, test_build_and_apply_agree);
+	tcase_add_test(tc, test_targets_agree);
 	suite_add_tcase(su, tc);
 	return hv_check_run(su);
 }
