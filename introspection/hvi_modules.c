@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "hvi_btf.h"
+#include "hvi_kernel.h"
 #include "hvi_text.h"
 
 /* Lowest address of the kernel half of the address space. */
@@ -337,6 +338,43 @@ int hvi_modules_read(const struct hvi_paging *pg, const struct hvi_modules_layou
 	r = (int)(*out)->n;
 out:
 	hvi_modlist_free(l);
+	return r;
+}
+
+int hvi_modules_open(const struct hvi_kernel *k, const struct hvi_btf *b,
+		     struct hvi_modules_layout *lay, struct hvi_modlist **out)
+{
+	struct hvi_sym cand[8];
+	uint64_t head = 0;
+	int r, n, i, globals = 0;
+
+	*out = NULL;
+	r = hvi_modules_layout_from_btf(b, lay);
+	if (r < 0)
+		goto out;
+	n = hvi_sym_lookup_all(k->syms, "modules", cand, sizeof(cand) / sizeof(cand[0]));
+	if (n <= 0) {
+		r = hv_err(HV_E_NOTFOUND,
+			   "the guest kernel has no symbol 'modules' (the head of its module "
+			   "list): a kernel built without module support has no modules to list");
+		goto out;
+	}
+	for (i = 0; i < n && i < (int)(sizeof(cand) / sizeof(cand[0])); i++)
+		if (cand[i].type == 'D' && !cand[i].absolute) {
+			head = cand[i].addr;
+			globals++;
+		}
+	if (n == 1 && !cand[0].absolute)
+		head = cand[0].addr;
+	else if (globals != 1) {
+		r = hv_err(HV_E_INVAL,
+			   "the guest kernel has %d symbols named 'modules' and %d of them are "
+			   "global data: hvpatch cannot tell which one heads the module list",
+			   n, globals);
+		goto out;
+	}
+	r = hvi_modules_read(&k->pg, lay, head, out);
+out:
 	return r;
 }
 

@@ -57,6 +57,7 @@
 #define HVI_ELF64_SYM_BYTES 24u
 
 struct hvi_btf;
+struct hvi_kernel;
 
 /* Where the fields hvi_modules reads sit (byte offsets, from BTF). */
 struct hvi_modules_layout {
@@ -127,6 +128,19 @@ int hvi_modules_layout_from_btf(const struct hvi_btf *b, struct hvi_modules_layo
  */
 int hvi_modules_read(const struct hvi_paging *pg, const struct hvi_modules_layout *lay,
 		     uint64_t head_gva, struct hvi_modlist **out) HV_WUR;
+
+/*
+ * The whole first step for a caller that holds the kernel: the layout from
+ * @b (hvi_modules_layout_from_btf(), into *@lay), the list head from the
+ * kernel's kallsyms (the data symbol `modules`: of several symbols of that
+ * name the only global data one, 'D'), then hvi_modules_read() into *@out.
+ * Returns the number of modules; HV_E_NOTFOUND when the kernel has no such
+ * symbol (a kernel without CONFIG_MODULES); HV_E_INVAL when several
+ * symbols of that name leave no single global one; the errors of the two
+ * calls.  @k->pg.mem must still be valid.
+ */
+int hvi_modules_open(const struct hvi_kernel *k, const struct hvi_btf *b,
+		     struct hvi_modules_layout *lay, struct hvi_modlist **out) HV_WUR;
 
 /* Free a list; accepts NULL. */
 void hvi_modlist_free(struct hvi_modlist *l);

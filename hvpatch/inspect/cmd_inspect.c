@@ -1,5 +1,6 @@
 /*
- * hvpatch inspect / sym / addr / btf: what hvpatch sees of a guest kernel.
+ * hvpatch inspect / sym / addr / btf / modules: what hvpatch sees of a
+ * guest kernel.
  */
 #include "config.h"
 
@@ -15,11 +16,13 @@
 #include "commands.h"
 #include "guest/guest.h"
 #include "hvi_btf.h"
+#include "hvi_modules.h"
 #include "hvi_text.h"
 
 struct iopts {
 	struct hvg_opts g;
 	int json;
+	const char *symbols; /* modules --symbols MODULE */
 };
 
 /* Options of inspect, sym and addr besides the guest selection. */
@@ -46,6 +49,7 @@ enum {
 	OPT_CPU = CLI_OPT_OWN,
 	OPT_USER,
 	OPT_NOIDT,
+	OPT_SYMBOLS,
 };
 
 static int take(void *ctx, int val, const char *arg)
@@ -66,6 +70,9 @@ static int take(void *ctx, int val, const char *arg)
 	case OPT_NOIDT:
 		o->g.idt_check = false;
 		return 0;
+	case OPT_SYMBOLS:
+		o->symbols = arg;
+		return 0;
 	default:
 		return hv_err(HV_E_INVAL, "unknown option");
 	}
@@ -80,11 +87,19 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 		{ "no-idt-check", no_argument, NULL, OPT_NOIDT },
 		{ NULL, 0, NULL, 0 },
 	};
+	/* modules also takes --symbols MODULE. */
+	static const struct option own_modules[] = {
+		{ "cpu", required_argument, NULL, OPT_CPU },
+		{ "user-cr3", no_argument, NULL, OPT_USER },
+		{ "no-idt-check", no_argument, NULL, OPT_NOIDT },
+		{ "symbols", required_argument, NULL, OPT_SYMBOLS },
+		{ NULL, 0, NULL, 0 },
+	};
 	static const struct hvg_opts defaults = HVG_OPTS_INIT;
-	char fullhelp[4096];
+	char fullhelp[8192];
 	struct cli_spec spec = { .cmd = cmd,
 				 .help = fullhelp,
-				 .own = own,
+				 .own = strcmp(cmd, "modules") ? own : own_modules,
 				 .take = take,
 				 .ctx = o,
 				 .guest = CLI_G_ALL,
@@ -94,7 +109,10 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, struc
 
 	memset(o, 0, sizeof(*o));
 	o->g = defaults;
-	snprintf(fullhelp, sizeof(fullhelp), "%sOptions:\n%s", help, inspect_opts_help);
+	snprintf(fullhelp, sizeof(fullhelp), "%sOptions:\n%s%s", help, inspect_opts_help,
+		 strcmp(cmd, "modules")
+			 ? ""
+			 : "      --symbols MODULE   print every symbol of MODULE\n");
 	i = cli_parse(&spec, argc, argv, &g, rc);
 	if (i < 0)
 		return -1;
@@ -639,6 +657,285 @@ int cmd_btf(int argc, char **argv)
 	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
 out:
 	json_decref(j);
+	hvi_btf_free(b);
+	hvg_close(g);
+	return rc;
+}
+
+static const char modules_help[] =
+	"Usage: hvpatch modules [OPTIONS] DOMAIN [QUERY...]\n"
+	"       hvpatch modules [OPTIONS] --symbols MODULE DOMAIN\n"
+	"\n"
+	"Find the loaded modules of DOMAIN's kernel from its memory alone: the\n"
+	"kernel's module list (the symbol 'modules') and each module's own symbol\n"
+	"table, with the structure layouts read from the kernel's BTF (the kernel\n"
+	"must have CONFIG_DEBUG_INFO_BTF).  The guest's /proc/modules is never\n"
+	"asked.\n"
+	"\n"
+	"Without QUERY, print one line per module, newest first, as\n"
+	"'NAME STATE BASE SIZE TEXT': its state (live, coming, going, unformed),\n"
+	"the start of its core layout, the core's size and the size of its text,\n"
+	"in bytes.\n"
+	"\n"
+	"With --symbols MODULE, print every symbol of MODULE that lies inside its\n"
+	"core layout, in address order, as 'ADDRESS TYPE MODULE:NAME SIZE' (a name\n"
+	"that several symbols of the module share is printed NAME@N, N from 0 in\n"
+	"address order).  Per-cpu symbols are left out (counted in --json).\n"
+	"\n"
+	"Each QUERY is one of:\n"
+	"  MODULE:NAME[@N]   the address of a symbol of a module, printed as\n"
+	"                    'ADDRESS TYPE MODULE:NAME SIZE'\n"
+	"  ADDRESS           an address inside a module (hex with 0x, or decimal),\n"
+	"                    printed as 'ADDRESS MODULE:NAME+0xOFFSET'\n"
+	"\n"
+	"Names of modules are shown as printable ASCII (other bytes as '?'); a\n"
+	"module list or symbol table that loops, points outside the module or\n"
+	"claims absurd sizes is refused with a message naming the module.  A\n"
+	"module that loads or unloads while the list is read can make the read\n"
+	"fail: run the command again.\n"
+	"\n"
+	"Example:\n"
+	"  hvpatch modules guest1\n"
+	"  hvpatch modules guest1 virtio_console:virtcons_probe\n"
+	"  hvpatch modules --json --symbols virtio_console guest1\n"
+	"\n";
+
+static json_t *module_json(const struct hvi_module *m)
+{
+	char name[GUEST_TEXT_MAX];
+	json_t *e = json_object();
+
+	json_object_set_new(e, "name", json_string(guest_text(m->name, name, sizeof(name))));
+	json_object_set_new(e, "state", json_string(m->state_name));
+	json_object_set_new(e, "gva", hexnum(m->gva));
+	json_object_set_new(e, "base", hexnum(m->base));
+	json_object_set_new(e, "size", json_integer(m->size));
+	json_object_set_new(e, "text_size", json_integer(m->text_size));
+	json_object_set_new(e, "ro_size", json_integer(m->ro_size));
+	return e;
+}
+
+/* One symbol line (text) or object (JSON) of module @m. */
+static json_t *modsym_out(const struct hvi_module *m, const struct hvi_modsym *s, bool json)
+{
+	char mname[GUEST_TEXT_MAX], name[GUEST_TEXT_MAX], t[2], dup[16] = "";
+	json_t *e;
+
+	guest_text(m->name, mname, sizeof(mname));
+	guest_text(s->name, name, sizeof(name));
+	guest_text((char[2]){ s->type, 0 }, t, sizeof(t));
+	if (s->dup_count > 1)
+		snprintf(dup, sizeof(dup), "@%u", s->dup_index);
+	if (!json) {
+		printf("%016" PRIx64 " %s %s:%s%s %" PRIu64 "\n", s->addr, t, mname, name, dup,
+		       s->size);
+		return NULL;
+	}
+	e = json_object();
+	json_object_set_new(e, "module", json_string(mname));
+	json_object_set_new(e, "name", json_string(name));
+	json_object_set_new(e, "index", json_integer(s->dup_index));
+	json_object_set_new(e, "count", json_integer(s->dup_count));
+	json_object_set_new(e, "addr", hexnum(s->addr));
+	json_object_set_new(e, "type", json_string(t));
+	json_object_set_new(e, "size", json_integer((json_int_t)s->size));
+	return e;
+}
+
+/* --symbols MODULE.  Returns 0 or HV_E_*. */
+static int modules_symbols(const struct hvg *g, const struct hvi_modules_layout *lay,
+			   const struct hvi_modlist *l, const char *want, json_t *j)
+{
+	const struct hvi_module *m = hvi_modlist_find(l, want);
+	struct hvi_modsyms *s = NULL;
+	json_t *arr = NULL;
+	char esc[GUEST_TEXT_MAX];
+	size_t i;
+	int r;
+
+	if (!m) {
+		r = hv_err(HV_E_NOTFOUND,
+			   "module %s is not loaded in %s: 'hvpatch modules %s' lists those that "
+			   "are",
+			   cli_escape(want, esc, sizeof(esc)), g->info.name, g->info.name);
+		goto out;
+	}
+	r = hvi_module_syms_read(&g->k->pg, lay, m, &s);
+	if (r < 0)
+		goto out;
+	if (j) {
+		json_object_set_new(j, "module", module_json(m));
+		json_object_set_new(j, "skipped", json_integer((json_int_t)hvi_modsyms_skipped(s)));
+		arr = json_array();
+		json_object_set_new(j, "symbols", arr);
+	}
+	for (i = 0; i < hvi_modsyms_count(s); i++) {
+		struct hvi_modsym sym;
+
+		r = hvi_modsyms_get(s, i, &sym);
+		if (r < 0)
+			goto out;
+		if (arr)
+			json_array_append_new(arr, modsym_out(m, &sym, true));
+		else
+			modsym_out(m, &sym, false);
+	}
+	r = 0;
+out:
+	hvi_modsyms_free(s);
+	return r;
+}
+
+/* One QUERY: MODULE:NAME or an ADDRESS.  Returns 0 or HV_E_*. */
+static int modules_query(const struct hvg *g, const struct hvi_modules_layout *lay,
+			 const struct hvi_modlist *l, const char *q, json_t *arr)
+{
+	const struct hvi_module *m = NULL;
+	struct hvi_modsyms *s = NULL;
+	struct hvi_modsym sym;
+	char nb[HVI_MODULE_SYM_NAME_MAX + 1], mname[GUEST_TEXT_MAX], name[GUEST_TEXT_MAX];
+	uint64_t addr = 0, off = 0;
+	json_t *e = NULL;
+	size_t i;
+	int r;
+
+	if (strchr(q, ':')) {
+		r = hvi_modules_resolve(&g->k->pg, lay, l, q, &sym, nb, sizeof(nb), &m);
+		if (r < 0)
+			goto out;
+		e = modsym_out(m, &sym, arr != NULL);
+		if (e)
+			json_object_set_new(e, "query", json_string(q));
+		r = 0;
+		goto out;
+	}
+	r = cli_parse_u64(q, "QUERY", &addr);
+	if (r < 0) {
+		r = hv_err(HV_E_INVAL,
+			   "a QUERY is MODULE:NAME or an address, and '%.80s' is neither", q);
+		goto out;
+	}
+	for (i = 0; i < l->n && !m; i++)
+		if (addr >= l->mods[i].base && addr - l->mods[i].base < l->mods[i].size)
+			m = &l->mods[i];
+	if (!m) {
+		r = hv_err(HV_E_NOTFOUND, "0x%" PRIx64 " lies in no loaded module of %s", addr,
+			   g->info.name);
+		goto out;
+	}
+	r = hvi_module_syms_read(&g->k->pg, lay, m, &s);
+	if (r >= 0)
+		r = hvi_modsyms_by_addr(s, addr, &sym, &off);
+	if (r < 0) {
+		r = hv_err_prefix("module %s", m->name);
+		goto out;
+	}
+	guest_text(m->name, mname, sizeof(mname));
+	guest_text(sym.name, name, sizeof(name));
+	if (arr) {
+		e = json_object();
+		json_object_set_new(e, "query", json_string(q));
+		json_object_set_new(e, "addr", hexnum(addr));
+		json_object_set_new(e, "module", json_string(mname));
+		json_object_set_new(e, "name", json_string(name));
+		json_object_set_new(e, "index", json_integer(sym.dup_index));
+		json_object_set_new(e, "count", json_integer(sym.dup_count));
+		json_object_set_new(e, "offset", hexnum(off));
+	} else if (sym.dup_count > 1) {
+		printf("0x%016" PRIx64 " %s:%s@%u+0x%" PRIx64 "\n", addr, mname, name,
+		       sym.dup_index, off);
+	} else {
+		printf("0x%016" PRIx64 " %s:%s+0x%" PRIx64 "\n", addr, mname, name, off);
+	}
+	r = 0;
+out:
+	if (arr && r < 0) {
+		e = json_object();
+		json_object_set_new(e, "query", json_string(q));
+		json_object_set_new(e, "error", json_string(hv_err_last()->msg));
+	}
+	if (arr && e)
+		json_array_append_new(arr, e);
+	hvi_modsyms_free(s);
+	return r;
+}
+
+int cmd_modules(int argc, char **argv)
+{
+	struct iopts o;
+	struct hvg *g = NULL;
+	struct hvi_btf *b = NULL;
+	struct hvi_modlist *l = NULL;
+	struct hvi_modules_layout lay;
+	json_t *j = NULL, *arr = NULL;
+	char rel[GUEST_TEXT_MAX];
+	int rc = HV_EXIT_FAIL, i, a, missing = 0;
+	size_t k;
+
+	i = parse("modules", argc, argv, modules_help, &o, &rc);
+	if (i < 0)
+		return rc;
+	if (o.symbols && argc - i != 1)
+		return cli_usage_error("modules", "--symbols MODULE takes only a DOMAIN, no QUERY");
+	if (hvg_open(argv[i], &o.g, &g) < 0 || hvi_btf_open(g->k, &b) < 0 ||
+	    hvi_modules_open(g->k, b, &lay, &l) < 0) {
+		rc = cli_fail("modules");
+		goto out;
+	}
+	if (o.json) {
+		j = json_object();
+		json_object_set_new(j, "domain", json_string(g->info.name));
+		json_object_set_new(j, "release",
+				    json_string(guest_text(g->k->release, rel, sizeof(rel))));
+		json_object_set_new(j, "build_id", json_string(g->k->build_id_hex));
+		json_object_set_new(j, "module_count", json_integer((json_int_t)l->n));
+	}
+	if (o.symbols) {
+		if (modules_symbols(g, &lay, l, o.symbols, j) < 0) {
+			rc = cli_fail("modules");
+			goto out;
+		}
+	} else if (argc - i == 1) {
+		if (j) {
+			arr = json_array();
+			json_object_set_new(j, "modules", arr);
+		}
+		for (k = 0; k < l->n; k++) {
+			const struct hvi_module *m = &l->mods[k];
+			char name[GUEST_TEXT_MAX];
+
+			if (arr)
+				json_array_append_new(arr, module_json(m));
+			else
+				printf("%-24s %-8s 0x%016" PRIx64 " %8" PRIu32 " %8" PRIu32 "\n",
+				       guest_text(m->name, name, sizeof(name)), m->state_name,
+				       m->base, m->size, m->text_size);
+		}
+	} else {
+		if (j) {
+			arr = json_array();
+			json_object_set_new(j, "results", arr);
+		}
+		for (a = i + 1; a < argc; a++) {
+			if (modules_query(g, &lay, l, argv[a], arr) == 0)
+				continue;
+			missing++;
+			if (!o.json) {
+				fflush(stdout); /* the answers so far first, then the error */
+				cli_fail("modules");
+			}
+		}
+		if (j)
+			json_object_set_new(j, "missing", json_integer(missing));
+	}
+	if (j && print_json(j) < 0) {
+		rc = cli_fail("modules");
+		goto out;
+	}
+	rc = missing ? HV_EXIT_FAIL : HV_EXIT_OK;
+out:
+	json_decref(j);
+	hvi_modlist_free(l);
 	hvi_btf_free(b);
 	hvg_close(g);
 	return rc;
