@@ -140,8 +140,14 @@ static int layout_span(const struct hvi_modules_layout *l, uint32_t *span)
 		{ l->core_text_size, 4 },
 		{ l->core_ro_size, 4 },
 	};
-	const uint32_t ks[] = { l->ks_symtab + 8, l->ks_num_symtab + 4, l->ks_strtab + 8,
-				l->ks_typetab + 8 };
+	const struct {
+		uint32_t off, size;
+	} ks[] = {
+		{ l->ks_symtab, 8 },
+		{ l->ks_num_symtab, 4 },
+		{ l->ks_strtab, 8 },
+		{ l->ks_typetab, 8 },
+	};
 	uint32_t end = 0;
 	size_t i;
 
@@ -155,7 +161,7 @@ static int layout_span(const struct hvi_modules_layout *l, uint32_t *span)
 			end = f[i].off + f[i].size;
 	}
 	for (i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
-		if (ks[i] > KS_SPAN_MAX || ks[i] < 4)
+		if (ks[i].off > KS_SPAN_MAX - ks[i].size)
 			return hv_err(HV_E_INVAL,
 				      "module layout: a field of struct mod_kallsyms lies beyond "
 				      "the %u bytes hvi_modules reads",
@@ -266,7 +272,7 @@ int hvi_modules_read(const struct hvi_paging *pg, const struct hvi_modules_layou
 	struct hvi_modlist *l = NULL;
 	struct brent seen = { head_gva, 1, 1 };
 	uint8_t buf[MOD_SPAN_MAX];
-	uint64_t node = 0, next;
+	uint64_t node = 0, from = head_gva;
 	size_t cap = 0;
 	uint32_t span = 0;
 	int r;
@@ -291,7 +297,7 @@ int hvi_modules_read(const struct hvi_paging *pg, const struct hvi_modules_layou
 	while (node != head_gva) {
 		uint64_t mod;
 
-		r = check_ptr(node, "module list", node);
+		r = check_ptr(node, "module list", from);
 		if (r < 0)
 			goto out;
 		if (brent_step(&seen, node)) {
@@ -330,8 +336,8 @@ int hvi_modules_read(const struct hvi_paging *pg, const struct hvi_modules_layou
 		if (r < 0)
 			goto out;
 		l->n++;
-		next = get64(buf + lay->mod_list);
-		node = next;
+		from = node;
+		node = get64(buf + lay->mod_list);
 	}
 	*out = l;
 	l = NULL;

@@ -330,6 +330,15 @@ START_TEST(hostile_lists)
 	read_fails(HV_E_FORMAT, "without an end");
 	tmem_free(&t);
 
+	/* A layout (from a forged BTF) with offsets beyond what is read. */
+	build(3, NAMES);
+	L.mod_kallsyms = 5000;
+	read_fails(HV_E_INVAL, "module layout");
+	L.mod_kallsyms = 544;
+	L.ks_typetab = UINT32_MAX - 2;
+	read_fails(HV_E_INVAL, "module layout");
+	tmem_free(&t);
+
 	/* A core layout outside the module area, or larger than it. */
 	build(3, NAMES);
 	w64(MOD(1) + 320, PO);
