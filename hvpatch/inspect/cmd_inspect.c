@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "hv_clock.h"
 #include "commands.h"
 #include "guest/guest.h"
 #include "hvi_btf.h"
@@ -870,6 +871,7 @@ int cmd_modules(int argc, char **argv)
 	json_t *j = NULL, *arr = NULL;
 	char rel[GUEST_TEXT_MAX];
 	int rc = HV_EXIT_FAIL, i, a, missing = 0;
+	uint64_t t0_us, list_us;
 	size_t k;
 
 	i = parse("modules", argc, argv, modules_help, &o, &rc);
@@ -877,11 +879,16 @@ int cmd_modules(int argc, char **argv)
 		return rc;
 	if (o.symbols && argc - i != 1)
 		return cli_usage_error("modules", "--symbols MODULE takes only a DOMAIN, no QUERY");
-	if (hvg_open(argv[i], &o.g, &g) < 0 || hvi_btf_open(g->k, &b) < 0 ||
-	    hvi_modules_open(g->k, b, &lay, &l) < 0) {
+	if (hvg_open(argv[i], &o.g, &g) < 0 || hvi_btf_open(g->k, &b) < 0) {
 		rc = cli_fail("modules");
 		goto out;
 	}
+	t0_us = hv_mono_us();
+	if (hvi_modules_open(g->k, b, &lay, &l) < 0) {
+		rc = cli_fail("modules");
+		goto out;
+	}
+	list_us = hv_mono_us() - t0_us;
 	if (o.json) {
 		j = json_object();
 		json_object_set_new(j, "domain", json_string(g->info.name));
@@ -889,6 +896,7 @@ int cmd_modules(int argc, char **argv)
 				    json_string(guest_text(g->k->release, rel, sizeof(rel))));
 		json_object_set_new(j, "build_id", json_string(g->k->build_id_hex));
 		json_object_set_new(j, "module_count", json_integer((json_int_t)l->n));
+		json_object_set_new(j, "list_us", json_integer((json_int_t)list_us));
 	}
 	if (o.symbols) {
 		if (modules_symbols(g, &lay, l, o.symbols, j) < 0) {
