@@ -94,10 +94,13 @@ int hvb_reloc_ksym(const struct hvi_symtab *st, const struct hvb_bundle *b, size
 		goto out;
 	}
 	if (s.absolute && x->type != HVB_R_X86_64_PC32) {
-		/* Offsets are below 2^31 (kallsyms stores them as s32 >= 0),
-		 * so the sum cannot wrap.  A PC32 result depends on where the
-		 * patch lies: hvb_apply_relocs() checks it. */
-		v = (int64_t)s.addr + x->addend;
+		/* Offsets are below 2^31 (kallsyms stores them as s32 >= 0);
+		 * an addend beyond +-2^40 cannot fit anyway, and bounding it
+		 * keeps the sum from overflowing.  A PC32 result depends on
+		 * where the patch lies: hvb_apply_relocs() checks it. */
+		v = x->addend > ((int64_t)1 << 40) || x->addend < -((int64_t)1 << 40)
+			    ? ((int64_t)1 << 40)
+			    : (int64_t)s.addr + x->addend;
 		if ((x->type == HVB_R_X86_64_32S && (v < INT32_MIN || v > INT32_MAX)) ||
 		    (x->type == HVB_R_X86_64_32 && (v < 0 || v > (int64_t)UINT32_MAX))) {
 			r = hv_err(HV_E_RANGE,

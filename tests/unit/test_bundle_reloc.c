@@ -211,6 +211,11 @@ START_TEST(test_percpu_absolute_kinds)
 	one_init(&o, HVB_R_X86_64_32S, 0, 0, -(int64_t)PCPU_CPU - 1, "cpu_number");
 	ck_assert_int_eq(apply_one(&o, &f), 0);
 	ck_assert_uint_eq(f, 0xffffffffu);
+	/* addends far out of range, without overflowing the sum */
+	one_init(&o, HVB_R_X86_64_32S, 0, 0, INT64_MAX, "far_percpu");
+	ck_assert_int_eq(apply_one(&o, &f), HV_E_RANGE);
+	one_init(&o, HVB_R_X86_64_32, 0, 0, INT64_MIN, "far_percpu");
+	ck_assert_int_eq(apply_one(&o, &f), HV_E_RANGE);
 	one_init(&o, HVB_R_X86_64_64, 1, 0, 0x100000000ll, "far_percpu");
 	ck_assert_int_eq(apply_one(&o, &f), 0);
 	ck_assert_uint_eq(f, PCPU_FAR + 0x100000000ull);
