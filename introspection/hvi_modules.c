@@ -639,8 +639,10 @@ int hvi_module_syms_read(const struct hvi_paging *pg, const struct hvi_modules_l
 				   i, m->name);
 			goto out;
 		}
-		/* The null symbol, per-cpu data and anything outside the core. */
-		if (len == 0 || !in_core(m, value, 0) || value == s->hi) {
+		/* The null symbol, per-cpu data and anything outside the core;
+		 * and a name with '@', which "name@N" could not pick (C and
+		 * assembler names in a kernel module never have one). */
+		if (len == 0 || !in_core(m, value, 0) || value == s->hi || memchr(name, '@', len)) {
 			s->skipped++;
 			continue;
 		}

@@ -151,8 +151,9 @@ const struct hvi_module *hvi_modlist_find(const struct hvi_modlist *l, const cha
 /*
  * Copy module @m's own symbol table out of the guest (once) and index it
  * into *@out (free with hvi_modsyms_free()).  Kept: every symbol with a
- * non-empty name whose address lies inside @m's core layout (per-cpu and
- * absolute symbols are left out, counted in hvi_modsyms_skipped()).
+ * non-empty name without '@' whose address lies inside @m's core layout
+ * (per-cpu and absolute symbols, and names "name@N" could not pick, are
+ * left out, counted in hvi_modsyms_skipped()).
  * Returns the number of symbols kept; HV_E_UNSUPPORTED when @m is not live
  * (still loading, going away: its table is not final); HV_E_RANGE for
  * num_symtab above HVI_MODULE_SYMS_MAX or a string table above

@@ -144,6 +144,7 @@ static const struct tsym SYMS[] = {
 	{ "shared", 0x380, 't' },
 	{ "mod_data", 0x6100, 'd' },
 	{ "pcpu_counter", ~0ull, 'd' },
+	{ "odd@1", 0x400, 't' }, /* "name@N" could not pick it */
 };
 #define NSYMS (sizeof(SYMS) / sizeof(SYMS[0]))
 
@@ -243,7 +244,7 @@ START_TEST(reads_every_module_and_its_symbols)
 	ck_assert_uint_eq(m->text_size, 0x4000);
 	ck_assert_str_eq(m->state_name, "live");
 	ck_assert_int_eq(hvi_module_syms_read(&pg, &L, m, &s), 5);
-	ck_assert_uint_eq(hvi_modsyms_skipped(s), 2); /* the null and the per-cpu symbol */
+	ck_assert_uint_eq(hvi_modsyms_skipped(s), 3); /* the null, per-cpu and '@' symbols */
 	ck_assert_int_eq(hvi_modsyms_lookup(s, "modfn_probe", &sym), 0);
 	ck_assert_uint_eq(sym.addr, CORE(1) + 0x100);
 	ck_assert_uint_eq(sym.size, 0x40);
