@@ -13,6 +13,11 @@
 #    both times (equal to the guest's own _text);
 #  - a guest with LA57 (--cpu maximum) runs 5-level paging and is inspected
 #    through the 5-level walk.
+#  - hvpatch modules lists exactly the modules the guest loaded (the
+#    order file its init insmods), all live in the module area; every
+#    function of virtio_console's .text sits at the module's core base plus
+#    its offset in virtio_console.ko, with the .ko's size; MODULE:function
+#    and an address inside it resolve; a module not loaded is an error.
 # T_INSPECT_ABIS="6.1.0-56" limits the kernels (default: all pinned).
 . "$top_srcdir/tests/integration/lib.sh"
 HVP="$top_builddir/hvpatch/hvpatch"
@@ -88,6 +93,67 @@ check_symbols() { # abi
 	rm -f "$HV_RUNDIR/$HV_DOM.sym"
 }
 
+# check_modules ABI: the guest's modules and virtio_console's symbols,
+# against the modules the guest loaded and the virtio_console.ko it loaded.
+check_modules() {
+	kdir="$HV_CACHE/kernels/$1/modules"
+	ko="$kdir/virtio_console.ko"
+	out=$("$HVP" modules "$HV_DOM") || hv_fail "$1: hvpatch modules failed"
+	hv_log "$1: hvpatch modules:
+$out"
+	got=$(printf '%s\n' "$out" | awk '{ print $1 }' | sort | tr '\n' ' ')
+	want=$(sed 's/\.ko$//' "$kdir/order" | sort | tr '\n' ' ')
+	[ -n "$want" ] || hv_fail "$1: $kdir/order lists no module"
+	[ "$got" = "$want" ] || hv_fail "$1: hvpatch modules lists {$got}, the guest loaded {$want}"
+	bad=$(printf '%s\n' "$out" |
+		awk '$2 != "live" || $3 !~ /^0xffffffffc/ || $5 + 0 <= 0 || $5 + 0 > $4 + 0')
+	[ -z "$bad" ] || hv_fail "$1: modules not live, outside the module area or with text beyond the core: $bad"
+	base=$(printf '%s\n' "$out" | awk '$1 == "virtio_console" { print $3 }')
+	"$HVP" modules --symbols virtio_console "$HV_DOM" > "$HV_RUNDIR/$HV_DOM.modsyms" ||
+		hv_fail "$1: hvpatch modules --symbols virtio_console failed"
+	# The .ko's functions in .text, "name offset size", names it holds once.
+	tsec=$(readelf -SW "$ko" | sed -n 's/^ *\[ *\([0-9]*\)\] \.text .*/\1/p')
+	[ -n "$tsec" ] || hv_fail "$1: $ko has no .text"
+	funcs=$(readelf -sW "$ko" | awk -v s="$tsec" '$4 == "FUNC" && $7 == s { print $8, $2, $3 }' |
+		awk '{ n[$1]++; l[$1] = $0 } END { for (k in n) if (n[k] == 1) print l[k] }')
+	nf=$(printf '%s\n' "$funcs" | grep -c .)
+	[ "$nf" -ge 20 ] || hv_fail "$1: only $nf functions in the .text of $ko"
+	nbad=0
+	# (shell arithmetic is signed 64-bit: add to the low 32 bits only)
+	hi=${base%????????} lo=${base#0xffffffff}
+	while read -r name off size; do
+		a=$(printf '%s%08x' "${hi#0x}" $((0x$lo + 0x$off)))
+		line=$(awk -v n="virtio_console:$name" '$3 == n' "$HV_RUNDIR/$HV_DOM.modsyms")
+		if [ "$line" != "$a t virtio_console:$name $size" ] &&
+			[ "$line" != "$a T virtio_console:$name $size" ]; then
+			hv_log "$1: $name: the .ko puts it at $a size $size, hvpatch says '$line'"
+			nbad=$((nbad + 1))
+		fi
+	done <<EOF_FUNCS
+$funcs
+EOF_FUNCS
+	[ "$nbad" -eq 0 ] || hv_fail "$1: $nbad of $nf functions of virtio_console differ from virtio_console.ko"
+	# MODULE:function, and an address inside it back to MODULE:function+off.
+	q=$("$HVP" modules "$HV_DOM" virtio_console:virtcons_probe) ||
+		hv_fail "$1: hvpatch modules virtio_console:virtcons_probe failed"
+	vp=$(echo "$q" | awk '{ print $1 }')
+	grep -q "^$vp . virtio_console:virtcons_probe " "$HV_RUNDIR/$HV_DOM.modsyms" ||
+		hv_fail "$1: virtio_console:virtcons_probe is '$q', not what --symbols says"
+	a=$("$HVP" modules "$HV_DOM" "0x${vp%????????}$(printf '%08x' $((0x${vp#????????} + 5)))") ||
+		hv_fail "$1: hvpatch modules on an address inside virtcons_probe failed"
+	echo "$a" | grep -q " virtio_console:virtcons_probe+0x5$" ||
+		hv_fail "$1: an address 5 bytes into virtcons_probe is '$a'"
+	if err=$("$HVP" modules "$HV_DOM" nosuch_mod:foo 2>&1); then
+		hv_fail "$1: a module that is not loaded resolved: $err"
+	fi
+	echo "$err" | grep -q "is not loaded" || hv_fail "$1: a module not loaded says '$err'"
+	J=$("$HVP" modules --json "$HV_DOM") || hv_fail "$1: hvpatch modules --json failed"
+	[ "$(json_field "$J" module_count)" = "$(printf '%s\n' "$out" | grep -c .)" ] ||
+		hv_fail "$1: --json counts $(json_field "$J" module_count) modules"
+	hv_log "$1: modules {$got} live; $nf functions of virtio_console at base $base + their .ko offsets; virtcons_probe at 0x$vp; list read in $(json_field "$J" list_us) us"
+	rm -f "$HV_RUNDIR/$HV_DOM.modsyms"
+}
+
 # inspect_guest ABI [extra options]: sets J (the JSON) and TEXT (kernel base).
 inspect_guest() {
 	abi=$1
@@ -115,6 +181,7 @@ for abi in $abis; do
 	[ "$(json_field "$J" paging_levels)" = 4 ] || hv_fail "$abi: qemu64 guest not seen as 4-level"
 	hv_log "$abi: boot 1: base $text1 phys $(json_field "$J" text_gpa), $(json_field "$J" symbols) symbols, index $(json_field "$J" index_us) us, IDT checked $(json_field "$J" idt_checked)"
 	check_symbols "$abi"
+	check_modules "$abi"
 
 	# addr: a text address inside cmdline_proc_show maps back to it, RX.
 	cps=$(ksym_lines | awk '$3 == "cmdline_proc_show" { print $1 }')
