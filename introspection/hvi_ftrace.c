@@ -11,6 +11,8 @@
 
 #include "hvi_ftrace.h"
 
+#include "hv_buf.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
@@ -27,24 +29,6 @@
 #define GOLDEN_RATIO_64 0x61C8864680B583EBull
 /* Largest span of a struct's fields read in one go. */
 #define SPAN_MAX 256u
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	unsigned i;
-
-	for (i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static int32_t get32s(const uint8_t *p)
-{
-	uint32_t v =
-		(uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-
-	return (int32_t)v;
-}
 
 uint64_t hvi_ftrace_hash_bucket(uint64_t ip, unsigned bits)
 {
@@ -99,7 +83,7 @@ static int rd64(const struct hvi_paging *pg, uint64_t gva, uint64_t *v, struct h
 	uint8_t b[8];
 	int r = rd(pg, gva, b, sizeof(b), c);
 
-	*v = r == 0 ? get64(b) : 0;
+	*v = r == 0 ? hv_le64(b) : 0;
 	return r;
 }
 
@@ -239,10 +223,10 @@ static int read_group(const struct hvi_paging *pg, const struct hvi_ftrace_layou
 	r = rd(pg, gva, b, span, c);
 	if (r < 0)
 		return hv_err_prefix("reading the guest's ftrace_page at 0x%" PRIx64, gva);
-	g->next = get64(b + l->pg_next);
-	g->records = get64(b + l->pg_records);
-	g->index = get32s(b + l->pg_index);
-	g->order = get32s(b + l->pg_order);
+	g->next = hv_le64(b + l->pg_next);
+	g->records = hv_le64(b + l->pg_records);
+	g->index = (int32_t)hv_le32(b + l->pg_index);
+	g->order = (int32_t)hv_le32(b + l->pg_order);
 	if (g->next && (r = check_ptr(g->next, "ftrace_page.next")) < 0)
 		return r;
 	if (g->index < 0 || g->order < 0 || g->order > HVI_FTRACE_MAX_ORDER)
@@ -413,9 +397,9 @@ static int hash_holds(const struct hvi_paging *pg, const struct hvi_ftrace_layou
 	r = rd(pg, hash, b, span, c);
 	if (r < 0)
 		return hv_err_prefix("reading the guest's ftrace_hash at 0x%" PRIx64, hash);
-	bits = get64(b + l->hash_size_bits);
-	buckets = get64(b + l->hash_buckets);
-	count = get64(b + l->hash_count);
+	bits = hv_le64(b + l->hash_size_bits);
+	buckets = hv_le64(b + l->hash_buckets);
+	count = hv_le64(b + l->hash_count);
 	if (count == 0)
 		return 0;
 	*empty = false;
@@ -490,9 +474,9 @@ int hvi_ftrace_ops_covering(const struct hvi_paging *pg, const struct hvi_ftrace
 		r = rd(pg, cur, b, span, c);
 		if (r < 0)
 			return hv_err_prefix("reading the guest's ftrace_ops at 0x%" PRIx64, cur);
-		next = get64(b + lay->ops_next);
-		flags = get64(b + lay->ops_flags);
-		fh = get64(b + lay->ops_func_hash);
+		next = hv_le64(b + lay->ops_next);
+		flags = hv_le64(b + lay->ops_flags);
+		fh = hv_le64(b + lay->ops_func_hash);
 		if (flags & lay->ops_fl_enabled) {
 			uint8_t h[SPAN_MAX];
 			uint32_t hspan = lay->ohash_notrace + 8;
@@ -508,8 +492,8 @@ int hvi_ftrace_ops_covering(const struct hvi_paging *pg, const struct hvi_ftrace
 					"reading the hashes of the guest's ftrace_ops at "
 					"0x%" PRIx64,
 					cur);
-			filter = get64(h + lay->ohash_filter);
-			notrace = get64(h + lay->ohash_notrace);
+			filter = hv_le64(h + lay->ohash_filter);
+			notrace = hv_le64(h + lay->ohash_notrace);
 			/* An empty filter means every function. */
 			r = hash_holds(pg, lay, filter, ip, &empty, c);
 			if (r < 0)

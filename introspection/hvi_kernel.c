@@ -12,16 +12,6 @@
 #include "hv_buf.h"
 #include "hv_hex.h"
 
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 uint64_t hvi_l2_entry_gva(unsigned index)
 {
 	return HVI_KERNEL_MAP_START + (uint64_t)index * HVI_PAGE_2M;
@@ -70,7 +60,7 @@ static bool continues_image(const struct hvi_paging *pg, uint64_t e, uint64_t wa
 		return false;
 	}
 	for (j = 0; j < HVI_L2_ENTRIES; j++) {
-		uint64_t pte = le64(pt + 8 * j);
+		uint64_t pte = hv_le64(pt + 8 * j);
 
 		if (pte & HVI_PTE_P)
 			return (pte & HVI_PTE_ADDR) == want + (uint64_t)j * HVI_PAGE_4K;
@@ -120,7 +110,7 @@ int hvi_locate_kernel(const struct hvi_paging *pg, struct hvi_kernel_loc *loc)
 	}
 	loc->first_index = HVI_L2_ENTRIES;
 	for (i = 0; i < HVI_L2_ENTRIES; i++) {
-		uint64_t e = le64(raw + 8 * i);
+		uint64_t e = hv_le64(raw + 8 * i);
 
 		if (e == 0)
 			loc->l2_free[i / 64] |= 1ull << (i % 64);
@@ -149,7 +139,7 @@ int hvi_locate_kernel(const struct hvi_paging *pg, struct hvi_kernel_loc *loc)
 	}
 	/* the image: present entries that continue the physical layout of _text */
 	for (i = loc->first_index; i < HVI_L2_ENTRIES; i++)
-		if (!continues_image(pg, le64(raw + 8 * i),
+		if (!continues_image(pg, hv_le64(raw + 8 * i),
 				     loc->text_gpa +
 					     (uint64_t)(i - loc->first_index) * HVI_PAGE_2M))
 			break;

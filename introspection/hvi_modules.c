@@ -11,6 +11,8 @@
 
 #include "hvi_modules.h"
 
+#include "hv_buf.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,21 +36,6 @@ struct hvi_modsyms {
 	char *strtab;	 /* the copied string table (names point into it) */
 	uint64_t lo, hi; /* the module's core layout */
 };
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	unsigned i;
-
-	for (i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int hvi_modules_layout_from_btf(const struct hvi_btf *b, struct hvi_modules_layout *lay)
 {
@@ -232,13 +219,13 @@ static int parse_module(const struct hvi_modules_layout *l, const uint8_t *buf, 
 	}
 	m->name_subst =
 		(unsigned)hvi_text_copy(m->name, sizeof(m->name), name, HVI_MODULE_NAME_LEN);
-	m->state = (int32_t)get32(buf + l->mod_state);
+	m->state = (int32_t)hv_le32(buf + l->mod_state);
 	m->state_name = state_name(l, m->state);
-	m->base = get64(buf + l->core_base);
-	m->size = get32(buf + l->core_size);
-	m->text_size = get32(buf + l->core_text_size);
-	m->ro_size = get32(buf + l->core_ro_size);
-	m->kallsyms = get64(buf + l->mod_kallsyms);
+	m->base = hv_le64(buf + l->core_base);
+	m->size = hv_le32(buf + l->core_size);
+	m->text_size = hv_le32(buf + l->core_text_size);
+	m->ro_size = hv_le32(buf + l->core_ro_size);
+	m->kallsyms = hv_le64(buf + l->mod_kallsyms);
 	/* A module being set up may have no core yet; every formed one has. */
 	if (m->state == l->state_unformed && m->base == 0)
 		goto out;
@@ -337,7 +324,7 @@ int hvi_modules_read(const struct hvi_paging *pg, const struct hvi_modules_layou
 			goto out;
 		l->n++;
 		from = node;
-		node = get64(buf + lay->mod_list);
+		node = hv_le64(buf + lay->mod_list);
 	}
 	*out = l;
 	l = NULL;
@@ -552,10 +539,10 @@ int hvi_module_syms_read(const struct hvi_paging *pg, const struct hvi_modules_l
 			goto out;
 		}
 	}
-	symtab_gva = get64(ks + lay->ks_symtab);
-	num = get32(ks + lay->ks_num_symtab);
-	strtab_gva = get64(ks + lay->ks_strtab);
-	typetab_gva = get64(ks + lay->ks_typetab);
+	symtab_gva = hv_le64(ks + lay->ks_symtab);
+	num = hv_le32(ks + lay->ks_num_symtab);
+	strtab_gva = hv_le64(ks + lay->ks_strtab);
+	typetab_gva = hv_le64(ks + lay->ks_typetab);
 	if (num > HVI_MODULE_SYMS_MAX) {
 		r = hv_err(HV_E_RANGE,
 			   "the guest's module %s claims %u symbols, more than the %u hvpatch "
@@ -609,8 +596,8 @@ int hvi_module_syms_read(const struct hvi_paging *pg, const struct hvi_modules_l
 	s->strtab[str_len] = 0;
 	for (i = 0; i < num; i++) {
 		const uint8_t *e = symtab + (size_t)i * HVI_ELF64_SYM_BYTES;
-		uint32_t st_name = get32(e);
-		uint64_t value = get64(e + 8), size = get64(e + 16);
+		uint32_t st_name = hv_le32(e);
+		uint64_t value = hv_le64(e + 8), size = hv_le64(e + 16);
 		const char *name;
 		size_t len;
 		struct hvi_modsym *o;

@@ -22,6 +22,21 @@ struct hv_buf {
 	const char *what; /* static description used in errors, e.g. "bundle header" */
 };
 
+/*
+ * The little-endian value of the 4 or 8 bytes at @p, for fields whose
+ * bounds the caller has already checked (a struct copied out of guest
+ * memory in one bounded read).
+ */
+static inline uint32_t hv_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t hv_le64(const uint8_t *p)
+{
+	return (uint64_t)hv_le32(p) | (uint64_t)hv_le32(p + 4) << 32;
+}
+
 /* Start reading @len bytes at @p.  @what must outlive the reader. */
 void hv_buf_init(struct hv_buf *b, const void *p, size_t len, const char *what);
 
