@@ -19,7 +19,7 @@ packages="build-essential autoconf automake libtool pkg-config
 	busybox-static socat gdb cpio lz4 zstd xz-utils kmod binutils gzip ca-certificates"
 # Kernel headers of every pinned test kernel (for building patches against them).
 here=$(cd "$(dirname "$0")" && pwd)
-for abi in $(grep -v '^#' "$here/guest/kernels.list"); do
+for abi in $(cat "$here/guest/kernels.list" "$here/guest/cve-kernels.list" | grep -v '^#' | sort -u); do
 	packages="$packages linux-headers-$abi-cloud-amd64"
 done
 

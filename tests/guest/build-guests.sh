@@ -6,7 +6,10 @@
 #   $HVPATCH_CACHE/guests/ABI/vmlinuz        kernel QEMU boots
 #   $HVPATCH_CACHE/guests/ABI/initramfs.img  busybox userland: loads the virtio
 #                                            modules, starts hvpatch-agent when
-#                                            built, prints HVP-* markers
+#                                            built, prints HVP-* markers; the
+#                                            modules of extra-modules.list wait
+#                                            in /lib/modules/RELEASE for modprobe
+# The kernel builds are those of kernels.list and cve-kernels.list.
 # The initramfs is rebuilt every time (about a second) so it always carries
 # the current agent and probes.  Prints one line per guest.
 set -eu
@@ -19,7 +22,7 @@ file "$busybox" 2>/dev/null | grep -q 'statically linked' || {
 	exit 1
 }
 abis="$*"
-[ -n "$abis" ] || abis=$(grep -v '^#' "$here/kernels.list" | grep .)
+[ -n "$abis" ] || abis=$(cat "$here/kernels.list" "$here/cve-kernels.list" | grep -v '^#' | grep . | sort -u)
 
 for abi in $abis; do
 	kdir=$(sh "$here/fetch-kernel.sh" "$abi")
@@ -31,6 +34,16 @@ for abi in $abis; do
 	cp "$here/init" "$stage/init"
 	chmod 755 "$stage/init"
 	cp "$kdir"/modules/*.ko "$kdir/modules/order" "$stage/lib/modules/"
+	# Modules tests load on demand, with "modprobe NAME" (modules.dep).
+	release=$(cat "$kdir/release")
+	if ls "$kdir"/extra/*.ko >/dev/null 2>&1; then
+		mkdir -p "$stage/lib/modules/$release/extra"
+		cp "$kdir"/extra/*.ko "$stage/lib/modules/$release/extra/"
+		depmod -b "$stage" "$release" || {
+			echo "build-guests.sh: depmod failed for the extra modules of $abi" >&2
+			exit 1
+		}
+	fi
 	cp "$here/ksyms.list" "$stage/etc/hvp/ksyms.list"
 	cp "$here"/probes/*.sh "$stage/probes/" 2>/dev/null || true
 	# The tenant's mmap attack on the patch area (t-area.sh), static.

@@ -9,6 +9,9 @@
 #   $HVPATCH_CACHE/kernels/ABI/release      the kernel release string
 #   $HVPATCH_CACHE/kernels/ABI/modules/     the virtio modules, in load order
 #                                           (modules/order lists them)
+#   $HVPATCH_CACHE/kernels/ABI/extra/       the modules of extra-modules.list and
+#                                           everything they depend on, loaded
+#                                           by tests inside the guest (modprobe)
 # Prints the directory.  A second run is offline.
 set -eu
 
@@ -22,8 +25,13 @@ release="$abi-cloud-amd64"
 dir="$cache/kernels/$abi"
 # Modules the guest needs for the agent channel, in dependency order.
 modules="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console"
+# Modules tests load on demand (tests/guest/extra-modules.list).
+here=$(cd "$(dirname "$0")" && pwd)
+extra=$(grep -v '^#' "$here/extra-modules.list" 2>/dev/null | tr -s ' \n' ' ' || true)
+# The cache is complete for this list of modules only.
+stamp="boot: $modules; extra: $extra"
 
-if [ -f "$dir/.complete" ]; then
+if [ -f "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$stamp" ]; then
 	echo "$dir"
 	exit 0
 fi
@@ -78,6 +86,35 @@ for m in $modules; do
 	*) cp "$f" "$dir/modules/$m.ko" ;;
 	esac
 done
+
+# Extra modules and, transitively, their dependencies (modinfo's "depends").
+rm -rf "$dir/extra"
+mkdir -p "$dir/extra"
+want=$extra
+while [ -n "$want" ]; do
+	next=""
+	for m in $want; do
+		[ -f "$dir/extra/$m.ko" ] && continue
+		f=$(find "$tmp/lib/modules/$release" -name "$m.ko*" | head -n 1)
+		if [ -z "$f" ]; then
+			# Hyphens and underscores name the same module.
+			alt=$(echo "$m" | tr '_' '-')
+			f=$(find "$tmp/lib/modules/$release" -name "$alt.ko*" | head -n 1)
+		fi
+		if [ -z "$f" ]; then
+			grep -q "/$m.ko\$" "$tmp/lib/modules/$release/modules.builtin" 2>/dev/null && continue
+			echo "fetch-kernel.sh: module $m (tests/guest/extra-modules.list) is not in $pkg" >&2
+			exit 1
+		fi
+		case "$f" in
+		*.ko.xz) xz -dc "$f" > "$dir/extra/$m.ko" ;;
+		*.ko.zst) zstd -qdc "$f" > "$dir/extra/$m.ko" ;;
+		*) cp "$f" "$dir/extra/$m.ko" ;;
+		esac
+		next="$next $(modinfo -F depends "$dir/extra/$m.ko" | tr ',' ' ')"
+	done
+	want=$next
+done
 # Load order: a module after everything it depends on (modinfo's "depends").
 : > "$dir/modules/order"
 left=$(cd "$dir/modules" && ls *.ko | sed 's/\.ko$//')
@@ -99,5 +136,5 @@ while [ -n "$left" ]; do
 	[ $progress = 1 ] || { echo "fetch-kernel.sh: module dependency loop among:$next" >&2; exit 1; }
 	left=$next
 done
-touch "$dir/.complete"
+echo "$stamp" > "$dir/.complete"
 echo "$dir"
