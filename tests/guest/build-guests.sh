@@ -46,6 +46,15 @@ for abi in $abis; do
 	fi
 	cp "$here/ksyms.list" "$stage/etc/hvp/ksyms.list"
 	cp "$here"/probes/*.sh "$stage/probes/" 2>/dev/null || true
+	# The probes of the real security fixes, run instead of /probes when the
+	# guest boots with hvp_probes=cve: docs/examples/cve-*/probe.sh as
+	# /probes-cve/cve-*.sh.
+	mkdir -p "$stage/probes-cve"
+	for p in "$here"/../../docs/examples/cve-*/probe.sh; do
+		[ -f "$p" ] || continue
+		d=${p%/probe.sh}
+		cp "$p" "$stage/probes-cve/${d##*/}.sh"
+	done
 	# The tenant's mmap attack on the patch area (t-area.sh), static.
 	${CC:-gcc} -static -Os -o "$stage/sbin/hvp-area-write" "$here/hvp-area-write.c" || {
 		echo "build-guests.sh: cannot build hvp-area-write (a static C program)" >&2
