@@ -276,6 +276,7 @@ int hvi_modules_read(const struct hvi_paging *pg, const struct hvi_modules_layou
 		r = hv_err(HV_E_NOMEM, "out of memory listing the guest's modules");
 		goto out;
 	}
+	l->head_gva = head_gva;
 	r = hvi_read_virt(pg, head_gva, &node, sizeof(node));
 	if (r < 0) {
 		r = hv_err_prefix("reading the guest's module list head at 0x%" PRIx64, head_gva);

@@ -86,7 +86,8 @@ struct hvi_module {
 struct hvi_modlist {
 	struct hvi_module *mods;
 	size_t n;
-	unsigned steps; /* list nodes visited */
+	unsigned steps;	   /* list nodes visited */
+	uint64_t head_gva; /* the list head it was read from */
 };
 
 /* One module symbol; @name points into the struct hvi_modsyms. */

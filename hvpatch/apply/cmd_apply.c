@@ -61,7 +61,16 @@ static const char exit_help[] =
 	"Exit status: 0 done, 1 failed (the guest is as it was; the message says\n"
 	"which step and why; also when --json output cannot be produced), 2 bad\n"
 	"command line, 3 (status only) the guest differs from what the ledger says\n"
-	"hvpatch left there: tampering or drift, each difference named.\n";
+	"hvpatch left there: tampering or drift, each difference named; 4 (status\n"
+	"only) part of the level is not in effect: a replacement is pending (its\n"
+	"module is not loaded) or a module it patched was unloaded.\n"
+	"\n"
+	"Functions of modules (MODULE:function in the bundle): a module that is not\n"
+	"loaded when a level is applied leaves its replacements pending; the rest\n"
+	"is applied.  Apply the same level again once the module is loaded to\n"
+	"patch it.  A module unloaded while patched takes its sites with it:\n"
+	"status shows them GONE, and revert and later levels leave its old memory\n"
+	"alone.\n";
 
 struct take_ctx {
 	struct aopts *a;
@@ -211,6 +220,21 @@ static const char *clean(const char *in, char *out, size_t n)
 	return out;
 }
 
+/* Pending replacements and sites left behind by modules, in words. */
+static void print_modules_note(const struct hvp_report *r)
+{
+	unsigned k;
+
+	for (k = 0; k < r->npending; k++)
+		printf("  pending: %s (its module is not loaded; apply this level again once it "
+		       "is)\n",
+		       r->pending[k]);
+	for (k = 0; k < r->ngone; k++)
+		printf("  left alone: %s (its module was unloaded since; its memory is not "
+		       "the module's any more)\n",
+		       r->gone[k]);
+}
+
 static int print_report(const struct hvp_report *r, int json)
 {
 	char agent[sizeof(r->agent)];
@@ -226,6 +250,17 @@ static int print_report(const struct hvp_report *r, int json)
 			clean(r->agent, agent, sizeof(agent)), "agent_source", "guest-reported",
 			"reconciled", r->reconciled);
 
+		if (j) {
+			json_t *pa = json_array(), *ga = json_array();
+			unsigned k;
+
+			for (k = 0; pa && k < r->npending; k++)
+				json_array_append_new(pa, json_string(r->pending[k]));
+			for (k = 0; ga && k < r->ngone; k++)
+				json_array_append_new(ga, json_string(r->gone[k]));
+			json_object_set_new(j, "pending", pa ? pa : json_null());
+			json_object_set_new(j, "module_sites_gone", ga ? ga : json_null());
+		}
 		if (j &&
 		    json_object_set_new(j, "stack_check",
 					json_pack("{s:i,s:I,s:I}", "tasks", (int)r->stack_tasks,
@@ -254,6 +289,7 @@ static int print_report(const struct hvp_report *r, int json)
 		printf(" (waited %" PRIu64 " ms for tasks to leave)\n", r->stack_waited_ms);
 	printf("  ledger operation %lld; guest agent: %s (guest-reported)\n", (long long)r->op_id,
 	       clean(r->agent, agent, sizeof(agent)));
+	print_modules_note(r);
 	return 0;
 }
 
@@ -369,7 +405,9 @@ static const char status_help[] =
 	"left open is reconciled first, from the bytes alone; a guest holding\n"
 	"neither the old nor the new bytes of one of its writes is tampering and\n"
 	"the operation stays open.\n"
-	"Exit status 3 when anything differs from the ledger (tampering or drift).\n"
+	"Exit status 3 when anything differs from the ledger (tampering or drift);\n"
+	"4 when part of the level is not in effect (PENDING: its module is not\n"
+	"loaded; GONE: its module was unloaded).\n"
 	"\n";
 
 static json_t *hexnum(uint64_t v)
@@ -412,10 +450,12 @@ static json_t *status_json(const struct hvp_status *st, const struct hvg *g)
 		snprintf(site, sizeof(site), "0x%" PRIx64, st->sites[k].site.site_gva);
 		hv_hex_encode(now, sizeof(now), st->sites[k].now, 5);
 		hv_hex_encode(want, sizeof(want), st->sites[k].site.jmp, 5);
-		if (json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:b}", "name",
-							 st->sites[k].site.name, "site", site,
-							 "expected", want, "now", now, "intact",
-							 st->sites[k].intact)) < 0) {
+		if (json_array_append_new(
+			    arr, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:b}", "name",
+					   st->sites[k].site.name, "site", site, "expected", want,
+					   "now", st->sites[k].gone ? "" : now, "intact",
+					   st->sites[k].intact, "module", st->sites[k].module,
+					   "module_gone", st->sites[k].gone)) < 0) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -433,6 +473,20 @@ static json_t *status_json(const struct hvp_status *st, const struct hvg *g)
 		      st->reconciled);
 	if (!j)
 		return NULL;
+	{
+		json_t *pa = json_array();
+
+		for (k = 0; pa && k < st->npending; k++)
+			json_array_append_new(pa, json_pack("{s:s,s:s,s:b}", "target",
+							    st->pending[k].target, "module",
+							    st->pending[k].module, "module_loaded_now",
+							    st->pending[k].loaded_now));
+		if (json_object_set_new(j, "pending", pa ? pa : json_null()) < 0 ||
+		    json_object_set_new(j, "module_sites_gone", json_integer(st->gone)) < 0) {
+			json_decref(j);
+			return NULL;
+		}
+	}
 	if (json_object_set_new(j, "tampered", json_integer(st->tamper.total)) < 0 ||
 	    json_object_set_new(j, "tampering", findings_json(&st->tamper)) < 0 ||
 	    json_object_set_new(j, "page_table_gpa", hexnum(st->pgd_gpa)) < 0 ||
@@ -495,7 +549,16 @@ static void status_text(const struct hvp_status *st, const struct hvg *g)
 			printf("  %-32s 0x%016" PRIx64 " -> 0x%016" PRIx64 "  %s\n",
 			       st->sites[k].site.name, st->sites[k].site.site_gva,
 			       st->sites[k].site.target_gva,
-			       st->sites[k].intact ? "ok" : "DRIFT (the guest changed it)");
+			       st->sites[k].gone    ? "GONE (its module was unloaded)"
+			       : st->sites[k].intact ? "ok"
+						     : "DRIFT (the guest changed it)");
+		for (k = 0; k < st->npending; k++)
+			printf("  %-32s PENDING: module %s %s\n", st->pending[k].target,
+			       st->pending[k].module,
+			       st->pending[k].loaded_now
+				       ? "is loaded now: apply this level again to patch it"
+				       : "is not loaded (patched when it is and the level is "
+					 "applied again)");
 	}
 	if (st->tamper.total) {
 		printf("  TAMPERING: %u difference%s from what the ledger says hvpatch left in "
@@ -554,7 +617,7 @@ int cmd_status(int argc, char **argv)
 	} else {
 		status_text(&st, hvp_session_guest(sess));
 	}
-	rc = st.drifted || st.tamper.total ? 3 : HV_EXIT_OK;
+	rc = st.drifted || st.tamper.total ? 3 : st.npending || st.gone ? 4 : HV_EXIT_OK;
 out:
 	hvp_session_close(sess);
 	return rc;

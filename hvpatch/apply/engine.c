@@ -31,6 +31,7 @@
 
 #include "agentchan/hvc.h"
 #include "area.h"
+#include "modsites.h"
 #include "stackcheck.h"
 #include "bundle/hvb.h"
 #include "bundle/hvb_reloc.h"
@@ -110,6 +111,11 @@ struct plan {
 	bool check_gpa; /* also keep vCPUs out of every code write, by address */
 	bool keep_same; /* plan_add keeps a write whose bytes are there already */
 	struct ftrace_plan ft;
+	struct hvp_mods mods; /* the guest's modules, when a site or symbol is in one */
+	unsigned npending;    /* replacements whose module is not loaded */
+	char pending[HVP_STATE_MAX_SITES][HVP_STATE_TEXT];
+	unsigned ngone;	      /* sites of the current level whose module went away */
+	char gone[HVP_STATE_MAX_SITES][HVP_STATE_TEXT];
 };
 
 /* What switch_plan() did. */
@@ -142,6 +148,7 @@ static void plan_free(struct plan *p)
 		free(p->w[i].new_bytes);
 	}
 	free(p->w);
+	hvp_mods_free(&p->mods);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -426,14 +433,91 @@ static void record_finding(uint64_t gpa, const uint8_t *want_page, const uint8_t
 		"the record differs from the one hvpatch wrote: %s", d);
 }
 
+/* ud2 (0f 0b), 8 times: what code of a module that is not loaded calls. */
+#define HVP_TRAP_BYTES 16u
+
+/* Modules a level's code names but that are not there: their symbols
+ * resolve to the slot's trap (see plan_sections()). */
+#define MAX_ABSENT 16
 struct resolve_ctx {
 	struct hvg *g;
+	struct hvp_mods *mods;
+	uint64_t trap;
+	unsigned nabsent;
+	char absent[MAX_ABSENT][HVB_MAX_MODULE_NAME + 1];
 };
 
 static int resolve_ksym(void *ctx, const struct hvb_bundle *b, size_t i, uint64_t *value);
 static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *lay, uint32_t slot,
-			 uint64_t *sec_addr);
-static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *target_addr);
+			 uint64_t *sec_addr, uint64_t *trap);
+static int resolve_targets(struct resolve_ctx *rc, const struct hvb_bundle *b,
+			   const struct hvp_state *applied, uint64_t *target_addr, bool *pending);
+static bool bundle_names_modules(const struct hvb_bundle *b);
+
+static bool is_absent(const struct resolve_ctx *rc, const char *module)
+{
+	unsigned i;
+
+	for (i = 0; i < rc->nabsent; i++)
+		if (!strcmp(rc->absent[i], module))
+			return true;
+	return false;
+}
+
+static int add_absent(struct resolve_ctx *rc, const char *module)
+{
+	if (is_absent(rc, module))
+		return 0;
+	if (rc->nabsent == MAX_ABSENT)
+		return hv_err(HV_E_RANGE, "a level may name at most %d modules that are not loaded",
+			      MAX_ABSENT);
+	snprintf(rc->absent[rc->nabsent++], sizeof(rc->absent[0]), "%s", module);
+	return 0;
+}
+
+/* Whether @st has a site in module @module. */
+static bool state_has_module(const struct hvp_state *st, const char *module)
+{
+	char m[HVB_MAX_MODULE_NAME + 1];
+	uint32_t i;
+
+	for (i = 0; i < st->nsites; i++)
+		if (hvp_site_module(st->sites[i].name, m) && !strcmp(m, module))
+			return true;
+	return false;
+}
+
+/*
+ * Whether module @module, whose functions @cur patched, is no longer the
+ * module patched: unloaded, going, or its sites no longer where they were,
+ * or holding their original bytes (reloaded in place).  Reads the guest.
+ */
+static bool module_gone(struct hvg *g, struct hvp_mods *mods, const struct hvp_state *cur,
+			const char *module)
+{
+	char m[HVB_MAX_MODULE_NAME + 1];
+	uint8_t now[5];
+	uint64_t gpa;
+	uint32_t i;
+
+	if (hvp_mods_open(g, mods) < 0) {
+		hv_err_clear();
+		return false; /* cannot tell: treat as there (a site check follows) */
+	}
+	for (i = 0; i < cur->nsites; i++) {
+		const struct hvp_site *s = &cur->sites[i];
+
+		if (!hvp_site_module(s->name, m) || strcmp(m, module) != 0)
+			continue;
+		if (hvp_mods_site(mods, module, s->name, s->site_gva, &gpa) < 0 ||
+		    gpa != s->site_gpa || hva_read_phys(mods->g->h, gpa, now, 5) < 0 ||
+		    (memcmp(now, s->orig, 5) == 0 && memcmp(now, s->jmp, 5) != 0)) {
+			hv_err_clear();
+			return true;
+		}
+	}
+	return false;
+}
 
 /*
  * The code of the level's slot, recomputed from the ledger's copy of its
@@ -442,19 +526,23 @@ static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *
  * sections are not compared: the patch's own code writes them.
  */
 static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_state *cur,
-		       const struct hvp_layout *lay, struct hvp_findings *f)
+		       const struct hvp_layout *lay, struct hvp_mods *mods, struct hvp_findings *f)
 {
-	uint64_t sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES];
+	uint64_t sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES], trap = 0;
+	bool pending[HVP_STATE_MAX_SITES];
 	struct hvb_patched patched = { 0, NULL };
 	struct hvb_placement pl = { sec_addr, target_addr };
-	struct resolve_ctx rc = { g };
+	struct resolve_ctx rc;
 	struct hvb_bundle *b = NULL;
 	uint8_t *bytes = NULL, *now = NULL, sha[32], jmp[5];
-	uint32_t i, slot = cur->active_slot;
-	char shahex[65], what[96];
-	size_t len = 0;
+	uint32_t i, j, slot = cur->active_slot, npending = 0;
+	char shahex[65], what[96], mod[HVB_MAX_MODULE_NAME + 1];
+	size_t len = 0, k;
 	int r;
 
+	memset(&rc, 0, sizeof(rc));
+	rc.g = g;
+	rc.mods = mods;
 	hv_hex_encode(shahex, sizeof(shahex), cur->bundle_sha256, 32);
 	r = hvl_bundle_get(l, shahex, &bytes, &len);
 	if (r == 0)
@@ -464,15 +552,29 @@ static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_sta
 			   shahex);
 	if (r == 0)
 		r = hvb_parse(bytes, len, &b);
-	if (r == 0 && (b->nreplacements != cur->nsites || slot >= HVP_SLOTS))
+	if (r == 0 && (b->nreplacements > HVP_STATE_MAX_SITES || slot >= HVP_SLOTS))
+		r = hv_err(HV_E_FORMAT, "the ledger's record of level %s does not match its bundle",
+			   cur->level);
+	if (r == 0 && bundle_names_modules(b))
+		r = hvp_mods_open(g, mods);
+	if (r == 0)
+		r = plan_sections(b, lay, slot, sec_addr, &trap);
+	rc.trap = trap;
+	/* Modules whose functions the level patched but that went away since
+	 * (or came back elsewhere): their code in the slot is dead, and the
+	 * relocations to them cannot be recomputed. */
+	for (i = 0; r == 0 && i < cur->nsites; i++)
+		if (hvp_site_module(cur->sites[i].name, mod) && module_gone(g, mods, cur, mod))
+			r = add_absent(&rc, mod);
+	if (r == 0)
+		r = resolve_targets(&rc, b, cur, target_addr, pending);
+	for (i = 0; r == 0 && i < b->nreplacements; i++)
+		npending += pending[i];
+	if (r == 0 && b->nreplacements != cur->nsites + npending)
 		r = hv_err(HV_E_FORMAT,
 			   "the ledger's record of level %s does not match its bundle (%zu "
-			   "functions, %u sites)",
-			   cur->level, b->nreplacements, cur->nsites);
-	if (r == 0)
-		r = plan_sections(b, lay, slot, sec_addr);
-	if (r == 0)
-		r = resolve_targets(g, b, target_addr);
+			   "functions, %u sites, %u pending)",
+			   cur->level, b->nreplacements, cur->nsites, npending);
 	if (r == 0)
 		r = hvb_apply_relocs_ksym(b, &pl, resolve_ksym, &rc, &patched);
 	if (r < 0) {
@@ -494,6 +596,17 @@ static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_sta
 		r = hva_read_phys(g->h, gpa, now, s->size_bytes);
 		if (r < 0)
 			goto out;
+		/* Fields that point into a module that went away: not recomputable. */
+		for (k = 0; k < b->nrelocs; k++) {
+			const struct hvb_reloc *x = &b->relocs[k];
+			size_t w = hvb_reloc_width(x->type);
+
+			if (x->section == i && x->kind == HVB_TGT_KSYM &&
+			    hvb_sym_module(x->symbol, mod, sizeof(mod), NULL) &&
+			    is_absent(&rc, mod) && x->offset <= s->size_bytes &&
+			    s->size_bytes - x->offset >= w)
+				memcpy(patched.bytes[i] + x->offset, now + x->offset, w);
+		}
 		if (memcmp(now, patched.bytes[i], s->size_bytes) != 0) {
 			snprintf(what, sizeof(what), "slot %u section %.40s", slot, s->name);
 			finding(f, false, what, gpa, sec_addr[i], patched.bytes[i], now,
@@ -503,10 +616,16 @@ static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_sta
 				cur->level);
 		}
 	}
-	for (i = 0; i < b->nreplacements; i++) {
+	for (i = 0, j = 0; i < b->nreplacements; i++) {
 		const struct hvb_replacement *rp = &b->replacements[i];
-		const struct hvp_site *s = &cur->sites[i];
+		const struct hvp_site *s;
 
+		if (pending[i] && !(hvb_sym_module(rp->target, mod, sizeof(mod), NULL) &&
+				    state_has_module(cur, mod)))
+			continue; /* no site: its module was not there */
+		s = &cur->sites[j++];
+		if (pending[i])
+			continue; /* its module went away: status says so */
 		if (hvp_encode_jmp(target_addr[i], sec_addr[rp->section] + rp->offset, jmp) < 0 ||
 		    target_addr[i] != s->site_gva || memcmp(jmp, s->jmp, 5) != 0) {
 			hv_err_clear();
@@ -534,8 +653,10 @@ out:
  * @f; the return value is 0 or an error reading the guest or the ledger.
  */
 static int verify_guest(struct hvg *g, struct hvl_ledger *l, const struct hvp_state *cur,
-			const uint8_t page[HVP_STATE_BYTES], struct hvp_findings *f)
+			const uint8_t page[HVP_STATE_BYTES], struct hvp_mods *mods,
+			struct hvp_findings *f)
 {
+	char mod[HVB_MAX_MODULE_NAME + 1];
 	uint8_t now[HVP_STATE_BYTES], jmp_now[5];
 	uint64_t ptes[512], gpt[512], pde = 0, want_gpa = 0;
 	struct hvp_layout lay;
@@ -584,7 +705,7 @@ static int verify_guest(struct hvg *g, struct hvl_ledger *l, const struct hvp_st
 			break;
 		}
 	if (cur->active_slot != HVP_NO_SLOT) {
-		r = verify_slot(g, l, cur, &lay, f);
+		r = verify_slot(g, l, cur, &lay, mods, f);
 		if (r < 0)
 			return r;
 	}
@@ -592,6 +713,13 @@ static int verify_guest(struct hvg *g, struct hvl_ledger *l, const struct hvp_st
 		const struct hvp_site *s = &cur->sites[i];
 
 		snprintf(what, sizeof(what), "site %.63s", s->name);
+		if (hvp_site_module(s->name, mod)) {
+			/* A module that went away took the site with it (status
+			 * says so); one still there must hold the jump. */
+			if (module_gone(g, mods, cur, mod))
+				continue;
+			goto compare;
+		}
 		if (site_check(g, s->name, s->site_gva, &want_gpa) < 0 || want_gpa != s->site_gpa) {
 			finding(f, true, what, s->site_gpa, s->site_gva, NULL, NULL, 0,
 				"the kernel image no longer lies where level %.63s patched it: "
@@ -601,6 +729,7 @@ static int verify_guest(struct hvg *g, struct hvl_ledger *l, const struct hvp_st
 			hv_err_clear();
 			continue;
 		}
+compare:
 		r = hva_read_phys(g->h, s->site_gpa, jmp_now, 5);
 		if (r < 0)
 			return r;
@@ -643,8 +772,32 @@ static int refuse_findings(const struct hvg *g, const char *kind, const struct h
 static int resolve_ksym(void *ctx, const struct hvb_bundle *b, size_t i, uint64_t *value)
 {
 	const struct resolve_ctx *rc = ctx;
+	struct hvb_symsrc src = { rc->g->k->syms, hvp_mods_lookup, rc->mods, NULL };
+	char mod[HVB_MAX_MODULE_NAME + 1];
 
-	return hvb_reloc_ksym(rc->g->k->syms, b, i, value);
+	if (i < b->nrelocs && b->relocs[i].kind == HVB_TGT_KSYM &&
+	    hvb_sym_module(b->relocs[i].symbol, mod, sizeof(mod), NULL) && is_absent(rc, mod)) {
+		/* Code only that module's sites lead to: never run while the
+		 * module is not there; if it ever ran, ud2 stops it. */
+		*value = rc->trap;
+		return 0;
+	}
+	return hvb_reloc_sym(&src, b, i, value);
+}
+
+static bool bundle_names_modules(const struct hvb_bundle *b)
+{
+	char mod[HVB_MAX_MODULE_NAME + 1];
+	size_t i;
+
+	for (i = 0; i < b->nreplacements; i++)
+		if (hvb_sym_module(b->replacements[i].target, mod, sizeof(mod), NULL))
+			return true;
+	for (i = 0; i < b->nrelocs; i++)
+		if (b->relocs[i].kind == HVB_TGT_KSYM &&
+		    hvb_sym_module(b->relocs[i].symbol, mod, sizeof(mod), NULL))
+			return true;
+	return false;
 }
 
 static const struct hvp_site *find_site(const struct hvp_state *st, uint64_t gva)
@@ -705,7 +858,7 @@ static int plan_window(struct hvg *g, const struct hvp_state *cur, uint64_t l2[5
  * address in the guest.
  */
 static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *lay, uint32_t slot,
-			 uint64_t *sec_addr)
+			 uint64_t *sec_addr, uint64_t *trap)
 {
 	uint64_t code_off = 0, data_off = 0;
 	uint32_t i;
@@ -727,24 +880,54 @@ static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *la
 			(s->exec ? lay->slot[slot].code_gva : lay->slot[slot].data_gva) + *off;
 		*off += s->size_bytes;
 	}
+	/* After the code: a trap, the value of symbols of modules that are not
+	 * loaded (plan_writes() writes it when a replacement is pending). */
+	code_off = (code_off + HVP_TRAP_BYTES - 1) & ~(uint64_t)(HVP_TRAP_BYTES - 1);
+	if (code_off > lay->slot[slot].code_size - HVP_TRAP_BYTES)
+		return hv_err(HV_E_RANGE,
+			      "bundle %s does not fit in a patch-area slot: its code sections "
+			      "leave no room for the %u-byte trap after them",
+			      b->patch_id, HVP_TRAP_BYTES);
+	*trap = lay->slot[slot].code_gva + code_off;
 	return 0;
 }
 
-/* Step 3: the address of each function the bundle replaces, which must be
- * a function of the running kernel. */
-static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *target_addr)
+/*
+ * Step 3: the address of each function the bundle replaces: a function of
+ * the running kernel, or of a loaded module.  A replacement of a function
+ * of a module that is not loaded is pending (*@pending[i]): it gets no
+ * site, and its original-body calls and the module's symbols resolve to
+ * the slot's trap.  Planning (@applied NULL) asks the guest's module list;
+ * recomputing a level (@applied: its record) takes the modules it had
+ * sites in as the ones that were there, and those in rc->absent (gone
+ * since) as not.
+ */
+static int resolve_targets(struct resolve_ctx *rc, const struct hvb_bundle *b,
+			   const struct hvp_state *applied, uint64_t *target_addr, bool *pending)
 {
+	struct hvb_symsrc src = { rc->g->k->syms, hvp_mods_lookup, rc->mods, NULL };
+	char mod[HVB_MAX_MODULE_NAME + 1];
+	struct hvb_target_addr t;
 	uint32_t i;
 	int r;
 
 	for (i = 0; i < b->nreplacements; i++) {
-		struct hvi_sym s;
-
+		pending[i] = false;
+		if (hvb_sym_module(b->replacements[i].target, mod, sizeof(mod), NULL) &&
+		    (is_absent(rc, mod) || (applied ? !state_has_module(applied, mod)
+						    : !hvp_mods_find(rc->mods, mod)))) {
+			pending[i] = true;
+			target_addr[i] = rc->trap - HVB_ORIG_BODY_OFFSET;
+			r = add_absent(rc, mod);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		/* The rule "hvpatch build --vmlinux" applies too (hvb_reloc.h). */
-		r = hvb_target_sym(g->k->syms, b, i, &s);
+		r = hvb_target_resolve(&src, b, i, &t);
 		if (r < 0)
 			return r;
-		target_addr[i] = s.addr;
+		target_addr[i] = t.addr;
 	}
 	return 0;
 }
@@ -754,9 +937,11 @@ static int resolve_targets(struct hvg *g, const struct hvb_bundle *b, uint64_t *
  * address, its jump, and what it must hold now (the jump of the current
  * level for a function already patched, else the ftrace NOP).
  */
-static int plan_sites(struct hvg *g, const struct hvb_bundle *b, const struct hvp_state *cur,
-		      const uint64_t *target_addr, const uint64_t *sec_addr, struct hvp_state *to)
+static int plan_sites(struct hvg *g, struct hvp_mods *mods, const struct hvb_bundle *b,
+		      const struct hvp_state *cur, const uint64_t *target_addr,
+		      const bool *pending, const uint64_t *sec_addr, struct hvp_state *to)
 {
+	char mod[HVB_MAX_MODULE_NAME + 1];
 	uint32_t i;
 	int r;
 
@@ -770,10 +955,17 @@ static int plan_sites(struct hvg *g, const struct hvb_bundle *b, const struct hv
 		uint8_t now[5];
 		char hx[11];
 
+		if (pending[i])
+			continue;
 		memset(site, 0, sizeof(*site));
 		site->site_gva = target_addr[i];
 		site->target_gva = sec_addr[rp->section] + rp->offset;
 		snprintf(site->name, sizeof(site->name), "%s", rp->target);
+		if (hvb_sym_module(rp->target, mod, sizeof(mod), NULL)) {
+			/* In a module: its live core text, wherever its pages are. */
+			r = hvp_mods_site(mods, mod, rp->target, site->site_gva, &site->site_gpa);
+			goto located;
+		}
 		r = hvi_translate(&g->k->pg, site->site_gva, &site->site_gpa, &perms);
 		if (r == 0)
 			r = hvi_translate(&g->k->pg, site->site_gva + 4, &gpa4, &perms);
@@ -789,6 +981,7 @@ static int plan_sites(struct hvg *g, const struct hvb_bundle *b, const struct hv
 				   " where the kernel image lies; hvpatch writes only into the "
 				   "kernel's own text",
 				   rp->target, site->site_gva, site->site_gpa, want_gpa);
+located:
 		if (r < 0)
 			return hv_err_prefix("site of %s", rp->target);
 		r = hvp_encode_jmp(site->site_gva, site->target_gva, site->jmp);
@@ -1160,17 +1353,55 @@ static int plan_writes(struct hvg *g, struct plan *p, const struct hvb_bundle *b
  * relocation, sites, dropped sites, the guest's ftrace records, then the
  * writes in their safe order.
  */
-static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t sha[32],
-		      const struct hvp_state *cur, const struct hvp_opts *o, struct plan *p)
+/*
+ * The current level without the sites of modules that went away since it
+ * was applied (or came back in their place, unpatched): their memory is no
+ * longer the function hvpatch patched, so nothing may be written or
+ * restored there.  Their names go to p->gone.
+ */
+static int prune_gone(struct hvg *g, struct plan *p, const struct hvp_state *cur,
+		      struct hvp_state *out)
 {
-	uint64_t l2[512], sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES];
+	char mod[HVB_MAX_MODULE_NAME + 1];
+	uint32_t i;
+
+	*out = *cur;
+	out->nsites = 0;
+	for (i = 0; i < cur->nsites; i++) {
+		if (hvp_site_module(cur->sites[i].name, mod) &&
+		    module_gone(g, &p->mods, cur, mod)) {
+			snprintf(p->gone[p->ngone++], sizeof(p->gone[0]), "%s", cur->sites[i].name);
+			continue;
+		}
+		out->sites[out->nsites++] = cur->sites[i];
+	}
+	return 0;
+}
+
+/*
+ * Build the plan that takes the guest from @cur to bundle @b (NULL: no
+ * level), step by step: window and slot, sections, replaced functions,
+ * relocation, sites, dropped sites, the guest's ftrace records, then the
+ * writes in their safe order.
+ */
+static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t sha[32],
+		      const struct hvp_state *cur_in, const struct hvp_opts *o, struct plan *p)
+{
+	uint64_t l2[512], sec_addr[HVB_MAX_SECTIONS], target_addr[HVP_STATE_MAX_SITES], trap = 0;
+	bool pending[HVP_STATE_MAX_SITES];
 	struct hvb_patched patched = { 0, NULL };
-	struct resolve_ctx rc = { g };
-	struct hvp_state *to = &p->to;
+	struct resolve_ctx rc;
+	struct hvp_state *to = &p->to, cur_pruned, *cur = &cur_pruned;
 	struct hvp_layout lay;
-	uint32_t pd_index = 0, slot = 0;
+	uint32_t pd_index = 0, slot = 0, i;
 	int r;
 
+	memset(&rc, 0, sizeof(rc));
+	rc.g = g;
+	rc.mods = &p->mods;
+	r = prune_gone(g, p, cur_in, cur);
+	if (r < 0)
+		return r;
 	p->from = *cur;
 	memset(to, 0, sizeof(*to));
 	to->active_slot = HVP_NO_SLOT;
@@ -1196,24 +1427,39 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 		snprintf(to->level, sizeof(to->level), "%s", b->level);
 		snprintf(to->patch_id, sizeof(to->patch_id), "%s", b->patch_id);
 		memcpy(to->bundle_sha256, sha, 32);
-		r = plan_sections(b, &lay, slot, sec_addr);
+		r = bundle_names_modules(b) ? hvp_mods_open(g, &p->mods) : 0;
 		if (r == 0)
-			r = resolve_targets(g, b, target_addr);
+			r = plan_sections(b, &lay, slot, sec_addr, &trap);
+		rc.trap = trap;
+		if (r == 0)
+			r = resolve_targets(&rc, b, NULL, target_addr, pending);
 		if (r == 0) {
 			r = hvb_apply_relocs_ksym(b, &pl, resolve_ksym, &rc, &patched);
 			if (r < 0)
 				r = hv_err_prefix("relocating bundle %s", b->patch_id);
 		}
 		if (r == 0)
-			r = plan_sites(g, b, cur, target_addr, sec_addr, to);
+			r = plan_sites(g, &p->mods, b, cur, target_addr, pending, sec_addr, to);
 		if (r < 0)
 			goto out;
+		for (i = 0; i < b->nreplacements; i++)
+			if (pending[i])
+				snprintf(p->pending[p->npending++], sizeof(p->pending[0]), "%s",
+					 b->replacements[i].target);
 	}
 	r = check_dropped_sites(g, cur, to);
 	if (r == 0)
 		r = plan_ftrace(g, p, cur, !o->no_ftrace_guard);
 	if (r == 0)
 		r = plan_writes(g, p, b, &patched, &lay, slot, sec_addr, l2, cur);
+	if (r == 0 && p->npending) {
+		static const uint8_t ud2s[HVP_TRAP_BYTES] = { 0x0f, 0x0b, 0x0f, 0x0b, 0x0f, 0x0b,
+							      0x0f, 0x0b, 0x0f, 0x0b, 0x0f, 0x0b,
+							      0x0f, 0x0b, 0x0f, 0x0b };
+
+		r = plan_add(g, p, lay.slot[slot].code_gpa + (trap - lay.slot[slot].code_gva), ud2s,
+			     HVP_TRAP_BYTES, 0, 0, "slot trap for modules not loaded");
+	}
 out:
 	hvb_patched_free(&patched);
 	return r;
@@ -1568,6 +1814,13 @@ static int switch_plan(struct hvg *g, struct plan *p, const struct hvp_opts *o,
 		r = check_old_bytes(g, p);
 	}
 	if (r == 0) {
+		/* A module unloaded since planning took its sites with it. */
+		res->step = "checking the guest's modules";
+		r = hvp_mods_recheck(&p->mods, p->to.sites, p->to.nsites);
+		if (r == 0)
+			r = hvp_mods_recheck(&p->mods, p->from.sites, p->from.nsites);
+	}
+	if (r == 0) {
 		res->step = "writing";
 		r = write_plan(g, p, res);
 	}
@@ -1789,10 +2042,12 @@ static int current_checked(struct hvg *g, struct hvl_ledger *l, const char *kind
 {
 	uint8_t page[HVP_STATE_BYTES];
 	struct hvp_findings f;
+	struct hvp_mods mods;
 	bool have = false;
 	int r;
 
 	memset(&f, 0, sizeof(f));
+	memset(&mods, 0, sizeof(mods));
 	if (!g->info.has_area || !g->info.area_gpa)
 		return hv_err(
 			HV_E_STATE,
@@ -1800,9 +2055,10 @@ static int current_checked(struct hvg *g, struct hvl_ledger *l, const char *kind
 			g->info.name, g->info.name);
 	r = ledger_current(g, l, cur, page, &have, other_boot, &f);
 	if (r == 0 && have)
-		r = verify_guest(g, l, cur, page, &f);
+		r = verify_guest(g, l, cur, page, &mods, &f);
 	if (r == 0 && f.blocking)
 		r = refuse_findings(g, kind, &f);
+	hvp_mods_free(&mods);
 	return r;
 }
 
@@ -1826,6 +2082,10 @@ static int install(struct hvg *g, struct hvl_ledger *l, const struct hvb_bundle 
 	rep->ftrace_find_us = p.ft.find_us;
 	rep->ftrace_groups = p.ft.cost.groups;
 	rep->ftrace_reads = p.ft.cost.reads;
+	rep->npending = p.npending;
+	memcpy(rep->pending, p.pending, sizeof(rep->pending));
+	rep->ngone = p.ngone;
+	memcpy(rep->gone, p.gone, sizeof(rep->gone));
 	if (opts->dry_run) {
 		size_t i;
 
@@ -2223,14 +2483,58 @@ int hvp_reconcile(struct hvp_session *sess, char *what, size_t what_len)
 	return reconcile(sess->g, sess->l, what, what_len, NULL);
 }
 
+/*
+ * The replacements of the installed level that have no site because their
+ * module was not loaded when it was applied, and whether it is loaded now.
+ */
+static int status_pending(struct hvg *g, struct hvl_ledger *l, struct hvp_mods *mods,
+			  struct hvp_status *st)
+{
+	struct hvb_bundle *b = NULL;
+	uint8_t *bytes = NULL;
+	char shahex[65], mod[HVB_MAX_MODULE_NAME + 1];
+	size_t len = 0, i;
+	int r;
+
+	hv_hex_encode(shahex, sizeof(shahex), st->state.bundle_sha256, 32);
+	r = hvl_bundle_get(l, shahex, &bytes, &len);
+	if (r == 0)
+		r = hvb_parse(bytes, len, &b);
+	if (r < 0)
+		goto out;
+	for (i = 0; i < b->nreplacements && st->npending < HVP_STATE_MAX_SITES; i++) {
+		struct hvp_pending *pd = &st->pending[st->npending];
+
+		if (!hvb_sym_module(b->replacements[i].target, mod, sizeof(mod), NULL) ||
+		    state_has_module(&st->state, mod))
+			continue;
+		snprintf(pd->target, sizeof(pd->target), "%s", b->replacements[i].target);
+		snprintf(pd->module, sizeof(pd->module), "%s", mod);
+		if (hvp_mods_open(g, mods) < 0) {
+			r = hv_err_prefix("finding out whether module %s is loaded now", mod);
+			goto out;
+		}
+		pd->loaded_now = hvp_mods_find(mods, mod) != NULL;
+		st->npending++;
+	}
+	r = 0;
+out:
+	hvb_free(b);
+	free(bytes);
+	return r;
+}
+
 int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 {
 	struct hvg *g = sess->g;
 	struct hvl_ledger *l = sess->l;
 	uint8_t page[HVP_STATE_BYTES], now[HVP_STATE_BYTES];
 	bool have = false, tampered = false;
+	struct hvp_mods mods;
 	unsigned i;
 	int r;
+
+	memset(&mods, 0, sizeof(mods));
 
 	memset(st, 0, sizeof(*st));
 	snprintf(st->domain, sizeof(st->domain), "%s", g->info.name);
@@ -2247,7 +2551,7 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 			g->info.name, g->info.name);
 	r = reconcile(g, l, st->reconciled, sizeof(st->reconciled), &tampered);
 	if (r < 0 && !tampered)
-		return r;
+		goto out;
 	if (r < 0) {
 		finding(&st->tamper, true, "open operation", 0, 0, NULL, NULL, 0, "%.319s",
 			hv_err_last()->msg);
@@ -2256,15 +2560,20 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 	}
 	r = ledger_current(g, l, &st->state, page, &have, &st->new_boot, &st->tamper);
 	if (r == 0 && have)
-		r = verify_guest(g, l, &st->state, page, &st->tamper);
+		r = verify_guest(g, l, &st->state, page, &mods, &st->tamper);
+	if (r == 0 && have && st->state.active_slot != HVP_NO_SLOT)
+		r = status_pending(g, l, &mods, st);
 	if (r < 0)
-		return r;
+		goto out;
 	if (st->tamper.blocking && st->new_boot)
 		st->new_boot = false; /* it claims a new boot, and it is lying */
 	/* Guest-reported: what the patch area's record says. */
 	r = hva_read_phys(g->h, g->info.area_gpa, now, sizeof(now));
 	if (r < 0)
-		return hv_err_prefix("reading the patch-area record");
+	{
+		r = hv_err_prefix("reading the patch-area record");
+		goto out;
+	}
 	r = hvp_state_decode(now, sizeof(now), &st->guest_record);
 	if (r < 0) {
 		hv_err_clear();
@@ -2284,9 +2593,16 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 		struct hvp_site_status *s = &st->sites[i];
 
 		s->site = st->state.sites[i];
+		if (hvp_site_module(s->site.name, s->module) &&
+		    module_gone(g, &mods, &st->state, s->module)) {
+			/* Its memory is not the module's any more: not read. */
+			s->gone = true;
+			st->gone++;
+			continue;
+		}
 		r = hva_read_phys(g->h, s->site.site_gpa, s->now, 5);
 		if (r < 0)
-			return r;
+			goto out;
 		s->intact = !memcmp(s->now, s->site.jmp, 5);
 		if (!s->intact)
 			st->drifted++;
@@ -2294,7 +2610,7 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 	r = hvl_level_get(l, g->info.uuid, st->boot_key, st->ledger_level,
 			  sizeof(st->ledger_level));
 	if (r < 0)
-		return r;
+		goto out;
 	st->ledger_known = r;
 	if (have && strcmp(st->ledger_level, st->state.level) != 0)
 		finding(&st->tamper, false, "ledger", 0, 0, NULL, NULL, 0,
@@ -2302,7 +2618,10 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 			st->ledger_level, st->state.level);
 	r = hvl_agent_last(l, g->info.uuid, &st->agent);
 	if (r < 0)
-		return r;
+		goto out;
 	st->agent_known = r;
-	return 0;
+	r = 0;
+out:
+	hvp_mods_free(&mods);
+	return r;
 }

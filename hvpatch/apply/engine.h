@@ -33,6 +33,7 @@
 
 #include "hv_error.h"
 #include "guest/guest.h"
+#include "bundle/hvb.h"
 #include "ledger/hvl.h"
 #include "state.h"
 
@@ -80,6 +81,13 @@ struct hvp_report {
 	unsigned ftrace_reads;	    /* guest reads the walk made */
 	uint64_t ftrace_check_us;   /* the longest check of ftrace_lock and users in a pause */
 	unsigned ftrace_lock_waits; /* pauses that found the guest's ftrace_lock held */
+	/* Replacements of functions of modules that are not loaded: no site
+	 * yet (docs/OPERATOR-GUIDE.md, "Functions of modules"). */
+	unsigned npending;
+	char pending[HVP_STATE_MAX_SITES][HVP_STATE_TEXT];
+	/* Sites of the previous level whose module went away: left alone. */
+	unsigned ngone;
+	char gone[HVP_STATE_MAX_SITES][HVP_STATE_TEXT];
 };
 
 /*
@@ -108,7 +116,16 @@ struct hvp_findings {
 struct hvp_site_status {
 	struct hvp_site site;
 	uint8_t now[5]; /* bytes at the site now */
-	bool intact;	/* now == site.jmp */
+	bool intact;	/* now == site.jmp (and, in a module, the module is still there) */
+	char module[HVB_MAX_MODULE_NAME + 1]; /* "" for a kernel function */
+	bool gone; /* its module was unloaded (or reloaded unpatched): no site any more */
+};
+
+/* A replacement of the level whose module was not loaded when it was applied. */
+struct hvp_pending {
+	char target[HVP_STATE_TEXT];	      /* "MODULE:function" */
+	char module[HVB_MAX_MODULE_NAME + 1]; /* MODULE */
+	bool loaded_now; /* the module is loaded now: apply the level again to patch it */
 };
 
 /*
@@ -130,7 +147,10 @@ struct hvp_status {
 	int guest_record_known;	       /* 1 decoded, 0 no record there, -1 not a valid record */
 	struct hvp_findings tamper;    /* every difference from the ledger (sites included) */
 	struct hvp_site_status sites[HVP_STATE_MAX_SITES];
-	unsigned drifted; /* sites that no longer hold hvpatch's jump */
+	unsigned drifted; /* sites that no longer hold hvpatch's jump (gone ones not counted) */
+	unsigned gone;	  /* sites whose module went away */
+	unsigned npending;
+	struct hvp_pending pending[HVP_STATE_MAX_SITES];
 	char ledger_level[HVP_STATE_TEXT];
 	int ledger_known;	       /* the ledger knows this boot */
 	char reconciled[256];	       /* what the reconcile found, or "" */

@@ -4,4 +4,5 @@ hvpatch_libhvpatch_a_SOURCES += hvpatch/apply/area.c hvpatch/apply/area.h \
 	hvpatch/apply/engine.c hvpatch/apply/engine.h \
 	hvpatch/apply/session.c \
 	hvpatch/apply/stackcheck.c hvpatch/apply/stackcheck.h \
+	hvpatch/apply/modsites.c hvpatch/apply/modsites.h \
 	hvpatch/apply/cmd_apply.c

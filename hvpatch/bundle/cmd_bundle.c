@@ -20,6 +20,8 @@
 #include "hv_hex.h"
 #include "hvb.h"
 #include "hvb_build.h"
+#include "hvb_ko.h"
+#include "hvb_reloc.h"
 
 int cmd_build(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
@@ -137,6 +139,13 @@ static const char build_help[] =
 	"is reached only through the relocation kinds the kernel's accessors\n"
 	"produce (docs/PATCH-AUTHORING.md).\n"
 	"\n"
+	"Functions of modules: 'replace = MODULE:FUNCTION -> ...' replaces a function\n"
+	"of a loaded module, and 'symbol = LOCAL -> MODULE:NAME' makes LOCAL mean that\n"
+	"module's symbol (static or exported).  With --vmlinux, such targets and\n"
+	"symbols are checked against MODULE.ko under --modules DIR by the same rule\n"
+	"the apply engine uses in the guest: a function must start with the ftrace\n"
+	"call and not be init code; per-cpu and init data of a module are refused.\n"
+	"\n"
 	"Options:\n"
 	"  -m, --manifest FILE   the patch manifest (required)\n"
 	"  -o, --output FILE     where to write the bundle (required)\n"
@@ -144,6 +153,9 @@ static const char build_help[] =
 	"      --build-id HEX    the target's build-id, when no vmlinux is at hand\n"
 	"                        (repeatable; needs --release)\n"
 	"      --release REL     the target's release, e.g. 6.1.0-56-cloud-amd64\n"
+	"      --modules DIR     where the target's MODULE.ko files are (searched\n"
+	"                        recursively, e.g. /lib/modules/RELEASE/kernel;\n"
+	"                        needed with --vmlinux when the bundle names modules)\n"
 	"      --kbuild DIR      kernel build tree for compiling a .c (default\n"
 	"                        " HV_KBUILD_DEFAULT_ROOT "/linux-headers-RELEASE)\n"
 	"      --key FILE        also sign the bundle with this Ed25519 private key\n"
@@ -298,11 +310,15 @@ int cmd_build(int argc, char **argv)
 		{ "build-id", required_argument, NULL, 'B' },
 		{ "release", required_argument, NULL, 'R' },
 		{ "kbuild", required_argument, NULL, 'K' },
+		{ "modules", required_argument, NULL, 'M' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *modules_dir = NULL;
+	struct hvb_kodir *kodir = NULL;
+	struct hvb_symsrc modsrc;
 	const char *manifest = NULL, *output = NULL, *release = NULL, *kbuild = NULL, *key = NULL,
 		   *input;
 	const char *vmlinux[MAX_TARGETS_CLI], *build_ids[MAX_TARGETS_CLI];
@@ -345,6 +361,9 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'K':
 			kbuild = optarg;
+			break;
+		case 'M':
+			modules_dir = optarg;
 			break;
 		case 'k':
 			key = optarg;
@@ -438,8 +457,16 @@ int cmd_build(int argc, char **argv)
 	if (hvb_build_object(obj, olen, input, m, targets, ntargets, &b, &rep) < 0 ||
 	    hvb_serialize(b, &ser, &slen) < 0)
 		goto out;
+	memset(&modsrc, 0, sizeof(modsrc));
+	modsrc.mod_hint = "--modules DIR, the directory of the target's MODULE.ko files";
+	if (modules_dir) {
+		if (hvb_kodir_open(modules_dir, &kodir) < 0)
+			goto out;
+		modsrc.mod_lookup = hvb_kodir_lookup;
+		modsrc.mod_ctx = kodir;
+	}
 	for (i = 0; i < nvm; i++) {
-		if (hvb_check_vmlinux(b, vmbuf[i], vmlen[i], vmlinux[i], &kcheck[i]) < 0) {
+		if (hvb_check_vmlinux(b, vmbuf[i], vmlen[i], vmlinux[i], &modsrc, &kcheck[i]) < 0) {
 			hv_err_prefix("%s", input);
 			goto out;
 		}
@@ -496,9 +523,10 @@ int cmd_build(int argc, char **argv)
 
 			for (i = 0; i < nvm; i++) {
 				json_t *o =
-					json_pack("{s:s,s:b,s:i,s:i}", "vmlinux", vmlinux[i],
+					json_pack("{s:s,s:b,s:i,s:i,s:i}", "vmlinux", vmlinux[i],
 						  "checked", kcheck[i].checked, "targets_traceable",
-						  (int)kcheck[i].targets_checked,
+						  (int)kcheck[i].targets_checked, "module_targets",
+						  (int)kcheck[i].module_targets,
 						  "kernel_symbol_relocations_resolved",
 						  (int)kcheck[i].symbols_checked);
 
@@ -549,10 +577,11 @@ int cmd_build(int argc, char **argv)
 		       b->nrelocs, rep.fentry_nops, rep.relocs_dropped);
 		for (i = 0; i < nvm; i++)
 			if (kcheck[i].checked)
-				printf("checked against %s: %u targets found and traceable, %u "
-				       "kernel-symbol relocations resolve\n",
-				       vmlinux[i], kcheck[i].targets_checked,
-				       kcheck[i].symbols_checked);
+				printf("checked against %s%s%s: %u targets found and traceable (%u "
+				       "in modules), %u symbol relocations resolve\n",
+				       vmlinux[i], modules_dir ? " and the modules in " : "",
+				       modules_dir ? modules_dir : "", kcheck[i].targets_checked,
+				       kcheck[i].module_targets, kcheck[i].symbols_checked);
 		if (!nvm)
 			printf("not checked against a vmlinux (give --vmlinux to check targets "
 			       "and symbols)\n");
@@ -563,6 +592,7 @@ int cmd_build(int argc, char **argv)
 out:
 	if (rc != HV_EXIT_OK)
 		rc = cli_fail("build");
+	hvb_kodir_free(kodir);
 	hvb_build_report_free(&rep);
 	hvb_manifest_free(m);
 	hvb_free(b);

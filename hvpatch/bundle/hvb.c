@@ -143,6 +143,30 @@ static bool is_sym_char(char c)
 	       c == '.' || c == '_' || c == '$';
 }
 
+static bool is_module_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
+}
+
+bool hvb_sym_module(const char *qname, char *module, size_t module_len, const char **rest)
+{
+	const char *colon = qname ? strchr(qname, ':') : NULL;
+	size_t n = colon ? (size_t)(colon - qname) : 0;
+
+	if (module_len)
+		module[0] = '\0';
+	if (rest)
+		*rest = qname;
+	if (!colon || n >= module_len)
+		return false;
+	memcpy(module, qname, n);
+	module[n] = '\0';
+	if (rest)
+		*rest = colon + 1;
+	return true;
+}
+
 /* 0 if @s is 1..@max chars of class @ok, else HV_E_FORMAT naming @what. */
 static int check_str(const char *s, size_t max, bool (*ok)(char), const char *what)
 {
@@ -203,8 +227,34 @@ bad:
 }
 
 /*
- * A kernel symbol a relocation names: "name", or "name@N" for the N-th
- * (from 0, address order) of several same-named symbols.
+ * "MODULE:rest" or "rest": the module part, when there is one, is 1 to
+ * HVB_MAX_MODULE_NAME characters of [A-Za-z0-9_-]; *@rest gets the rest.
+ */
+static int check_module_part(const char *s, const char *what, const char **rest)
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	char mod[HVB_MAX_MODULE_NAME + 1];
+	size_t n;
+
+	*rest = s;
+	if (!colon)
+		return 0;
+	n = (size_t)(colon - s);
+	if (n == 0 || n > HVB_MAX_MODULE_NAME)
+		return hv_err(HV_E_FORMAT,
+			      "bundle %s '%.80s' has a module name of %zu characters before ':'; "
+			      "1 to %d are allowed",
+			      what, s, n, HVB_MAX_MODULE_NAME);
+	memcpy(mod, s, n);
+	mod[n] = '\0';
+	*rest = colon + 1;
+	return check_str(mod, HVB_MAX_MODULE_NAME, is_module_char, what);
+}
+
+/*
+ * A symbol a relocation names: "name", or "name@N" for the N-th (from 0,
+ * address order) of several same-named symbols, each optionally
+ * "MODULE:" first for a symbol of a loaded module.
  */
 static int check_ksym(const char *s)
 {
@@ -212,6 +262,8 @@ static int check_ksym(const char *s)
 	char name[HVB_MAX_NAME + 1];
 	size_t n, i;
 
+	if (check_module_part(s, "relocation symbol", &s) < 0)
+		return HV_E_FORMAT;
 	if (!at)
 		return check_str(s, HVB_MAX_NAME, is_sym_char, "relocation symbol");
 	n = (size_t)(at - s);
@@ -313,7 +365,10 @@ static int check_replacements(const struct hvb_bundle *b)
 	for (i = 0; i < b->nreplacements; i++) {
 		const struct hvb_replacement *p = &b->replacements[i];
 
-		if (check_str(p->target, HVB_MAX_NAME, is_sym_char, "replacement target") < 0 ||
+		const char *fn;
+
+		if (check_module_part(p->target, "replacement target", &fn) < 0 ||
+		    check_str(fn, HVB_MAX_NAME, is_sym_char, "replacement target") < 0 ||
 		    check_str(p->name, HVB_MAX_NAME, is_sym_char, "replacement name") < 0)
 			return hv_err_prefix("replacement %zu", i);
 		if (p->target_index != HVB_NO_INDEX && p->target_index > 0xffff)

@@ -103,7 +103,8 @@ struct hvb_section {
 };
 
 struct hvb_replacement {
-	char *target;	       /* kernel symbol name being replaced */
+	char *target;	       /* kernel function being replaced: "name", or
+				  "MODULE:name" for a function of a module */
 	uint32_t target_index; /* which of several same-named symbols, in address
 				  order from 0 ("name@N"); HVB_NO_INDEX: the name
 				  must be unique in the kernel */
@@ -118,7 +119,8 @@ struct hvb_reloc {
 	uint64_t offset;  /* where, within that section */
 	int64_t addend;
 	enum hvb_target_kind kind;
-	char *symbol;		 /* HVB_TGT_KSYM: kernel symbol name; else NULL */
+	char *symbol;		 /* HVB_TGT_KSYM: "name[@N]" (kernel) or
+				    "MODULE:name[@N]" (module); else NULL */
 	uint32_t target_section; /* HVB_TGT_SECTION */
 	uint64_t target_offset;	 /* HVB_TGT_SECTION: offset in that section */
 	uint32_t replacement;	 /* HVB_TGT_ORIG: index into replacements[] */
@@ -185,6 +187,20 @@ struct hvb_bundle *hvb_new(void);
 /* Names for printing: "text", "PC32", "kernel symbol" ...; never NULL. */
 const char *hvb_section_kind_name(enum hvb_section_kind k);
 const char *hvb_reloc_type_name(uint32_t type);
+
+/* Longest module name in a qualified symbol (MODULE_NAME_LEN - 1 on 64-bit). */
+#define HVB_MAX_MODULE_NAME 55
+
+/*
+ * Split a symbol or target name of a bundle: "MODULE:name" names a symbol
+ * of a loaded module, anything else a kernel symbol.  When @qname is
+ * module-qualified, copies MODULE into @module (@module_len bytes, NUL
+ * included), points *@rest at what follows the ':' and returns true; else
+ * sets @module to "" and *@rest to @qname and returns false.  A module
+ * name too long for @module counts as not qualified (the bundle checks
+ * refuse such names before anything asks).
+ */
+bool hvb_sym_module(const char *qname, char *module, size_t module_len, const char **rest);
 const char *hvb_target_kind_name(enum hvb_target_kind k);
 /* Bytes a relocation type patches (8 or 4), 0 if the type is unknown. */
 unsigned hvb_reloc_width(uint32_t type);

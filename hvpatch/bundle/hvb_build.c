@@ -243,6 +243,39 @@ static int elf_load_syms(struct elf *e, size_t *symtab_idx)
 }
 
 /* The function of section @sec containing @off, for error messages. */
+/* The function part of a replacement target ("MODULE:fn" -> "fn"). */
+static const char *target_function(const char *target)
+{
+	const char *colon = strchr(target, ':');
+
+	return colon ? colon + 1 : target;
+}
+
+/*
+ * "MODULE:__this_module" (malloc'd) when every module target of @b is in
+ * one module MODULE and there is at least one; else NULL.
+ */
+static char *this_module(const struct hvb_bundle *b)
+{
+	char mod[HVB_MAX_MODULE_NAME + 1], first[HVB_MAX_MODULE_NAME + 1] = "", *out;
+	size_t i, n;
+
+	for (i = 0; i < b->nreplacements; i++) {
+		if (!hvb_sym_module(b->replacements[i].target, mod, sizeof(mod), NULL))
+			continue;
+		if (first[0] && strcmp(first, mod) != 0)
+			return NULL;
+		memcpy(first, mod, sizeof(first));
+	}
+	if (!first[0])
+		return NULL;
+	n = strlen(first) + sizeof(":__this_module");
+	out = malloc(n);
+	if (out)
+		snprintf(out, n, "%s:__this_module", first);
+	return out;
+}
+
 static const char *func_at(const struct elf *e, size_t sec, uint64_t off)
 {
 	const char *best = NULL;
@@ -957,7 +990,8 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 				}
 				if (!strncmp(s->name, HVB_ORIG_PREFIX, pl)) {
 					for (j = 0; j < b->nreplacements; j++)
-						if (!strcmp(b->replacements[j].target,
+						if (!strcmp(target_function(
+								    b->replacements[j].target),
 							    s->name + pl)) {
 							found++;
 							which = j;
@@ -978,11 +1012,20 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 					x->replacement = (uint32_t)which;
 					continue;
 				}
+				if (!strcmp(s->name, "__this_module") &&
+				    (x->symbol = this_module(b)) != NULL) {
+					/* Code of one module's functions may name
+					 * that module (try_module_get(THIS_MODULE)). */
+					x->kind = HVB_TGT_KSYM;
+					continue;
+				}
 				if (!strcmp(s->name, "__this_module")) {
 					r = hv_err(HV_E_UNSUPPORTED,
 						   "%s: %s uses THIS_MODULE, but a patch is not a "
-						   "module; remove the module reference (e.g. the "
-						   ".owner of file_operations)",
+						   "module, and it replaces functions of no single "
+						   "module whose struct module it could mean; remove "
+						   "the module reference (e.g. the .owner of "
+						   "file_operations)",
 						   obj_name, func_at(&e, rs->info, off));
 					goto out;
 				}

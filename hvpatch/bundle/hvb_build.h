@@ -121,8 +121,11 @@ struct hvb_kernel_check {
 	bool checked;		  /* false: the vmlinux's kallsyms could not be read */
 	char note[256];		  /* why not, when !checked */
 	unsigned targets_checked; /* replacement targets found and traceable */
-	unsigned symbols_checked; /* kernel-symbol relocations that resolve */
+	unsigned symbols_checked; /* kernel- and module-symbol relocations that resolve */
+	unsigned module_targets;  /* of targets_checked: functions of modules */
 };
+
+struct hvb_symsrc;
 
 /*
  * Check bundle @b against its target vmlinux (@buf, @len bytes; @what names
@@ -133,7 +136,10 @@ struct hvb_kernel_check {
  * site), and every kernel-symbol relocation passes
  * hvb_reloc_ksym() (the apply engine's own rule: the symbol exists and is
  * unambiguous, per-cpu data only through absolute kinds), so build refuses
- * with the apply engine's sentence what apply would refuse.  When the kallsyms tables cannot be
+ * with the apply engine's sentence what apply would refuse.  Module
+ * targets and symbols ("MODULE:name") are checked through @modules (its
+ * mod_lookup: the modules' .ko files; NULL or no mod_lookup refuses them,
+ * with a sentence naming its mod_hint).  When the kallsyms tables cannot be
  * found, returns 0 with
  * @res->checked false and the reason in @res->note.
  * Errors: HV_E_NOTFOUND / HV_E_INVAL (unknown or ambiguous target, unknown
@@ -142,6 +148,6 @@ struct hvb_kernel_check {
  * HV_E_FORMAT (not a kernel image), HV_E_NOMEM.
  */
 int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len, const char *what,
-		      struct hvb_kernel_check *res) HV_WUR;
+		      const struct hvb_symsrc *modules, struct hvb_kernel_check *res) HV_WUR;
 
 #endif

@@ -128,7 +128,71 @@ out:
 	return r;
 }
 
-int hvb_reloc_check_all(const struct hvi_symtab *st, const struct hvb_bundle *b)
+/* The "MODULE:name" half of hvb_reloc_sym(). */
+static int reloc_modsym(const struct hvb_symsrc *src, const struct hvb_bundle *b, size_t i,
+			const char *module, const char *name, uint64_t *value)
+{
+	const struct hvb_reloc *x = &b->relocs[i];
+	const char *type = hvb_reloc_type_name(x->type), *sec = b->sections[x->section].name;
+	struct hvb_modsym ms;
+	int r;
+
+	memset(&ms, 0, sizeof(ms));
+	if (!src->mod_lookup) {
+		r = hv_err(HV_E_UNSUPPORTED,
+			   "relocation %zu (%s at %s+0x%llx) to module symbol %s: there are no "
+			   "module symbols to check it against; give %s",
+			   i, type, sec, (unsigned long long)x->offset, x->symbol,
+			   src->mod_hint ? src->mod_hint : "the module's symbols");
+		goto out;
+	}
+	r = src->mod_lookup(src->mod_ctx, module, name, &ms);
+	if (r < 0) {
+		r = hv_err_prefix("relocation %zu (%s at %s+0x%llx) to module symbol %s", i, type,
+				  sec, (unsigned long long)x->offset, x->symbol);
+		goto out;
+	}
+	if (ms.percpu || ms.init_only) {
+		r = hv_err(HV_E_UNSUPPORTED,
+			   "relocation %zu (%s at %s+0x%llx) to module symbol %s: %s is %s of "
+			   "module %s, which a patch cannot reach (%s)",
+			   i, type, sec, (unsigned long long)x->offset, x->symbol, name,
+			   ms.percpu ? "per-cpu data" : "init code or data", module,
+			   ms.percpu ? "its per-cpu offset is known only to the module loader"
+				     : "it is freed once the module has loaded");
+		goto out;
+	}
+	if (x->type == HVB_R_X86_64_32) {
+		r = hv_err(HV_E_UNSUPPORTED,
+			   "relocation %zu (%s at %s+0x%llx) to module symbol %s: module "
+			   "addresses lie in the top 2 GiB, which a zero-extended 32-bit field "
+			   "cannot hold; compile the patch with the kernel's kbuild",
+			   i, type, sec, (unsigned long long)x->offset, x->symbol);
+		goto out;
+	}
+	*value = ms.addr;
+	r = 0;
+out:
+	return r;
+}
+
+int hvb_reloc_sym(const struct hvb_symsrc *src, const struct hvb_bundle *b, size_t i,
+		  uint64_t *value)
+{
+	char module[HVB_MAX_MODULE_NAME + 1];
+	const char *name;
+
+	*value = 0;
+	if (!src || !b || i >= b->nrelocs || b->relocs[i].kind != HVB_TGT_KSYM ||
+	    !b->relocs[i].symbol || b->relocs[i].section >= b->nsections)
+		return hv_err(HV_E_INVAL, "hvb_reloc_sym needs a symbol source and a "
+					  "kernel-symbol relocation of a checked bundle");
+	if (hvb_sym_module(b->relocs[i].symbol, module, sizeof(module), &name))
+		return reloc_modsym(src, b, i, module, name, value);
+	return hvb_reloc_ksym(src->kernel, b, i, value);
+}
+
+int hvb_reloc_check_all(const struct hvb_symsrc *src, const struct hvb_bundle *b)
 {
 	uint64_t v;
 	size_t i;
@@ -137,12 +201,75 @@ int hvb_reloc_check_all(const struct hvi_symtab *st, const struct hvb_bundle *b)
 	for (i = 0; b && i < b->nrelocs; i++) {
 		if (b->relocs[i].kind != HVB_TGT_KSYM)
 			continue;
-		r = hvb_reloc_ksym(st, b, i, &v);
+		r = hvb_reloc_sym(src, b, i, &v);
 		if (r < 0)
 			goto out;
 		n++;
 	}
 	r = n;
+out:
+	return r;
+}
+
+int hvb_target_resolve(const struct hvb_symsrc *src, const struct hvb_bundle *b, size_t i,
+		       struct hvb_target_addr *out)
+{
+	const struct hvb_replacement *rp;
+	char name[HVB_MAX_NAME + 16];
+	struct hvb_modsym ms;
+	struct hvi_sym s;
+	const char *fn;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!src || !b || i >= b->nreplacements || !b->replacements[i].target) {
+		r = hv_err(HV_E_INVAL, "hvb_target_resolve needs a symbol source and a "
+				       "replacement of a checked bundle");
+		goto out;
+	}
+	rp = &b->replacements[i];
+	if (!hvb_sym_module(rp->target, out->module, sizeof(out->module), &fn)) {
+		r = hvb_target_sym(src->kernel, b, i, &s);
+		if (r == 0)
+			out->addr = s.addr;
+		goto out;
+	}
+	if (rp->target_index == HVB_NO_INDEX)
+		snprintf(name, sizeof(name), "%s", fn);
+	else
+		snprintf(name, sizeof(name), "%s@%u", fn, rp->target_index);
+	if (!src->mod_lookup) {
+		r = hv_err(HV_E_UNSUPPORTED,
+			   "bundle %s replaces %s:%s, a function of module %s, but there are no "
+			   "module symbols to check it against; give %s",
+			   b->patch_id, out->module, name, out->module,
+			   src->mod_hint ? src->mod_hint : "the module's symbols");
+		goto out;
+	}
+	memset(&ms, 0, sizeof(ms));
+	r = src->mod_lookup(src->mod_ctx, out->module, name, &ms);
+	if (r < 0) {
+		r = hv_err_prefix("bundle %s replaces %s:%s", b->patch_id, out->module, name);
+		goto out;
+	}
+	if (ms.type != 't' && ms.type != 'T') {
+		r = hv_err(HV_E_UNSUPPORTED,
+			   "bundle %s replaces %s:%s, which is not a function of module %s "
+			   "(type '%c'); name a function",
+			   b->patch_id, out->module, name, out->module, ms.type);
+		goto out;
+	}
+	if (ms.init_only || ms.untraced) {
+		r = hv_err(HV_E_UNSUPPORTED,
+			   "bundle %s replaces %s:%s, which %s, so it has no redirect site; "
+			   "replace a traceable caller instead",
+			   b->patch_id, out->module, name,
+			   ms.init_only ? "is init code, freed once the module has loaded"
+					: "does not start with the ftrace call (notrace)");
+		goto out;
+	}
+	out->addr = ms.addr;
+	r = 0;
 out:
 	return r;
 }

@@ -32,6 +32,7 @@
 #ifndef HVB_RELOC_H
 #define HVB_RELOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,13 +59,72 @@ struct hvi_sym;
 int hvb_reloc_ksym(const struct hvi_symtab *st, const struct hvb_bundle *b, size_t i,
 		   uint64_t *value) HV_WUR;
 
+/* One symbol of a module, as a module source reports it. */
+struct hvb_modsym {
+	uint64_t addr;	/* its address in the guest; 0 from a .ko file */
+	char type;	/* kallsyms-style letter: 't'/'T' code, 'd', 'D', 'b', 'r', ... */
+	bool percpu;	/* per-cpu data of the module */
+	bool untraced;	/* a function known not to start with the ftrace call */
+	bool init_only; /* code or data freed once the module has loaded */
+};
+
 /*
- * Check every kernel-symbol relocation of @b against @st with
- * hvb_reloc_ksym(), in order, stopping at the first refusal.  Returns the
- * number of relocations checked, or hvb_reloc_ksym()'s error for the first
- * one refused.  Nothing to free.
+ * Where symbols come from: the kernel's kallsyms and, for "MODULE:name",
+ * a module source: the running guest's module list (the engine) or the
+ * modules' .ko files (hvpatch build --modules).  mod_lookup resolves
+ * "name" or "name@N" (the N-th of that name in the module, address order)
+ * in module @module: returns 0, HV_E_NOTFOUND (no such module, or no such
+ * symbol: one sentence saying which), HV_E_INVAL (a bare name several
+ * symbols share), or an error reading the source.  mod_lookup NULL: no
+ * module source (module symbols are refused with a sentence saying what
+ * to give).
  */
-int hvb_reloc_check_all(const struct hvi_symtab *st, const struct hvb_bundle *b) HV_WUR;
+struct hvb_symsrc {
+	const struct hvi_symtab *kernel;
+	int (*mod_lookup)(void *ctx, const char *module, const char *name,
+			  struct hvb_modsym *out);
+	void *mod_ctx;
+	const char *mod_hint; /* what gives module symbols, for the refusal ("--modules DIR") */
+};
+
+/*
+ * Resolve relocation @i of @b (HVB_TGT_KSYM) through @src: a plain name by
+ * hvb_reloc_ksym() against src->kernel; "MODULE:name" through
+ * src->mod_lookup, by the module rule: any kind but R_X86_64_32 (module
+ * addresses lie in the top 2 GiB) against the module's code or data; its
+ * per-cpu data and its init code or data are refused.  *@value gets the
+ * symbol's address (0 from a .ko source).  Errors as hvb_reloc_ksym(),
+ * with sentences starting "relocation I (TYPE at SECTION+0xOFF) to module
+ * symbol MODULE:NAME:"; HV_E_UNSUPPORTED when there is no module source.
+ */
+int hvb_reloc_sym(const struct hvb_symsrc *src, const struct hvb_bundle *b, size_t i,
+		  uint64_t *value) HV_WUR;
+
+/*
+ * Check every kernel- and module-symbol relocation of @b with
+ * hvb_reloc_sym(), in order, stopping at the first refusal.  Returns the
+ * number of relocations checked, or the error for the first one refused.
+ * Nothing to free.
+ */
+int hvb_reloc_check_all(const struct hvb_symsrc *src, const struct hvb_bundle *b) HV_WUR;
+
+/* What a replacement target resolved to. */
+struct hvb_target_addr {
+	uint64_t addr;					/* entry; 0 from a .ko source */
+	char module[HVB_MAX_MODULE_NAME + 1];		/* "" for a kernel function */
+	bool untraced;					/* (.ko source) no ftrace call at entry */
+};
+
+/*
+ * Resolve replacement @i of @b through @src: a kernel target by
+ * hvb_target_sym(); "MODULE:function" through src->mod_lookup, which must
+ * give a function ('t' or 'T') that is not init code and, when the source
+ * knows, starts with the ftrace call.  Sentences start "bundle ID replaces
+ * NAME".  Errors as hvb_target_sym(), plus HV_E_UNSUPPORTED when there is
+ * no module source or the function is init code or untraced.
+ */
+int hvb_target_resolve(const struct hvb_symsrc *src, const struct hvb_bundle *b, size_t i,
+		       struct hvb_target_addr *out) HV_WUR;
 
 /*
  * Resolve replacement @i of @b (its target, "name" or "name@N") against

@@ -110,8 +110,10 @@ out:
 }
 
 int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len, const char *what,
-		      struct hvb_kernel_check *res)
+		      const struct hvb_symsrc *modules, struct hvb_kernel_check *res)
 {
+	struct hvb_symsrc src;
+	struct hvb_target_addr tgt;
 	struct hvi_ksyms_tables t;
 	struct hvi_symtab *st = NULL;
 	struct hvi_sym fentry;
@@ -133,6 +135,10 @@ int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len
 		goto out;
 	}
 	res->checked = true;
+	memset(&src, 0, sizeof(src));
+	if (modules)
+		src = *modules;
+	src.kernel = st;
 	if (hvi_sym_lookup(st, "__fentry__", &fentry) < 0) {
 		r = hv_err(HV_E_UNSUPPORTED,
 			   "%s has no __fentry__ symbol: a kernel without ftrace "
@@ -152,9 +158,16 @@ int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len
 		else
 			snprintf(spec, sizeof(spec), "%s@%u", p->target, p->target_index);
 		/* The apply engine's own rule first, in its words. */
-		r = hvb_target_sym(st, b, i, &s);
+		r = hvb_target_resolve(&src, b, i, &tgt);
 		if (r < 0)
 			goto out;
+		if (tgt.module[0]) {
+			/* Checked against the module's .ko by the rule above. */
+			res->targets_checked++;
+			res->module_targets++;
+			continue;
+		}
+		s.addr = tgt.addr;
 		off = s.addr - text;
 		if (s.addr < text || off > img_len - 5) {
 			r = hv_err(HV_E_FORMAT,
@@ -177,7 +190,7 @@ int hvb_check_vmlinux(const struct hvb_bundle *b, const uint8_t *buf, size_t len
 		res->targets_checked++;
 	}
 	/* The apply engine's own rule, so build refuses what apply would. */
-	r = hvb_reloc_check_all(st, b);
+	r = hvb_reloc_check_all(&src, b);
 	if (r < 0)
 		goto out;
 	res->symbols_checked = (unsigned)r;

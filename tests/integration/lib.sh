@@ -97,7 +97,7 @@ hv_uuid() {
 hv_guest_xml() {
 	abi=$1
 	shift
-	vcpus=2 cpu=qemu64 mem=512 name="" extra="" plain=0
+	vcpus=2 cpu=qemu64 mem=512 name="" extra="" plain=0 cmdport=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--vcpus) vcpus=$2; shift 2 ;;
@@ -106,6 +106,7 @@ hv_guest_xml() {
 		--name) name=$2; shift 2 ;;
 		--cmdline) extra=$2; shift 2 ;;
 		--plain) plain=1; shift ;;
+		--cmd) cmdport=1; shift ;;
 		*) hv_fail "hv_guest_xml: unknown option $1" ;;
 		esac
 	done
@@ -119,6 +120,7 @@ hv_guest_xml() {
 	HV_UUID=$(hv_uuid)
 	HV_CONSOLE="$HV_RUNDIR/$name.console"
 	HV_AGENT_SOCK="$HV_RUNDIR/$name.agent"
+	HV_CMD_SOCK="$HV_RUNDIR/$name.cmd"
 	HV_AREA_FILE="$HV_AREA_DIR/$HV_UUID"
 	HV_SHM_NAME="../..$HV_AREA_FILE"
 	HV_KDIR="$HV_CACHE/kernels/$abi"
@@ -140,6 +142,17 @@ hv_guest_xml() {
       <source mode='bind' path='$HV_AGENT_SOCK'/>
       <target type='virtio' name='org.hvpatch.agent.0'/>
     </channel>"
+	fi
+	cmdxml=""
+	if [ $cmdport = 1 ]; then
+		# A second serial port the guest's init reads commands from
+		# (hv_guest_run); the guest prints what they did on the console.
+		cmdxml="<serial type='unix'>
+      <source mode='bind' path='$HV_CMD_SOCK'/>
+      <target port='1'/>
+    </serial>"
+		extra="$extra hvp_cmd=1"
+		rm -f "$HV_CMD_SOCK"
 	fi
 	cat > "$HV_XML" <<XML
 <domain type='qemu'>
@@ -167,6 +180,7 @@ hv_guest_xml() {
       <source path='$HV_CONSOLE'/>
       <target port='0'/>
     </serial>
+    $cmdxml
     $enrolled
     <memballoon model='none'/>
   </devices>
@@ -174,7 +188,7 @@ hv_guest_xml() {
 XML
 	HV_DOMS="$HV_DOMS $name"
 	HV_CONSOLES="$HV_CONSOLES $HV_CONSOLE"
-	HV_FILES="$HV_FILES $HV_XML $HV_AGENT_SOCK"
+	HV_FILES="$HV_FILES $HV_XML $HV_AGENT_SOCK $HV_CMD_SOCK"
 	# A plain domain gets its area file when a test enrolls it.
 	HV_AREA_FILES="$HV_AREA_FILES $HV_AREA_FILE"
 	if [ $plain = 0 ]; then
@@ -273,6 +287,29 @@ hv_bundles() {
 			-o "$HV_BDIR/$ex.hvb" "$src" > "$HV_BDIR/$ex.log" 2>&1 ||
 			{ cat "$HV_BDIR/$ex.log" >&2; hv_fail "hvpatch build of $ex for $abi failed"; }
 		"$hvp" sign "$HV_BDIR/$ex.hvb" --key "$HV_KEY" >/dev/null || hv_fail "sign $ex failed"
+	done
+}
+
+# hv_guest_run CMD [TIMEOUT]: run the shell command CMD inside a guest
+# started with --cmd (as root, by its init) and wait for it to end (default
+# 60 s).  Prints its output (newlines as '|', at most 400 bytes) and returns
+# its exit status (124 when it did not end in time).
+hv_guest_run() {
+	[ -S "$HV_CMD_SOCK" ] || hv_fail "hv_guest_run: $HV_DOM was not started with --cmd"
+	id=$(date +%s%N)
+	from=$(hv_console_lines)
+	printf '%s %s\n' "$id" "$1" | socat -u - "UNIX-CONNECT:$HV_CMD_SOCK" ||
+		hv_fail "hv_guest_run: cannot write to $HV_CMD_SOCK"
+	end=$(($(date +%s) + ${2:-60}))
+	while :; do
+		line=$(tail -n "+$((from + 1))" "$HV_CONSOLE" | tr -d '\r' | grep -a "^HVP-CMD id=$id " | head -n 1)
+		if [ -n "$line" ]; then
+			printf '%s\n' "$line" | sed 's/^HVP-CMD id=[0-9]* rc=[0-9]* out=//'
+			rc=$(printf '%s\n' "$line" | sed -n 's/^HVP-CMD id=[0-9]* rc=\([0-9]*\) .*/\1/p')
+			return "${rc:-1}"
+		fi
+		[ "$(date +%s)" -lt "$end" ] || { hv_log "guest command did not end in time: $1"; return 124; }
+		sleep 0.2
 	done
 }
 

@@ -171,7 +171,7 @@ if [ -f "$vml" ]; then
 	expect_out "bad @N named" "version_proc_show@1"
 	sed 's/version_proc_show@1/version_proc_show/' "$work/manifest" > "$work/v.manifest"
 	run "build checked against the vmlinux" 0 "$hv" build -m "$work/v.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
-	expect_out "targets checked" "2 targets found and traceable, 4 kernel-symbol relocations resolve"
+	expect_out "targets checked" "2 targets found and traceable (0 in modules), 4 symbol relocations resolve"
 	sed 's/^replace = cmdline_proc_show/replace = _text/' "$work/v.manifest" > "$work/t.manifest"
 	run "build refuses an untraceable target" 1 "$hv" build -m "$work/t.manifest" -o "$work/v.hvb" --vmlinux "$vml" "$work/patch.o"
 	expect_out "untraceable target" "does not start with the ftrace call"

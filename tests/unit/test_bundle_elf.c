@@ -837,9 +837,9 @@ START_TEST(test_vmlinux_identify)
 
 		std_spec(&os);
 		ck_assert_int_eq(build(&os, &b, NULL), 0);
-		ck_assert_int_eq(hvb_check_vmlinux(b, img, len, "vmlinux", &kc), HV_E_FORMAT);
+		ck_assert_int_eq(hvb_check_vmlinux(b, img, len, "vmlinux", NULL, &kc), HV_E_FORMAT);
 		ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "program header"));
-		ck_assert_int_eq(hvb_check_vmlinux(b, img, 40, "vmlinux", &kc), HV_E_FORMAT);
+		ck_assert_int_eq(hvb_check_vmlinux(b, img, 40, "vmlinux", NULL, &kc), HV_E_FORMAT);
 		hvb_free(b);
 	}
 	free(img);

@@ -367,7 +367,7 @@ START_TEST(test_build_and_apply_agree)
 
 		one_init(&o, cases[k].type, section, 8, cases[k].addend, cases[k].symbol);
 		hv_err_clear();
-		rb = hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", &kc);
+		rb = hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", NULL, &kc);
 		ck_assert_msg(kc.checked, "case %zu: the synthetic vmlinux was not read: %s", k,
 			      kc.note);
 		snprintf(build_msg, sizeof(build_msg), "%s", rb < 0 ? hv_err_last()->msg : "");
@@ -421,7 +421,7 @@ START_TEST(test_targets_agree)
 		o.b.replacements = &rp;
 		o.b.nreplacements = 1;
 		hv_err_clear();
-		rb = hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", &kc);
+		rb = hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", NULL, &kc);
 		snprintf(build_msg, sizeof(build_msg), "%s", rb < 0 ? hv_err_last()->msg : "");
 		hv_err_clear();
 		/* what the engine's resolve_targets() calls for each replacement */
