@@ -433,6 +433,9 @@ static void record_finding(uint64_t gpa, const uint8_t *want_page, const uint8_t
 		"the record differs from the one hvpatch wrote: %s", d);
 }
 
+/* Where a level's code may start in its slot. */
+#define CODE_ALIGN 64u
+
 /* ud2 (0f 0b), 8 times: what code of a module that is not loaded calls. */
 #define HVP_TRAP_BYTES 16u
 
@@ -449,7 +452,7 @@ struct resolve_ctx {
 
 static int resolve_ksym(void *ctx, const struct hvb_bundle *b, size_t i, uint64_t *value);
 static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *lay, uint32_t slot,
-			 uint64_t *sec_addr, uint64_t *trap);
+			 uint32_t code_offset, uint64_t *sec_addr, uint64_t *trap);
 static int resolve_targets(struct resolve_ctx *rc, const struct hvb_bundle *b,
 			   const struct hvp_state *applied, uint64_t *target_addr, bool *pending);
 static bool bundle_names_modules(const struct hvb_bundle *b);
@@ -558,7 +561,7 @@ static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_sta
 	if (r == 0 && bundle_names_modules(b))
 		r = hvp_mods_open(g, mods);
 	if (r == 0)
-		r = plan_sections(b, lay, slot, sec_addr, &trap);
+		r = plan_sections(b, lay, slot, cur->code_offset, sec_addr, &trap);
 	rc.trap = trap;
 	/* Modules whose functions the level patched but that went away since
 	 * (or came back elsewhere): their code in the slot is dead, and the
@@ -568,8 +571,11 @@ static int verify_slot(struct hvg *g, struct hvl_ledger *l, const struct hvp_sta
 			r = add_absent(&rc, mod);
 	if (r == 0)
 		r = resolve_targets(&rc, b, cur, target_addr, pending);
+	/* Pending at apply (no site), not gone since (a site in the record). */
 	for (i = 0; r == 0 && i < b->nreplacements; i++)
-		npending += pending[i];
+		npending += pending[i] &&
+			    !(hvb_sym_module(b->replacements[i].target, mod, sizeof(mod), NULL) &&
+			      state_has_module(cur, mod));
 	if (r == 0 && b->nreplacements != cur->nsites + npending)
 		r = hv_err(HV_E_FORMAT,
 			   "the ledger's record of level %s does not match its bundle (%zu "
@@ -858,9 +864,9 @@ static int plan_window(struct hvg *g, const struct hvp_state *cur, uint64_t l2[5
  * address in the guest.
  */
 static int plan_sections(const struct hvb_bundle *b, const struct hvp_layout *lay, uint32_t slot,
-			 uint64_t *sec_addr, uint64_t *trap)
+			 uint32_t code_offset, uint64_t *sec_addr, uint64_t *trap)
 {
-	uint64_t code_off = 0, data_off = 0;
+	uint64_t code_off = code_offset, data_off = 0;
 	uint32_t i;
 
 	for (i = 0; i < b->nsections; i++) {
@@ -1415,6 +1421,8 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 	to->window_gva = lay.window_gva;
 	to->applied_unix = (uint64_t)time(NULL);
 	hvp_boot_key(g, to->boot_key);
+	to->slot_used[0] = cur->slot_used[0];
+	to->slot_used[1] = cur->slot_used[1];
 	if (b) {
 		struct hvb_placement pl = { sec_addr, target_addr };
 
@@ -1428,9 +1436,19 @@ static int plan_level(struct hvg *g, const struct hvb_bundle *b, const uint8_t s
 		snprintf(to->patch_id, sizeof(to->patch_id), "%s", b->patch_id);
 		memcpy(to->bundle_sha256, sha, 32);
 		r = bundle_names_modules(b) ? hvp_mods_open(g, &p->mods) : 0;
-		if (r == 0)
-			r = plan_sections(b, &lay, slot, sec_addr, &trap);
+		/* After all code levels of this boot put in this slot (see
+		 * state.h, version 3); from the start again when it is full. */
+		to->code_offset = (cur->slot_used[slot] + CODE_ALIGN - 1) & ~(CODE_ALIGN - 1);
+		if (r == 0) {
+			r = plan_sections(b, &lay, slot, to->code_offset, sec_addr, &trap);
+			if (r == HV_E_RANGE && to->code_offset) {
+				hv_err_clear();
+				to->code_offset = 0;
+				r = plan_sections(b, &lay, slot, 0, sec_addr, &trap);
+			}
+		}
 		rc.trap = trap;
+		to->slot_used[slot] = (uint32_t)(trap + HVP_TRAP_BYTES - lay.slot[slot].code_gva);
 		if (r == 0)
 			r = resolve_targets(&rc, b, NULL, target_addr, pending);
 		if (r == 0) {

@@ -172,6 +172,7 @@ int hvp_mods_recheck(struct hvp_mods *m, const struct hvp_site *sites, unsigned 
 	r = hvi_modules_read(&m->g->k->pg, &m->lay, m->list->head_gva, &now);
 	if (r < 0)
 		return hv_err_prefix("reading the guest's module list again in the pause");
+	r = 0; /* it returned how many modules it read */
 	for (i = 0; i < n && r == 0; i++) {
 		if (!hvp_site_module(sites[i].name, module))
 			continue;

@@ -75,6 +75,9 @@ int hvp_state_encode(const struct hvp_state *st, uint8_t out[HVP_STATE_BYTES])
 		put_text(p + 36, s->name);
 		p += 100;
 	}
+	put_u32(p, st->code_offset);
+	put_u32(p + 4, st->slot_used[0]);
+	put_u32(p + 8, st->slot_used[1]);
 	return 0;
 }
 
@@ -120,7 +123,7 @@ int hvp_state_decode(const uint8_t *p, size_t len, struct hvp_state *st)
 	    (r = hv_buf_get_u64(&b, &st->window_gva)) < 0 ||
 	    (r = hv_buf_get_u64(&b, &st->applied_unix)) < 0)
 		return r;
-	if (version != 1 && version != HVP_STATE_VERSION)
+	if (version < 1 || version > HVP_STATE_VERSION)
 		return hv_err(HV_E_FORMAT,
 			      "patch-area record has version %u; this hvpatch knows 1 to %u",
 			      version, HVP_STATE_VERSION);
@@ -156,6 +159,15 @@ int hvp_state_decode(const uint8_t *p, size_t len, struct hvp_state *st)
 			s->flags = flags;
 		}
 	}
+	if (version >= 3 && ((r = hv_buf_get_u32(&b, &st->code_offset)) < 0 ||
+			     (r = hv_buf_get_u32(&b, &st->slot_used[0])) < 0 ||
+			     (r = hv_buf_get_u32(&b, &st->slot_used[1])) < 0))
+		return r;
+	if (st->code_offset > HVP_STATE_CODE_MAX || st->slot_used[0] > HVP_STATE_CODE_MAX ||
+	    st->slot_used[1] > HVP_STATE_CODE_MAX)
+		return hv_err(HV_E_FORMAT,
+			      "patch-area record has a code offset or slot use beyond %u bytes",
+			      HVP_STATE_CODE_MAX);
 	if (st->active_slot == HVP_NO_SLOT && st->nsites)
 		return hv_err(HV_E_FORMAT, "patch-area record has sites but no active slot");
 	return 1;

@@ -12,12 +12,20 @@
  *   char boot_key[64] char level[64] char patch_id[64] u8 bundle_sha256[32]
  *   nsites x { u64 site_gva u64 site_gpa u64 target_gva u8 orig[5] u8 jmp[5]
  *              u16 flags char name[64] }
+ *   u32 code_offset u32 slot_used[2]                       (version 3)
  *
  * Version 2 (written since hvpatch took patched functions out of the
  * guest's ftrace): the per-site u16 is flags, HVP_SITE_* bits, any other
  * bit refused.  Version 1 had it reserved (ignored, read as no flags).  An
  * older hvpatch refuses a version 2 record rather than dropping a level
  * without giving the functions back to ftrace.
+ *
+ * Version 3: where the level's code starts in its slot, and how much of
+ * each slot's code the levels of this boot have used.  A new level's code
+ * goes after that, never where code of an earlier level of the same boot
+ * ran: QEMU's TCG keeps translations of code it ran, and writes through
+ * hvpatch's own mapping of the area do not drop them (docs/ACCESS.md).
+ * Version 1 and 2 records read as offset 0, nothing used.
  */
 #ifndef HVP_STATE_H
 #define HVP_STATE_H
@@ -28,11 +36,12 @@
 #include "hv_error.h"
 
 #define HVP_STATE_MAGIC	    "HVPAREA1"
-#define HVP_STATE_VERSION   2u /* written; 1 is still read */
+#define HVP_STATE_VERSION   3u /* written; 1 and 2 are still read */
 #define HVP_STATE_BYTES	    4096u
 #define HVP_STATE_TEXT	    64u
 #define HVP_STATE_MAX_SITES 32u
 #define HVP_NO_SLOT	    0xffffffffu
+#define HVP_STATE_CODE_MAX  (16u << 20) /* bound on code offsets read back */
 
 /*
  * hvpatch set FTRACE_FL_DISABLED on the function's ftrace record (it was
@@ -64,6 +73,8 @@ struct hvp_state {
 	uint8_t bundle_sha256[32];
 	uint32_t nsites;
 	struct hvp_site sites[HVP_STATE_MAX_SITES];
+	uint32_t code_offset;  /* the level's code starts this far into its slot's code */
+	uint32_t slot_used[2]; /* code bytes of each slot used by levels of this boot */
 };
 
 /*
@@ -73,7 +84,7 @@ struct hvp_state {
 int hvp_state_encode(const struct hvp_state *st, uint8_t out[HVP_STATE_BYTES]) HV_WUR;
 
 /*
- * Decode @len bytes at @p (version 1 or 2).  Returns 1 and fills *@st for a
+ * Decode @len bytes at @p (version 1, 2 or 3).  Returns 1 and fills *@st for a
  * valid record, 0 when the page holds no record (all zero or no magic: a
  * fresh area), or HV_E_FORMAT naming the bad field (text not
  * NUL-terminated or not printable, counts out of range, an unknown version,

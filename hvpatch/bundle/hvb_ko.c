@@ -303,7 +303,7 @@ int hvb_ko_lookup(const struct hvb_ko *ko, const char *name, struct hvb_modsym *
 
 	memset(out, 0, sizeof(*out));
 	if (n == 0 || n > HVB_MAX_NAME)
-		return hv_err(HV_E_NOTFOUND, "%s has no symbol %.80s", ko->what, name);
+		return hv_err(HV_E_NOTFOUND, "the module has no symbol named '%.80s'", name);
 	memcpy(base, name, n);
 	base[n] = '\0';
 	if (at)
@@ -326,15 +326,17 @@ int hvb_ko_lookup(const struct hvb_ko *ko, const char *name, struct hvb_modsym *
 			hit = &ko->syms[i];
 		}
 	}
+	/* The words of the engine's lookup in the guest (hvi_modsyms_lookup()),
+	 * so build and apply refuse alike. */
 	if (!count || (at && !hit))
-		return hv_err(HV_E_NOTFOUND, "%s has no symbol %s%s", ko->what, name,
-			      count ? " (N is too large)" : "");
+		return hv_err(HV_E_NOTFOUND, "the module has no symbol named '%s'", name);
 	if (!at && count == 1)
 		hit = &ko->syms[lo];
 	else if (!at && globals != 1)
 		return hv_err(HV_E_INVAL,
-			      "%s has %zu symbols named %s, %zu of them global; name one as %s@N",
-			      ko->what, count, base, globals, base);
+			      "%zu symbols of the module are named '%s': name one as %s@N (N from "
+			      "0, in address order)",
+			      count, base, base);
 	sec = &ko->secs[hit->shndx];
 	out->type = type_letter(ko, hit);
 	out->percpu = !strcmp(sec->name, ".data..percpu");
@@ -456,5 +458,6 @@ int hvb_kodir_lookup(void *ctx, const char *module, const char *name, struct hvb
 		}
 		d->n++;
 	}
-	return hvb_ko_lookup(e->ko, name, out);
+	r = hvb_ko_lookup(e->ko, name, out);
+	return r < 0 ? hv_err_prefix("module %s", module) : r;
 }

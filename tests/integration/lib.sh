@@ -298,8 +298,11 @@ hv_guest_run() {
 	[ -S "$HV_CMD_SOCK" ] || hv_fail "hv_guest_run: $HV_DOM was not started with --cmd"
 	id=$(date +%s%N)
 	from=$(hv_console_lines)
-	printf '%s %s\n' "$id" "$1" | socat -u - "UNIX-CONNECT:$HV_CMD_SOCK" ||
-		hv_fail "hv_guest_run: cannot write to $HV_CMD_SOCK"
+	# QEMU takes the bytes from the socket as the guest's UART drains
+	# them and drops what is left when the peer hangs up: stay connected
+	# a while (in the background; the next command waits for its turn).
+	{ printf '%s %s\n' "$id" "$1"; sleep 1.5; } | socat -u - "UNIX-CONNECT:$HV_CMD_SOCK" ||
+		hv_log "hv_guest_run: writing to $HV_CMD_SOCK failed" &
 	end=$(($(date +%s) + ${2:-60}))
 	while :; do
 		line=$(tail -n "+$((from + 1))" "$HV_CONSOLE" | tr -d '\r' | grep -a "^HVP-CMD id=$id " | head -n 1)

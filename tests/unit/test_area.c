@@ -168,7 +168,7 @@ START_TEST(test_state_hostile_fields)
 
 	sample_state(&a);
 	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
-	page[8] = 3; /* version */
+	page[8] = 4; /* version */
 	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
 	page[8] = 0;
 	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
@@ -195,20 +195,38 @@ START_TEST(test_state_hostile_fields)
 	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
 	page[48 + 64] = 0x07; /* non-printable */
 	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
+	page[48 + 224 + 2 * 100 + 3] = 0x10; /* code offset 256 MiB */
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), HV_E_FORMAT);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "code offset"));
 }
 END_TEST
 
 /* Version 2 keeps each site's flags where version 1 had a reserved u16; a
  * version 1 record (as hvpatch wrote it before) still reads, without
- * flags whatever its reserved bytes hold. */
+ * flags whatever its reserved bytes hold.  Version 3 adds the code offset
+ * and each slot's use after the sites; older records read as 0. */
 START_TEST(test_state_versions)
 {
 	static uint8_t page[HVP_STATE_BYTES];
 	struct hvp_state a, b;
 
 	sample_state(&a);
+	a.code_offset = 0x1040;
+	a.slot_used[0] = 0x2000;
+	a.slot_used[1] = 0x1080;
 	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
-	ck_assert_uint_eq(page[8], 2);
+	ck_assert_uint_eq(page[8], 3);
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), 1);
+	ck_assert_uint_eq(b.code_offset, 0x1040);
+	ck_assert_uint_eq(b.slot_used[0], 0x2000);
+	ck_assert_uint_eq(b.slot_used[1], 0x1080);
+	page[8] = 2;
+	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), 1);
+	ck_assert_uint_eq(b.code_offset, 0);
+	ck_assert_uint_eq(b.slot_used[0], 0);
+	sample_state(&a);
+	ck_assert_int_eq(hvp_state_encode(&a, page), 0);
 	ck_assert_uint_eq(page[48 + 224 + 34], HVP_SITE_FTRACE_OFF);
 	ck_assert_uint_eq(page[48 + 224 + 100 + 34], 0);
 	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &b), 1);
@@ -222,9 +240,9 @@ START_TEST(test_state_versions)
 	ck_assert_uint_eq(b.sites[1].flags, 0);
 	ck_assert_str_eq(b.sites[1].name, "proc_do_uts_string");
 	ck_assert_str_eq(b.level, "2026.11-2");
-	/* Re-encoded, it is a version 2 record without flags. */
+	/* Re-encoded, it is a version 3 record without flags. */
 	ck_assert_int_eq(hvp_state_encode(&b, page), 0);
-	ck_assert_uint_eq(page[8], 2);
+	ck_assert_uint_eq(page[8], 3);
 	ck_assert_int_eq(hvp_state_decode(page, sizeof(page), &a), 1);
 	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
 	/* hvpatch never writes a flag it does not know. */
@@ -239,7 +257,7 @@ START_TEST(test_state_mutations)
 {
 	static uint8_t page[HVP_STATE_BYTES], m[HVP_STATE_BYTES];
 	struct hvp_state a, b;
-	size_t i, used = 48 + 224 + 2 * 100;
+	size_t i, used = 48 + 224 + 2 * 100 + 12;
 	int r;
 
 	sample_state(&a);
