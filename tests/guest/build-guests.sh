@@ -39,7 +39,8 @@ for abi in $abis; do
 	if ls "$kdir"/extra/*.ko >/dev/null 2>&1; then
 		mkdir -p "$stage/lib/modules/$release/extra"
 		cp "$kdir"/extra/*.ko "$stage/lib/modules/$release/extra/"
-		touch "$stage/lib/modules/$release/modules.builtin" "$stage/lib/modules/$release/modules.builtin.modinfo"
+		touch "$stage/lib/modules/$release/modules.builtin" "$stage/lib/modules/$release/modules.builtin.modinfo" \
+			"$stage/lib/modules/$release/modules.order"
 		depmod -b "$stage" "$release" || {
 			echo "build-guests.sh: depmod failed for the extra modules of $abi" >&2
 			exit 1
