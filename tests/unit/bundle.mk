@@ -59,3 +59,32 @@ tests_unit_test_bundle_reloc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/b
 tests_unit_test_bundle_reloc_CFLAGS = $(HV_CHECK_CFLAGS)
 tests_unit_test_bundle_reloc_LDADD = $(HV_BUNDLE_TEST_LIBS)
 TESTS += tests/unit/test_bundle_reloc
+
+# The reader of a module's .ko (hvb_ko): lookups, name@N, the directory
+# search, and every byte of a real object flipped and every truncation.
+# The object is built here the way kbuild builds a module: two parts of
+# tests/unit/bundle-data/ko_fixture.c compiled with the kernel's ftrace and
+# code-model flags, joined by "ld -r" (so it holds two static symbols of
+# one name).  The test finds it under $(top_builddir) (tests/unit/ko_fixture.ko).
+HV_KO_FIXTURE_CFLAGS = -O2 -pg -mfentry -fno-pic -mcmodel=kernel \
+	-fno-asynchronous-unwind-tables -fcf-protection=none
+HV_KO_FIXTURE_SRC = $(srcdir)/tests/unit/bundle-data/ko_fixture.c
+tests/unit/ko_fixture.ko: $(HV_KO_FIXTURE_SRC)
+	@$(MKDIR_P) tests/unit
+	$(AM_V_CC)$(CC) -c $(HV_KO_FIXTURE_CFLAGS) -DKO_FIXTURE_PART=1 \
+		-o tests/unit/ko_fixture-part1.o $(HV_KO_FIXTURE_SRC) && \
+	$(CC) -c $(HV_KO_FIXTURE_CFLAGS) -DKO_FIXTURE_PART=2 \
+		-o tests/unit/ko_fixture-part2.o $(HV_KO_FIXTURE_SRC)
+	$(AM_V_CCLD)$(CC) -r -nostdlib -o $@ tests/unit/ko_fixture-part1.o \
+		tests/unit/ko_fixture-part2.o
+CLEANFILES += tests/unit/ko_fixture.ko tests/unit/ko_fixture-part1.o \
+	tests/unit/ko_fixture-part2.o
+
+check_PROGRAMS += tests/unit/test_bundle_ko
+tests_unit_test_bundle_ko_SOURCES = tests/unit/test_bundle_ko.c
+tests_unit_test_bundle_ko_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hvpatch/bundle \
+	-DHV_KO_FIXTURE='"$(abs_top_builddir)/tests/unit/ko_fixture.ko"'
+tests_unit_test_bundle_ko_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_bundle_ko_LDADD = $(HV_BUNDLE_TEST_LIBS)
+EXTRA_tests_unit_test_bundle_ko_DEPENDENCIES = tests/unit/ko_fixture.ko
+TESTS += tests/unit/test_bundle_ko
