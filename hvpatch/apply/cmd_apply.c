@@ -477,10 +477,10 @@ static json_t *status_json(const struct hvp_status *st, const struct hvg *g)
 		json_t *pa = json_array();
 
 		for (k = 0; pa && k < st->npending; k++)
-			json_array_append_new(pa, json_pack("{s:s,s:s,s:b}", "target",
-							    st->pending[k].target, "module",
-							    st->pending[k].module, "module_loaded_now",
-							    st->pending[k].loaded_now));
+			json_array_append_new(
+				pa, json_pack("{s:s,s:s,s:b}", "target", st->pending[k].target,
+					      "module", st->pending[k].module, "module_loaded_now",
+					      st->pending[k].loaded_now));
 		if (json_object_set_new(j, "pending", pa ? pa : json_null()) < 0 ||
 		    json_object_set_new(j, "module_sites_gone", json_integer(st->gone)) < 0) {
 			json_decref(j);
@@ -549,7 +549,7 @@ static void status_text(const struct hvp_status *st, const struct hvg *g)
 			printf("  %-32s 0x%016" PRIx64 " -> 0x%016" PRIx64 "  %s\n",
 			       st->sites[k].site.name, st->sites[k].site.site_gva,
 			       st->sites[k].site.target_gva,
-			       st->sites[k].gone    ? "GONE (its module was unloaded)"
+			       st->sites[k].gone     ? "GONE (its module was unloaded)"
 			       : st->sites[k].intact ? "ok"
 						     : "DRIFT (the guest changed it)");
 		for (k = 0; k < st->npending; k++)

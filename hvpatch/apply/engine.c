@@ -114,7 +114,7 @@ struct plan {
 	struct hvp_mods mods; /* the guest's modules, when a site or symbol is in one */
 	unsigned npending;    /* replacements whose module is not loaded */
 	char pending[HVP_STATE_MAX_SITES][HVP_STATE_TEXT];
-	unsigned ngone;	      /* sites of the current level whose module went away */
+	unsigned ngone; /* sites of the current level whose module went away */
 	char gone[HVP_STATE_MAX_SITES][HVP_STATE_TEXT];
 };
 
@@ -724,9 +724,8 @@ static int verify_guest(struct hvg *g, struct hvl_ledger *l, const struct hvp_st
 			 * says so); one still there must hold the jump. */
 			if (module_gone(g, mods, cur, mod))
 				continue;
-			goto compare;
-		}
-		if (site_check(g, s->name, s->site_gva, &want_gpa) < 0 || want_gpa != s->site_gpa) {
+		} else if (site_check(g, s->name, s->site_gva, &want_gpa) < 0 ||
+			   want_gpa != s->site_gpa) {
 			finding(f, true, what, s->site_gpa, s->site_gva, NULL, NULL, 0,
 				"the kernel image no longer lies where level %.63s patched it: "
 				"%.150s",
@@ -735,7 +734,6 @@ static int verify_guest(struct hvg *g, struct hvl_ledger *l, const struct hvp_st
 			hv_err_clear();
 			continue;
 		}
-compare:
 		r = hva_read_phys(g->h, s->site_gpa, jmp_now, 5);
 		if (r < 0)
 			return r;
@@ -920,8 +918,8 @@ static int resolve_targets(struct resolve_ctx *rc, const struct hvb_bundle *b,
 	for (i = 0; i < b->nreplacements; i++) {
 		pending[i] = false;
 		if (hvb_sym_module(b->replacements[i].target, mod, sizeof(mod), NULL) &&
-		    (is_absent(rc, mod) || (applied ? !state_has_module(applied, mod)
-						    : !hvp_mods_find(rc->mods, mod)))) {
+		    (is_absent(rc, mod) ||
+		     (applied ? !state_has_module(applied, mod) : !hvp_mods_find(rc->mods, mod)))) {
 			pending[i] = true;
 			target_addr[i] = rc->trap - HVB_ORIG_BODY_OFFSET;
 			r = add_absent(rc, mod);
@@ -939,13 +937,41 @@ static int resolve_targets(struct resolve_ctx *rc, const struct hvb_bundle *b,
 }
 
 /*
+ * Where the entry of kernel function @name (@gva) is, guest-physical: the
+ * page walk must give one run of 5 bytes inside the kernel's text, where
+ * the kernel image's layout puts it.
+ */
+static int kernel_site(struct hvg *g, const char *name, uint64_t gva, uint64_t *gpa)
+{
+	uint64_t gpa4, want_gpa = 0;
+	unsigned perms;
+	int r;
+
+	r = hvi_translate(&g->k->pg, gva, gpa, &perms);
+	if (r == 0)
+		r = hvi_translate(&g->k->pg, gva + 4, &gpa4, &perms);
+	if (r == 0 && gpa4 != *gpa + 4)
+		r = hv_err(HV_E_UNSUPPORTED, "the entry of %s straddles two physical pages", name);
+	if (r == 0)
+		r = site_check(g, name, gva, &want_gpa);
+	if (r == 0 && want_gpa != *gpa)
+		r = hv_err(HV_E_VERIFY,
+			   "the guest's page tables map the entry of %s (0x%" PRIx64
+			   ") at guest-physical 0x%" PRIx64 ", not at 0x%" PRIx64
+			   " where the kernel image lies; hvpatch writes only into the "
+			   "kernel's own text",
+			   name, gva, *gpa, want_gpa);
+	return r;
+}
+
+/*
  * Step 4: the sites of the new level: each function entry, its physical
  * address, its jump, and what it must hold now (the jump of the current
  * level for a function already patched, else the ftrace NOP).
  */
 static int plan_sites(struct hvg *g, struct hvp_mods *mods, const struct hvb_bundle *b,
-		      const struct hvp_state *cur, const uint64_t *target_addr,
-		      const bool *pending, const uint64_t *sec_addr, struct hvp_state *to)
+		      const struct hvp_state *cur, const uint64_t *target_addr, const bool *pending,
+		      const uint64_t *sec_addr, struct hvp_state *to)
 {
 	char mod[HVB_MAX_MODULE_NAME + 1];
 	uint32_t i;
@@ -956,8 +982,6 @@ static int plan_sites(struct hvg *g, struct hvp_mods *mods, const struct hvb_bun
 		struct hvp_site *site = &to->sites[to->nsites];
 		const struct hvp_site *old = find_site(cur, target_addr[i]);
 		const uint8_t *want = old ? old->jmp : hvp_ftrace_nop;
-		uint64_t gpa4, want_gpa = 0;
-		unsigned perms;
 		uint8_t now[5];
 		char hx[11];
 
@@ -967,27 +991,11 @@ static int plan_sites(struct hvg *g, struct hvp_mods *mods, const struct hvb_bun
 		site->site_gva = target_addr[i];
 		site->target_gva = sec_addr[rp->section] + rp->offset;
 		snprintf(site->name, sizeof(site->name), "%s", rp->target);
-		if (hvb_sym_module(rp->target, mod, sizeof(mod), NULL)) {
+		if (hvb_sym_module(rp->target, mod, sizeof(mod), NULL))
 			/* In a module: its live core text, wherever its pages are. */
 			r = hvp_mods_site(mods, mod, rp->target, site->site_gva, &site->site_gpa);
-			goto located;
-		}
-		r = hvi_translate(&g->k->pg, site->site_gva, &site->site_gpa, &perms);
-		if (r == 0)
-			r = hvi_translate(&g->k->pg, site->site_gva + 4, &gpa4, &perms);
-		if (r == 0 && gpa4 != site->site_gpa + 4)
-			r = hv_err(HV_E_UNSUPPORTED, "the entry of %s straddles two physical pages",
-				   rp->target);
-		if (r == 0)
-			r = site_check(g, rp->target, site->site_gva, &want_gpa);
-		if (r == 0 && want_gpa != site->site_gpa)
-			r = hv_err(HV_E_VERIFY,
-				   "the guest's page tables map the entry of %s (0x%" PRIx64
-				   ") at guest-physical 0x%" PRIx64 ", not at 0x%" PRIx64
-				   " where the kernel image lies; hvpatch writes only into the "
-				   "kernel's own text",
-				   rp->target, site->site_gva, site->site_gpa, want_gpa);
-located:
+		else
+			r = kernel_site(g, rp->target, site->site_gva, &site->site_gpa);
 		if (r < 0)
 			return hv_err_prefix("site of %s", rp->target);
 		r = hvp_encode_jmp(site->site_gva, site->target_gva, site->jmp);
@@ -2587,8 +2595,7 @@ int hvp_status(struct hvp_session *sess, struct hvp_status *st)
 		st->new_boot = false; /* it claims a new boot, and it is lying */
 	/* Guest-reported: what the patch area's record says. */
 	r = hva_read_phys(g->h, g->info.area_gpa, now, sizeof(now));
-	if (r < 0)
-	{
+	if (r < 0) {
 		r = hv_err_prefix("reading the patch-area record");
 		goto out;
 	}

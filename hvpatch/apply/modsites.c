@@ -184,7 +184,7 @@ int hvp_mods_recheck(struct hvp_mods *m, const struct hvp_site *sites, unsigned 
 				   "module %s of %s changed between planning and the pause (%s); "
 				   "nothing was written: run the command again",
 				   module, m->g->info.name,
-				   !b	 ? "it was unloaded"
+				   !b	? "it was unloaded"
 				   : !a ? "it was loaded"
 					: "it was reloaded or is going away");
 	}

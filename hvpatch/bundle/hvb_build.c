@@ -1020,13 +1020,14 @@ int hvb_build_object(const uint8_t *obj, size_t len, const char *obj_name,
 					continue;
 				}
 				if (!strcmp(s->name, "__this_module")) {
-					r = hv_err(HV_E_UNSUPPORTED,
-						   "%s: %s uses THIS_MODULE, but a patch is not a "
-						   "module, and it replaces functions of no single "
-						   "module whose struct module it could mean; remove "
-						   "the module reference (e.g. the .owner of "
-						   "file_operations)",
-						   obj_name, func_at(&e, rs->info, off));
+					r = hv_err(
+						HV_E_UNSUPPORTED,
+						"%s: %s uses THIS_MODULE, but a patch is not a "
+						"module, and it replaces functions of no single "
+						"module whose struct module it could mean; remove "
+						"the module reference (e.g. the .owner of "
+						"file_operations)",
+						obj_name, func_at(&e, rs->info, off));
 					goto out;
 				}
 				for (j = 0; j < b->nreplacements; j++) {

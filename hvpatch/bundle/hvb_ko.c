@@ -133,23 +133,28 @@ static int read_sections(struct hvb_ko *ko)
 
 		if ((r = hv_buf_seek(&b, shoff + 64 * i)) < 0 ||
 		    (r = hv_buf_get_u32(&b, &name)) < 0 || (r = hv_buf_get_u32(&b, &s->type)) < 0 ||
-		    (r = hv_buf_get_u64(&b, &s->flags)) < 0 || (r = hv_buf_get_u64(&b, &addr)) < 0 ||
+		    (r = hv_buf_get_u64(&b, &s->flags)) < 0 ||
+		    (r = hv_buf_get_u64(&b, &addr)) < 0 ||
 		    (r = hv_buf_get_u64(&b, &s->offset)) < 0 ||
-		    (r = hv_buf_get_u64(&b, &s->size)) < 0 || (r = hv_buf_get_u32(&b, &s->link)) < 0 ||
+		    (r = hv_buf_get_u64(&b, &s->size)) < 0 ||
+		    (r = hv_buf_get_u32(&b, &s->link)) < 0 ||
 		    (r = hv_buf_get_u32(&b, &s->info)) < 0)
 			return hv_err_prefix("%s section %zu", ko->what, i);
-		if (s->type != SHT_NOBITS_ && (s->offset > ko->len || s->size > ko->len - s->offset))
-			return hv_err(HV_E_FORMAT,
-				      "%s section %zu (0x%llx bytes at 0x%llx) lies outside the file",
-				      ko->what, i, (unsigned long long)s->size,
-				      (unsigned long long)s->offset);
+		if (s->type != SHT_NOBITS_ &&
+		    (s->offset > ko->len || s->size > ko->len - s->offset))
+			return hv_err(
+				HV_E_FORMAT,
+				"%s section %zu (0x%llx bytes at 0x%llx) lies outside the file",
+				ko->what, i, (unsigned long long)s->size,
+				(unsigned long long)s->offset);
 		s->name = (const char *)(uintptr_t)name; /* resolved below */
 	}
 	for (i = 0; i < shnum; i++) {
 		const char *n = ko_str(ko, &ko->secs[shstrndx], (uintptr_t)ko->secs[i].name);
 
 		if (!n)
-			return hv_err(HV_E_FORMAT, "%s section %zu has a name outside its string table",
+			return hv_err(HV_E_FORMAT,
+				      "%s section %zu has a name outside its string table",
 				      ko->what, i);
 		ko->secs[i].name = n;
 	}
@@ -189,15 +194,17 @@ static int read_symbols(struct hvb_ko *ko)
 		const char *nm;
 
 		if ((r = hv_buf_get_u32(&b, &name)) < 0 || (r = hv_buf_get_u8(&b, &info)) < 0 ||
-		    (r = hv_buf_get_u8(&b, &other)) < 0 || (r = hv_buf_get_u16(&b, &s->shndx)) < 0 ||
+		    (r = hv_buf_get_u8(&b, &other)) < 0 ||
+		    (r = hv_buf_get_u16(&b, &s->shndx)) < 0 ||
 		    (r = hv_buf_get_u64(&b, &s->value)) < 0 || (r = hv_buf_get_u64(&b, &size)) < 0)
 			return hv_err_prefix("%s symbol %zu", ko->what, i);
 		if (!name)
 			continue;
 		nm = ko_str(ko, str, name);
 		if (!nm)
-			return hv_err(HV_E_FORMAT, "%s symbol %zu has a name outside its string table",
-				      ko->what, i);
+			return hv_err(HV_E_FORMAT,
+				      "%s symbol %zu has a name outside its string table", ko->what,
+				      i);
 		if (!strcmp(nm, "__fentry__") && s->shndx == 0)
 			ko->fentry = (uint32_t)i;
 		s->bind = info >> 4;
@@ -296,7 +303,7 @@ int hvb_ko_lookup(const struct hvb_ko *ko, const char *name, struct hvb_modsym *
 {
 	char base[HVB_MAX_NAME + 1];
 	const char *at = strchr(name, '@');
-	size_t n = at ? (size_t)(at - name) : strlen(name), lo = 0, hi, i, count = 0, globals = 0;
+	size_t n = at ? (size_t)(at - name) : strlen(name), lo = 0, hi, i, count = 0;
 	const struct ko_sym *hit = NULL;
 	unsigned long want = 0;
 	const struct ko_sec *sec;
@@ -321,18 +328,15 @@ int hvb_ko_lookup(const struct hvb_ko *ko, const char *name, struct hvb_modsym *
 		count++;
 		if (at && ko->syms[i].dup_index == want)
 			hit = &ko->syms[i];
-		if (!at && ko->syms[i].bind != STB_LOCAL_) {
-			globals++;
-			hit = &ko->syms[i];
-		}
 	}
 	/* The words of the engine's lookup in the guest (hvi_modsyms_lookup()),
 	 * so build and apply refuse alike. */
 	if (!count || (at && !hit))
 		return hv_err(HV_E_NOTFOUND, "the module has no symbol named '%s'", name);
+	/* As the engine's lookup in the guest: a bare name must be unique. */
 	if (!at && count == 1)
 		hit = &ko->syms[lo];
-	else if (!at && globals != 1)
+	else if (!at)
 		return hv_err(HV_E_INVAL,
 			      "%zu symbols of the module are named '%s': name one as %s@N (N from "
 			      "0, in address order)",
@@ -410,7 +414,8 @@ static int find_cb(const char *path, const struct stat *sb, int flag, struct FTW
 	if (flag != FTW_F || strlen(base) != n + 3 || strcmp(base + n, ".ko") != 0)
 		return 0;
 	for (i = 0; i < n; i++) {
-		char a = base[i] == '-' ? '_' : base[i], b = find_name[i] == '-' ? '_' : find_name[i];
+		char a = base[i] == '-' ? '_' : base[i],
+		     b = find_name[i] == '-' ? '_' : find_name[i];
 
 		if (a != b)
 			return 0;
@@ -432,15 +437,16 @@ int hvb_kodir_lookup(void *ctx, const char *module, const char *name, struct hvb
 			e = &d->ent[i];
 	if (!e) {
 		if (d->n == KODIR_MAX)
-			return hv_err(HV_E_RANGE, "a bundle may name at most %d modules", KODIR_MAX);
+			return hv_err(HV_E_RANGE, "a bundle may name at most %d modules",
+				      KODIR_MAX);
 		find_name = module;
 		find_path = NULL;
 		r = nftw(d->dir, find_cb, 16, FTW_PHYS);
 		if (r < 0 || !find_path) {
 			free(find_path);
 			find_path = NULL;
-			return hv_err(HV_E_NOTFOUND, "there is no %s.ko under %s (--modules)", module,
-				      d->dir);
+			return hv_err(HV_E_NOTFOUND, "there is no %s.ko under %s (--modules)",
+				      module, d->dir);
 		}
 		e = &d->ent[d->n];
 		memset(e, 0, sizeof(*e));

@@ -47,7 +47,8 @@ void hvb_ko_free(struct hvb_ko *ko);
  * Look up @name ("name", or "name@N": the N-th of that name in the order
  * the module loader lays them out, by section then offset) in @ko, into
  * *@out (addr is 0: a file has no load address).  A bare name several
- * symbols share means the one global among them.  Returns 0;
+ * symbols share is refused, as the engine refuses it in the guest (whose
+ * module symbol table keeps no binding).  Returns 0;
  * HV_E_NOTFOUND (no such symbol, or N too large), HV_E_INVAL (ambiguous:
  * the message says how many and how to pick one).
  */

@@ -81,8 +81,7 @@ struct hvb_modsym {
  */
 struct hvb_symsrc {
 	const struct hvi_symtab *kernel;
-	int (*mod_lookup)(void *ctx, const char *module, const char *name,
-			  struct hvb_modsym *out);
+	int (*mod_lookup)(void *ctx, const char *module, const char *name, struct hvb_modsym *out);
 	void *mod_ctx;
 	const char *mod_hint; /* what gives module symbols, for the refusal ("--modules DIR") */
 };
@@ -110,9 +109,9 @@ int hvb_reloc_check_all(const struct hvb_symsrc *src, const struct hvb_bundle *b
 
 /* What a replacement target resolved to. */
 struct hvb_target_addr {
-	uint64_t addr;					/* entry; 0 from a .ko source */
-	char module[HVB_MAX_MODULE_NAME + 1];		/* "" for a kernel function */
-	bool untraced;					/* (.ko source) no ftrace call at entry */
+	uint64_t addr;			      /* entry; 0 from a .ko source */
+	char module[HVB_MAX_MODULE_NAME + 1]; /* "" for a kernel function */
+	bool untraced;			      /* (.ko source) no ftrace call at entry */
 };
 
 /*

@@ -68,7 +68,6 @@ static const struct want wants[] = {
 	{ "ko_table", 'R', false, false, false },
 	{ "ko_local_table", 'r', false, false, false },
 	{ "ko_note", 'r', false, true, false },
-	{ "ko_shared", 'T', false, false, false }, /* the global of two */
 };
 #define NWANTS (sizeof(wants) / sizeof(wants[0]))
 
@@ -250,6 +249,9 @@ START_TEST(test_name_at_n)
 	ck_assert_int_eq(hvb_ko_lookup(ko, "ko_shared@1", &m1), 0);
 	ck_assert_int_eq(m0.type, text_first ? 'T' : 'd');
 	ck_assert_int_eq(m1.type, text_first ? 'd' : 'T');
+	/* a bare name a global and a static share: refused, as in the guest */
+	ck_assert_int_eq(hvb_ko_lookup(ko, "ko_shared", &m), HV_E_INVAL);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "ko_shared@N"));
 	/* a name held once is also its own @0 */
 	ck_assert_int_eq(hvb_ko_lookup(ko, "ko_notrace@0", &m), 0);
 	ck_assert(m.type == 'T' && m.untraced);
