@@ -228,11 +228,15 @@ static int key_cmp(const void *k, const void *e)
 	return strcmp(key->name, key->st->funcs[*(const size_t *)e].name);
 }
 
-/* Parse "ADDR T NAME[\t[module]]"; false for lines of another shape. */
-static bool kallsyms_line(char *line, uint64_t *addr, char **name)
+/*
+ * Parse "ADDR T NAME[\t[module]]"; false for lines of another shape.  A
+ * module's symbol is named "module:NAME", as hvpatch names functions of
+ * modules; @qbuf (@qlen bytes) holds that name.
+ */
+static bool kallsyms_line(char *line, uint64_t *addr, char **name, char *qbuf, size_t qlen)
 {
 	size_t digits = strcspn(line, " ");
-	char *p = line + digits, *e;
+	char *p = line + digits, *e, *m, *me, sep;
 	uint64_t v;
 
 	if (p[0] != ' ' || !p[1] || p[2] != ' ')
@@ -245,16 +249,28 @@ static bool kallsyms_line(char *line, uint64_t *addr, char **name)
 		e++;
 	if (e == p)
 		return false;
+	sep = *e;
 	*e = 0;
 	*addr = v;
 	*name = p;
+	if (sep == ' ' || sep == '\t') {
+		m = e + 1;
+		while (*m == ' ' || *m == '\t')
+			m++;
+		if (*m == '[' && (me = strchr(m, ']')) != NULL && me > m + 1) {
+			*me = 0;
+			if ((size_t)snprintf(qbuf, qlen, "%s:%s", m + 1, p) >= qlen)
+				return false;
+			*name = qbuf;
+		}
+	}
 	return true;
 }
 
 static void lookup_symbols(const struct hv_wire_status *st, const char *path,
 			   struct hv_wire_check *c)
 {
-	char line[1024];
+	char line[1024], qname[1024];
 	size_t *idx = NULL, i;
 	bool *seen = NULL;
 	FILE *f = NULL;
@@ -286,7 +302,7 @@ static void lookup_symbols(const struct hv_wire_status *st, const char *path,
 		skipping = len && line[len - 1] != '\n' && !feof(f);
 		if (was_skipping || skipping)
 			continue;
-		if (!kallsyms_line(line, &addr, (char **)&key.name))
+		if (!kallsyms_line(line, &addr, (char **)&key.name, qname, sizeof(qname)))
 			continue;
 		hit = bsearch(&key, idx, st->nfuncs, sizeof(*idx), key_cmp);
 		if (!hit)

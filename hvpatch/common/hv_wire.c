@@ -33,18 +33,34 @@ bool hv_wire_printable(const char *s, size_t n)
 	return true;
 }
 
+static bool wire_sym_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '$';
+}
+
 bool hv_wire_symbol_ok(const char *s)
 {
-	size_t n = 0;
+	const char *colon = strchr(s, ':');
+	size_t n = strlen(s), i;
 
-	for (; s[n]; n++) {
-		char c = s[n];
+	if (n < 1 || n > HV_WIRE_NAME_MAX)
+		return false;
+	if (colon) {
+		/* "MODULE:name", a function of a module. */
+		size_t m = (size_t)(colon - s);
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '$'))
+		if (m < 1 || m > HV_WIRE_MODULE_MAX || !colon[1])
 			return false;
+		for (i = 0; i < m; i++)
+			if (!wire_sym_char(s[i]) && s[i] != '-')
+				return false;
+		s = colon + 1;
 	}
-	return n >= 1 && n <= HV_WIRE_NAME_MAX;
+	for (; *s; s++)
+		if (!wire_sym_char(*s))
+			return false;
+	return true;
 }
 
 bool hv_wire_op_ok(const char *op)
@@ -89,11 +105,12 @@ int hv_wire_status_check(const struct hv_wire_status *st, int code)
 
 		if (!hv_wire_symbol_ok(f->name) || !f->expected_len ||
 		    f->expected_len > HV_WIRE_BYTES_MAX || f->offset > HV_WIRE_OFFSET_MAX)
-			r = hv_err(code,
-				   "function %zu of the status needs a symbol name of 1 to %d "
-				   "characters of [A-Za-z0-9_.$], 1 to %d expected bytes and an "
-				   "offset up to %d",
-				   i, HV_WIRE_NAME_MAX, HV_WIRE_BYTES_MAX, HV_WIRE_OFFSET_MAX);
+			r = hv_err(
+				code,
+				"function %zu of the status needs a symbol name of 1 to %d "
+				"characters of [A-Za-z0-9_.$] (after MODULE: for a function of a "
+				"module), 1 to %d expected bytes and an offset up to %d",
+				i, HV_WIRE_NAME_MAX, HV_WIRE_BYTES_MAX, HV_WIRE_OFFSET_MAX);
 	}
 	return r;
 }

@@ -30,6 +30,7 @@
 #define HV_WIRE_LINE_MAX   65536 /* bytes per message, newline included */
 #define HV_WIRE_MAX_FUNCS  256	 /* functions in one status or verification */
 #define HV_WIRE_NAME_MAX   255	 /* characters of a function name */
+#define HV_WIRE_MODULE_MAX 55	 /* characters of the MODULE in "MODULE:name" */
 #define HV_WIRE_LEVEL_MAX  127	 /* characters of a level name */
 #define HV_WIRE_BYTES_MAX  16	 /* expected or found bytes of one site */
 #define HV_WIRE_TEXT_MAX   255	 /* characters of an error or a reason */
@@ -51,9 +52,10 @@
 
 /* One patched function of a status. */
 struct hv_wire_func {
-	char name[HV_WIRE_NAME_MAX + 1]; /* a kernel symbol: 1..255 of [A-Za-z0-9_.$] */
-	uint64_t site;			 /* kernel virtual address of the redirect site */
-	uint32_t offset;		 /* site minus the function's entry (4 after endbr64) */
+	char name[HV_WIRE_NAME_MAX +
+		  1];	 /* 1..255 of [A-Za-z0-9_.$], "MODULE:" first for a module's */
+	uint64_t site;	 /* kernel virtual address of the redirect site */
+	uint32_t offset; /* site minus the function's entry (4 after endbr64) */
 	uint8_t expected[HV_WIRE_BYTES_MAX];
 	size_t expected_len; /* 1..HV_WIRE_BYTES_MAX */
 };
@@ -179,7 +181,8 @@ int hv_wire_get_bytes(json_t *o, const char *key, bool required, uint8_t *out, s
 /* Are the @n bytes at @s printable ASCII (0x20..0x7e)? */
 bool hv_wire_printable(const char *s, size_t n);
 
-/* Is @s a function name the protocol carries: 1..255 of [A-Za-z0-9_.$]? */
+/* Is @s a function name the protocol carries: 1..255 of [A-Za-z0-9_.$],
+ * or "MODULE:name" with MODULE 1..55 of [A-Za-z0-9_-]? */
 bool hv_wire_symbol_ok(const char *s);
 
 /* Is @op one a status may carry: "", "apply" or "revert"? */

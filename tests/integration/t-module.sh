@@ -96,8 +96,12 @@ echo "$out" | grep -qF "$build_says" ||
 	hv_fail "build and apply refuse differently: build '$build_says', apply '$out'"
 hv_log "build and apply both refuse: $build_says"
 
-out=$("$HVP" apply --json $A "$HV_DOM" "$HV_BDIR/module-1.hvb" 2>&1) || hv_fail "apply module-1 again failed: $out"
+out=$("$HVP" apply --json $A --agent-timeout-ms 10000 "$HV_DOM" "$HV_BDIR/module-1.hvb" 2>&1) ||
+	hv_fail "apply module-1 again failed: $out"
 echo "$out" | tr -d ' \n' | grep -q '"pending":\[\]' || hv_fail "module part still pending: $out"
+# The tenant's agent finds the module's function by its kallsyms line too.
+echo "$out" | grep -q '"agent": "acknowledged and verified (2 present, 0 mismatch)' ||
+	hv_fail "the guest agent did not verify both sites: $out"
 st=$(hv_guest_run "cat $STATUS")
 [ "$st" = "enabled hvpatch_level=module-1|" ] || hv_fail "the guest reads '$st' from the patched module"
 st=$(hv_guest_run "echo 0 > $STATUS; cat $STATUS; echo 1 > $STATUS")

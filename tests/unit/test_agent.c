@@ -336,6 +336,35 @@ START_TEST(test_verify_reports_present_and_mismatch)
 }
 END_TEST
 
+/* A function of a module is "MODULE:name", as kallsyms lists it with
+ * "[MODULE]" after the name; the bare name does not match it. */
+START_TEST(test_verify_module_functions)
+{
+	struct vfix v;
+	struct agt_msg m;
+	struct hv_wire_verify out;
+	uint64_t id;
+
+	memset(&out, 0, sizeof(out));
+	vfix_init(&v, "ffffffff81000000 T _text\n"
+		      "ffffffff81000100 t cmdline_proc_show\t[some_module]\n"
+		      "ffffffff81000200 t version_proc_show\t[other_module]\n");
+	ck_assert_int_eq(parse(STATUS_MSG, &m, &id), 0);
+	snprintf(m.status.funcs[0].name, sizeof(m.status.funcs[0].name),
+		 "some_module:cmdline_proc_show");
+	ck_assert(hv_wire_status_check(&m.status, HV_E_FORMAT) == 0);
+	ck_assert_int_eq(agt_verify_run(&m.status, v.kallsyms, v.kcore, "request", &out), 0);
+	ck_assert_int_eq(out.checks[0].sym, HV_WIRE_SYM_AGREES);
+	ck_assert_uint_eq(out.checks[0].sym_addr, FX_FUNC_VA);
+	ck_assert_int_eq(out.checks[0].result, HV_WIRE_PRESENT);
+	/* version_proc_show of other_module is not the kernel's version_proc_show */
+	ck_assert_int_eq(out.checks[1].sym, HV_WIRE_SYM_MISSING);
+	hv_wire_verify_clear(&out);
+	agt_msg_clear(&m);
+	fx_rmdir(v.dir);
+}
+END_TEST
+
 START_TEST(test_verify_reports_symbol_disagreement)
 {
 	struct vfix v;
@@ -811,6 +840,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_state_file_round_trip_is_atomic);
 	tcase_add_test(t, test_verify_reports_present_and_mismatch);
 	tcase_add_test(t, test_verify_reports_symbol_disagreement);
+	tcase_add_test(t, test_verify_module_functions);
 	tcase_add_test(t, test_verify_site_outside_core_is_unreadable);
 	tcase_add_test(t, test_kcore_header_mutations_are_bounded);
 	tcase_add_test(t, test_kallsyms_long_and_odd_lines_skipped);

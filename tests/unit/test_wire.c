@@ -290,6 +290,14 @@ START_TEST(test_validators)
 	ck_assert(!hv_wire_symbol_ok(""));
 	ck_assert(!hv_wire_symbol_ok("a b"));
 	ck_assert(!hv_wire_symbol_ok("a-b"));
+	/* functions of modules */
+	ck_assert(hv_wire_symbol_ok("zram:writeback_store"));
+	ck_assert(hv_wire_symbol_ok("sch-hhf:hhf_change.isra.0"));
+	ck_assert(!hv_wire_symbol_ok(":writeback_store"));
+	ck_assert(!hv_wire_symbol_ok("zram:"));
+	ck_assert(!hv_wire_symbol_ok("zram:a:b"));
+	ck_assert(!hv_wire_symbol_ok("zram:write-back"));
+	ck_assert(!hv_wire_symbol_ok("a2345678901234567890123456789012345678901234567890123456:f"));
 	ck_assert(hv_wire_op_ok(""));
 	ck_assert(hv_wire_op_ok("apply"));
 	ck_assert(hv_wire_op_ok("revert"));
