@@ -7,7 +7,8 @@
  * and the apply engine's relocation (hvb_apply_relocs_ksym with the
  * engine's resolver, hvb_reloc_ksym over the same kallsyms) refuse the same
  * bundles with the same sentence; and that both refuse the same
- * replacement targets alike (hvb_target_sym).
+ * replacement targets alike (hvb_target_sym); and the same for symbols and
+ * functions of modules (MODULE:name) over one module source.
  */
 #include "config.h"
 
@@ -440,6 +441,152 @@ START_TEST(test_targets_agree)
 }
 END_TEST
 
+/* A module source as the engine's (the guest's module list) and build's
+ * (.ko files) are: a table. */
+static const struct {
+	const char *module, *name;
+	struct hvb_modsym sym;
+} modsyms[] = {
+	{ "mod_a", "fn", { 0xffffffffc0201000ull, 't', false, false, false } },
+	{ "mod_a", "notrace_fn", { 0xffffffffc0201100ull, 't', false, true, false } },
+	{ "mod_a", "init_fn", { 0xffffffffc0201200ull, 't', false, false, true } },
+	{ "mod_a", "data_var", { 0xffffffffc0203000ull, 'd', false, false, false } },
+	{ "mod_a", "pcpu_var", { 0x2c0ull, 'd', true, false, false } },
+	{ "mod_a", "init_var", { 0xffffffffc0204000ull, 'd', false, false, true } },
+};
+
+static int table_lookup(void *ctx, const char *module, const char *name, struct hvb_modsym *out)
+{
+	size_t i;
+
+	(void)ctx;
+	for (i = 0; i < sizeof(modsyms) / sizeof(modsyms[0]); i++)
+		if (!strcmp(modsyms[i].module, module) && !strcmp(modsyms[i].name, name)) {
+			*out = modsyms[i].sym;
+			return 0;
+		}
+	if (strcmp(module, "mod_a") != 0)
+		return hv_err(HV_E_NOTFOUND, "module %s is not loaded in the guest", module);
+	return hv_err(HV_E_NOTFOUND, "module %s: the module has no symbol named '%s'", module,
+		      name);
+}
+
+static const struct hvb_symsrc *table_src;
+
+/* The engine's resolver over the same module table (engine.c resolve_ksym). */
+static int engine_resolve_mod(void *ctx, const struct hvb_bundle *b, size_t i, uint64_t *value)
+{
+	struct hvb_symsrc src = *table_src;
+
+	src.kernel = ctx;
+	return hvb_reloc_sym(&src, b, i, value);
+}
+
+/*
+ * Module symbols and targets: build (hvb_check_vmlinux with a module
+ * source) and apply (the engine's calls, hvb_reloc_sym and
+ * hvb_target_resolve) refuse the same and say the same.
+ */
+START_TEST(test_module_rules_agree)
+{
+	static const struct {
+		uint32_t type;
+		const char *symbol;
+		int want;
+		const char *says;
+	} rel[] = {
+		{ HVB_R_X86_64_PC32, "mod_a:data_var", 0, NULL },
+		{ HVB_R_X86_64_PLT32, "mod_a:fn", 0, NULL },
+		{ HVB_R_X86_64_32S, "mod_a:data_var", 0, NULL },
+		{ HVB_R_X86_64_32, "mod_a:data_var", HV_E_UNSUPPORTED, "top 2 GiB" },
+		{ HVB_R_X86_64_PC32, "mod_a:pcpu_var", HV_E_UNSUPPORTED,
+		  "per-cpu data of module mod_a" },
+		{ HVB_R_X86_64_PC32, "mod_a:init_var", HV_E_UNSUPPORTED, "init code or data" },
+		{ HVB_R_X86_64_PC32, "mod_a:missing", HV_E_NOTFOUND,
+		  "has no symbol named 'missing'" },
+		{ HVB_R_X86_64_PC32, "mod_b:x", HV_E_NOTFOUND, "module mod_b is not loaded" },
+	};
+	static const struct {
+		const char *target;
+		int want;
+		const char *says;
+	} tgt[] = {
+		{ "mod_a:fn", 0, NULL },
+		{ "mod_a:data_var", HV_E_UNSUPPORTED, "not a function of module mod_a" },
+		{ "mod_a:notrace_fn", HV_E_UNSUPPORTED, "does not start with the ftrace call" },
+		{ "mod_a:init_fn", HV_E_UNSUPPORTED, "is init code" },
+		{ "mod_a:missing", HV_E_NOTFOUND, "has no symbol named 'missing'" },
+	};
+	struct hvb_symsrc src = { NULL, table_lookup, NULL, "--modules DIR" }, none = src;
+	struct hvb_replacement rp;
+	struct hvb_kernel_check kc;
+	struct hvb_target_addr ta;
+	char build_msg[1024];
+	const uint64_t secs[2] = { SEC_TEXT, SEC_DATA };
+	struct hvb_placement pl = { secs, NULL };
+	struct hvb_patched out;
+	struct one o;
+	size_t k;
+	int rb, ra;
+
+	table_src = &src;
+	for (k = 0; k < sizeof(rel) / sizeof(rel[0]); k++) {
+		one_init(&o, rel[k].type, 0, 8, -4, rel[k].symbol);
+		hv_err_clear();
+		rb = hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", &src, &kc);
+		snprintf(build_msg, sizeof(build_msg), "%s", rb < 0 ? hv_err_last()->msg : "");
+		hv_err_clear();
+		ra = hvb_apply_relocs_ksym(&o.b, &pl, engine_resolve_mod, st, &out);
+		if (ra == 0)
+			hvb_patched_free(&out);
+		ck_assert_msg(rb == rel[k].want && ra == rel[k].want,
+			      "module reloc case %zu (%s): build %d, apply %d, wanted %d: %s", k,
+			      rel[k].symbol, rb, ra, rel[k].want, build_msg);
+		if (rb == 0)
+			continue;
+		ck_assert_msg(strstr(hv_err_last()->msg, build_msg) != NULL,
+			      "build said '%s', apply '%s'", build_msg, hv_err_last()->msg);
+		ck_assert_msg(strstr(build_msg, rel[k].says), "case %zu: %s", k, build_msg);
+	}
+	/* No module source: refused, saying what to give. */
+	none.mod_lookup = NULL;
+	one_init(&o, HVB_R_X86_64_PC32, 0, 8, -4, "mod_a:data_var");
+	ck_assert_int_eq(hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", &none, &kc),
+			 HV_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(hv_err_last()->msg, "give --modules DIR"));
+	ck_assert_int_eq(hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", NULL, &kc),
+			 HV_E_UNSUPPORTED);
+
+	for (k = 0; k < sizeof(tgt) / sizeof(tgt[0]); k++) {
+		one_init(&o, HVB_R_X86_64_PLT32, 0, 8, -4, "seq_printf");
+		memset(&rp, 0, sizeof(rp));
+		rp.target = (char *)tgt[k].target;
+		rp.target_index = HVB_NO_INDEX;
+		rp.name = "hvp_fn";
+		o.b.replacements = &rp;
+		o.b.nreplacements = 1;
+		hv_err_clear();
+		rb = hvb_check_vmlinux(&o.b, vmlinux, vmlinux_len, "vmlinux", &src, &kc);
+		snprintf(build_msg, sizeof(build_msg), "%s", rb < 0 ? hv_err_last()->msg : "");
+		hv_err_clear();
+		src.kernel = st;
+		ra = hvb_target_resolve(&src, &o.b, 0, &ta);
+		src.kernel = NULL;
+		ck_assert_msg(rb == tgt[k].want && ra == tgt[k].want,
+			      "module target case %zu (%s): build %d, apply %d, wanted %d: %s", k,
+			      tgt[k].target, rb, ra, tgt[k].want, build_msg);
+		if (rb == 0) {
+			ck_assert_uint_eq(kc.module_targets, 1);
+			ck_assert_str_eq(ta.module, "mod_a");
+			ck_assert_uint_eq(ta.addr, 0xffffffffc0201000ull);
+			continue;
+		}
+		ck_assert_str_eq(build_msg, hv_err_last()->msg);
+		ck_assert_msg(strstr(build_msg, tgt[k].says), "case %zu: %s", k, build_msg);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("bundle_reloc");
@@ -452,6 +599,7 @@ int main(void)
 	tcase_add_test(tc, test_ordinary_symbols);
 	tcase_add_test(tc, test_build_and_apply_agree);
 	tcase_add_test(tc, test_targets_agree);
+	tcase_add_test(tc, test_module_rules_agree);
 	suite_add_tcase(su, tc);
 	return hv_check_run(su);
 }
