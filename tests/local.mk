@@ -16,7 +16,7 @@ EXTRA_DIST += tests/unit/test_cli.sh tests/unit/test_configure.sh tests/unit/tes
 # a machine).  They build the test guests first (cached downloads).
 EXTRA_DIST += tests/integration tests/guest tests/setup-host.sh
 # The whole suite as CI runs it, the demo, and the apply benchmark.
-EXTRA_DIST += tests/run-all.sh tests/demo.sh tests/bench/bench-apply.sh \
+EXTRA_DIST += tests/run-all.sh tests/demo.sh tests/bench/bench-apply.sh tests/bench/bench-module.sh \
 	tests/bench/bench-stack-check.sh
 check-integration: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
