@@ -2294,7 +2294,42 @@ struct rec_ctx {
 	unsigned nnew, nold, nother, n;
 	unsigned ram_new; /* of nnew, writes to kernel memory (not the patch area) */
 	char first_other[320];
+	struct hvp_mods mods; /* read when a write went into a module */
+	unsigned ngone;	      /* writes into modules no longer loaded: left alone */
 };
+
+/*
+ * Whether logged write @what ("site MODULE:fn", "site MODULE:fn
+ * (restored)", "ftrace record of MODULE:fn ...") went into a module that
+ * is not loaded (or is going) now:
+ * its memory is no longer the module's, so the write is neither checked
+ * nor undone.  Sets *@gone; errors reading the module list.
+ */
+static int rec_module_gone(struct rec_ctx *c, const char *what, bool *gone)
+{
+	char name[HVP_STATE_TEXT], mod[HVB_MAX_MODULE_NAME + 1];
+	const struct hvi_module *m;
+	int r;
+
+	size_t pre = strlen(FTRACE_WHAT);
+
+	*gone = false;
+	if (what && !strncmp(what, "site ", 5))
+		what += 5;
+	else if (what && !strncmp(what, FTRACE_WHAT, pre))
+		what += pre; /* the module's ftrace records went with it */
+	else
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(what, " "), what);
+	if (!hvp_site_module(name, mod))
+		return 0;
+	r = hvp_mods_open(c->g, &c->mods);
+	if (r < 0)
+		return r;
+	m = hvp_mods_find(&c->mods, mod);
+	*gone = !m || m->state != c->mods.lay.state_live;
+	return 0;
+}
 
 /* Whether a logged write went to the patch area (host bookkeeping and
  * code nothing reaches without a page-directory entry and a jump), not
@@ -2315,8 +2350,15 @@ static int rec_cb(void *opaque, const struct hvl_write *w)
 	size_t k = 0, n;
 	int r;
 
+	bool gone = false;
+
 	if (!now)
 		return hv_err(HV_E_NOMEM, "out of memory");
+	r = rec_module_gone(c, w->what, &gone);
+	if (r < 0 || gone) {
+		c->ngone += gone;
+		goto out;
+	}
 	r = hva_read_phys(c->g->h, w->gpa, now, w->len);
 	if (r < 0)
 		goto out;
@@ -2410,6 +2452,17 @@ static int reconcile_ftrace(struct hvg *g, struct plan *u)
 	return 0;
 }
 
+/* Say that writes into unloaded modules were left alone. */
+static void gone_note(char *what, size_t what_len, unsigned ngone)
+{
+	size_t n = strlen(what);
+
+	if (ngone && n < what_len)
+		snprintf(what + n, what_len - n,
+			 "; %u write%s into modules unloaded since %s left alone", ngone,
+			 ngone == 1 ? "" : "s", ngone == 1 ? "was" : "were");
+}
+
 /*
  * The decision rests on the bytes only (see hvp_reconcile() in engine.h):
  * the boot key and the record come from the guest, which could fake a
@@ -2474,6 +2527,7 @@ static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t wha
 			"operation %lld (%s to %s) was interrupted after its last write: the guest "
 			"holds all of it, so it is recorded as done",
 			(long long)op.id, op.kind, op.to_level[0] ? op.to_level : "none");
+		gone_note(what, what_len, c.ngone);
 		r = hvl_op_finish(l, op.id, HVL_DONE, 0, 0, 0, what);
 		goto out;
 	}
@@ -2498,9 +2552,11 @@ static int reconcile(struct hvg *g, struct hvl_ledger *l, char *what, size_t wha
 		 "undone, so the guest is back at %s",
 		 (long long)op.id, op.kind, op.to_level[0] ? op.to_level : "none", c.nnew, c.n,
 		 op.from_level[0] ? op.from_level : "no level");
+	gone_note(what, what_len, c.ngone);
 	r = hvl_op_finish(l, op.id, HVL_ROLLED_BACK, (int64_t)res.pause_us, 0, 0, what);
 out:
 	plan_free(&undo_plan);
+	hvp_mods_free(&c.mods);
 	return r;
 }
 

@@ -16,7 +16,11 @@
 #  - unloaded while patched: applied again, then the module unloaded inside
 #    the guest: status shows the site GONE (exit 4, not healthy); the
 #    module loaded again runs its own code; revert --to-none leaves the old
-#    memory alone and restores the kernel part; no oops, one boot.
+#    memory alone and restores the kernel part;
+#  - a crash (HVPATCH_CRASH_AT=written) with the module's site written, the
+#    module unloaded before the next command: the reconcile records the
+#    operation done, leaves the module's old memory alone (its site and
+#    ftrace record), status shows the site GONE; no oops, one boot.
 . "$top_srcdir/tests/integration/lib.sh"
 HVP="$top_builddir/hvpatch/hvpatch"
 EX="$top_srcdir/docs/examples/module-binfmt"
@@ -148,6 +152,34 @@ cl=$(hv_guest_run "cat /proc/cmdline")
 [ "$cl" = "$base_cmdline" ] || hv_fail "after the last revert /proc/cmdline reads '$cl'"
 st=$(hv_guest_run "cat $STATUS")
 [ "$st" = "enabled|" ] || hv_fail "the reloaded module reads '$st'"
+
+# A crash with the module's site written, then the module unloaded before
+# the next command: the reconcile leaves its old memory alone.
+st=$(hv_guest_run "grep -q binfmt_misc /proc/mounts && cat $STATUS") || hv_fail "binfmt_misc not ready: $st"
+HVPATCH_CRASH_AT=written "$HVP" apply $A "$HV_DOM" "$HV_BDIR/module-1.hvb" > /dev/null 2>&1 &&
+	hv_fail "apply did not stop at the crash point"
+end=$(($(date +%s) + 10))
+while [ "$(hv_domstate)" != running ]; do
+	[ "$(date +%s)" -lt "$end" ] || hv_fail "the guest was left $(hv_domstate) after the crash"
+	sleep 0.2
+done
+out=$(hv_guest_run "umount /proc/sys/fs/binfmt_misc && rmmod binfmt_misc && echo gone") ||
+	hv_fail "unloading binfmt_misc after the crash failed: $out"
+out=$("$HVP" status $A "$HV_DOM" 2>&1)
+rc=$?
+echo "$out" | grep -q "reconciled: .*[0-9] writes* into modules unloaded since w[a-z]* left alone" ||
+	hv_fail "the reconcile did not leave the unloaded module's site alone (exit $rc): $out"
+# Every write had landed: the operation is done, and the module's site is
+# gone with the module.
+echo "$out" | grep -q "recorded as done" || hv_fail "the reconcile did not record the operation done: $out"
+[ $rc = 4 ] || hv_fail "status after the reconcile exited $rc, not 4: $out"
+echo "$out" | grep -q "binfmt_misc:bm_status_read .* GONE" || hv_fail "status after the reconcile: $out"
+cl=$(hv_guest_run "cat /proc/cmdline")
+[ "$cl" = "${base_cmdline%|} hvpatch_level=module-1|" ] || hv_fail "after the reconcile /proc/cmdline reads '$cl'"
+"$HVP" revert $A --to-none "$HV_DOM" > /dev/null || hv_fail "revert after the reconcile failed"
+cl=$(hv_guest_run "cat /proc/cmdline")
+[ "$cl" = "$base_cmdline" ] || hv_fail "after the last revert /proc/cmdline reads '$cl'"
+hv_log "crash, then the module unloaded: the reconcile closed the operation and left the module's old memory alone"
 
 grep -qE 'Oops|BUG: |Kernel panic|invalid opcode' "$HV_CONSOLE" && hv_fail "the guest oopsed: $(grep -E -m 3 'Oops|BUG: |invalid opcode' "$HV_CONSOLE")"
 [ "$(grep -c '^HVP-READY' "$HV_CONSOLE")" = 1 ] || hv_fail "the guest rebooted"
