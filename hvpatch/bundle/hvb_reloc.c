@@ -1,6 +1,6 @@
 /*
  * hvb_reloc.c: the kernel-symbol relocation rule build and apply share
- * (see hvb_reloc.h).  Links against libhvi, like hvb_vmlinux.c.
+ * (see hvb_reloc.h).  Links against libhvi, like hvb_kcheck.c.
  */
 #include "config.h"
 

@@ -83,6 +83,11 @@ for n in $names; do
 	mkdir -p "$work"
 	seeds="$src/tests/fuzz/corpus/$n"
 	[ -d "$seeds" ] || seeds=""
+	# The .ko reader's seed is built, not kept in the tree: the unit
+	# tests' module-like object (tests/unit/bundle.mk).
+	if [ "$n" = ko ] && make -C "$build" -s tests/unit/ko_fixture.ko > /dev/null 2>&1; then
+		cp "$build/tests/unit/ko_fixture.ko" "$work/"
+	fi
 	echo "fuzz $n: ${secs}s"
 	if (cd "$out" && "$build/tests/fuzz/fuzz_$n" -max_total_time="$secs" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 "$work" $seeds > "$out/fuzz_$n.log" 2>&1); then

@@ -3,11 +3,11 @@
 # cached Debian vmlinux (skipped with exit 77 when it is not cached).
 HVI_TEST_HELPERS = tests/unit/hvi_testlib.c tests/unit/hvi_testlib.h
 
-check_PROGRAMS += tests/unit/test_hvi_vmlinux
-tests_unit_test_hvi_vmlinux_SOURCES = tests/unit/test_hvi_vmlinux.c $(HVI_TEST_HELPERS)
-tests_unit_test_hvi_vmlinux_CFLAGS = $(HV_CHECK_CFLAGS)
-tests_unit_test_hvi_vmlinux_LDADD = $(HV_CHECK_LIBS)
-TESTS += tests/unit/test_hvi_vmlinux
+check_PROGRAMS += tests/unit/test_hvi_kimage
+tests_unit_test_hvi_kimage_SOURCES = tests/unit/test_hvi_kimage.c $(HVI_TEST_HELPERS)
+tests_unit_test_hvi_kimage_CFLAGS = $(HV_CHECK_CFLAGS)
+tests_unit_test_hvi_kimage_LDADD = $(HV_CHECK_LIBS)
+TESTS += tests/unit/test_hvi_kimage
 
 check_PROGRAMS += tests/unit/test_hvi_paging
 tests_unit_test_hvi_paging_SOURCES = tests/unit/test_hvi_paging.c $(HVI_TEST_HELPERS)

@@ -1,5 +1,5 @@
 /*
- * hvb_vmlinux.c: check a freshly built bundle against its target vmlinux,
+ * hvb_kcheck.c: check a freshly built bundle against its target vmlinux,
  * using the kernel's own kallsyms tables (decoded by libhvi from the image
  * the vmlinux's program headers describe).
  */
